@@ -1,0 +1,322 @@
+"""The measurement harness: `measure(config, device_spec) -> record` (one run-record dict).
+
+What is timed, and how (DESIGN.md, "Measurement rules"):
+- transfer_s: `jax.device_put` of the initial state and the whole dataset, until ready.
+- compile_s: `jax.jit(runner).lower(*args).compile()` of the epoch runner that will train
+  (the per-step `train_step`, or the fused `lax.scan` epoch), alone; `compile_cache_hit`
+  says whether JAX's persistent compilation cache served it.
+- epochs: `warmup` untimed epochs, then `repeats` timed ones; each epoch ends with
+  `jax.block_until_ready` on the state and losses before `time.perf_counter` is read.
+  Raw seconds per epoch are kept; median, IQR and `noisy` (IQR / median > 0.10) derived.
+- end_to_end_s = compile_s + transfer_s + epochs x median epoch seconds: what a user waits for.
+- FLOPs: analytic per step (`engine.counts`) and XLA's `cost_analysis()` of ONE compiled
+  step (never of the scanned epoch, whose loop body XLA counts once).
+Failures (out of memory, XLA errors, a blown time budget) come back as a record with
+`status` and `error`; no exception escapes.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Callable
+
+import jax
+import jaxlib
+import numpy as np
+
+from engine import counts
+from engine.config import RunConfig
+from engine.data import make_dataset, split_batches
+from engine.devices import DeviceNotFound, device_memory_bytes, resolve
+from engine.hostinfo import host_facts
+from engine.store import SCHEMA_VERSION
+from engine.train import init_state, make_fused_epoch, make_train_step, run_per_step_epoch
+
+NOISY_IQR_RATIO = 0.10
+
+Progress = Callable[[dict], None]
+
+
+class TimeBudgetExceeded(RuntimeError):
+    """The run passed `bench.time_budget_s`."""
+
+
+class _CacheHitCounter:
+    """Counts JAX's persistent-compilation-cache hits, via jax.monitoring events."""
+
+    def __init__(self):
+        self.hits = 0
+        jax.monitoring.register_event_listener(self._on_event)
+
+    def _on_event(self, event: str, **_):
+        if event == "/jax/compilation_cache/cache_hits":
+            self.hits += 1
+
+
+_cache_hits = _CacheHitCounter()
+
+
+def config_columns(config: RunConfig) -> dict:
+    """The run-record columns that describe what was measured (no jax needed)."""
+    m, d, t, b = config.model, config.data, config.train, config.bench
+    return {
+        "model": m.kind,
+        "width": m.width,
+        "depth": m.depth,
+        "channels": m.channels if m.kind == "cnn" else None,
+        "heads": m.heads if m.kind == "transformer" else None,
+        "seq_len": m.seq_len if m.kind == "transformer" else None,
+        "vocab": m.vocab if m.kind == "transformer" else None,
+        "input_shape": "x".join(str(n) for n in config.input_shape),
+        "n_classes": d.n_classes,
+        "seed": d.seed,
+        "params": counts.parameter_count(config),
+        "batch_size": t.batch_size,
+        "dataset_size": d.samples,
+        "steps_per_epoch": config.steps_per_epoch,
+        "epochs": t.epochs,
+        "optimizer": t.optimizer,
+        "learning_rate": t.learning_rate,
+        "dtype": t.dtype,
+        "matmul_precision": t.matmul_precision,
+        "mode_requested": t.mode,
+        "warmup": b.warmup,
+        "repeats": b.repeats,
+        "time_budget_s": b.time_budget_s,
+        "flops_per_step_analytic": counts.flops_per_step(config),
+    }
+
+
+def _base_record(config: RunConfig, device_spec: str, batch_id: str | None, source: str) -> dict:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": uuid.uuid4().hex,
+        "batch_id": batch_id or uuid.uuid4().hex,
+        "created_at": datetime.now(timezone.utc),
+        "source": source,
+        **host_facts(),
+        "platform": device_spec.partition(":")[0],
+        "device_spec": device_spec,
+        "device_kind": None,
+        "device_count": 1,
+        "device_memory_bytes": None,
+        "jax_version": jax.__version__,
+        "jaxlib_version": jaxlib.__version__,
+        **config_columns(config),
+        "mode": config.resolved_mode(device_spec.partition(":")[0]),
+        "compile_s": None,
+        "compile_cache_hit": None,
+        "transfer_s": None,
+        "first_epoch_s": None,
+        "epoch_times_s": [],
+        "epoch_losses": [],
+        "epoch_s_median": None,
+        "epoch_s_iqr": None,
+        "noisy": None,
+        "end_to_end_s": None,
+        "steps_per_s": None,
+        "samples_per_s": None,
+        "flops_per_step_xla": None,
+        "achieved_flops_per_s": None,
+        "peak_memory_bytes": None,
+        "executable_memory_bytes": None,
+        "dataset_bytes": None,
+        "loss_first": None,
+        "loss_last": None,
+        "status": "ok",
+        "error": None,
+    }
+
+
+def state_sharding(device):
+    """The sharding of an array committed to one device."""
+    return jax.sharding.SingleDeviceSharding(device)
+
+
+def _classify(exc: BaseException) -> str:
+    text = str(exc)
+    if isinstance(exc, TimeBudgetExceeded):
+        return "timeout"
+    if isinstance(exc, DeviceNotFound):
+        return "skipped"
+    if isinstance(exc, MemoryError) or "RESOURCE_EXHAUSTED" in text or "out of memory" in text.lower():
+        return "oom"
+    return "error"
+
+
+def _xla_flops(compiled) -> float | None:
+    analysis = compiled.cost_analysis()
+    if isinstance(analysis, (list, tuple)):  # older jax returned one dict per executable
+        analysis = analysis[0] if analysis else None
+    if not analysis or "flops" not in analysis:
+        return None
+    return float(analysis["flops"])
+
+
+def _executable_bytes(compiled) -> int | None:
+    """Arguments + outputs + temporaries - aliased (donated) bytes of one executable."""
+    try:
+        m = compiled.memory_analysis()
+    except Exception:  # not every backend implements memory_analysis
+        return None
+    if m is None:
+        return None
+    return int(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes - m.alias_size_in_bytes)
+
+
+def _peak_memory(device) -> int | None:
+    """The backend's high-water mark of device memory in this process, where it reports one."""
+    try:
+        stats = device.memory_stats()
+    except Exception:  # the CPU backend has no allocator statistics
+        return None
+    return int(stats["peak_bytes_in_use"]) if stats and "peak_bytes_in_use" in stats else None
+
+
+def _budget_check(start: float, budget_s: float, next_cost_s: float, what: str):
+    elapsed = time.perf_counter() - start
+    if elapsed + next_cost_s > budget_s:
+        raise TimeBudgetExceeded(
+            f"time_budget_s={budget_s:g} would be exceeded {what} ({elapsed:.1f} s spent, next ~{next_cost_s:.1f} s)"
+        )
+
+
+def measure(
+    config: RunConfig,
+    device_spec: str,
+    *,
+    progress: Progress | None = None,
+    batch_id: str | None = None,
+    source: str = "local",
+) -> dict:
+    """Train `config` on the device `device_spec` names and return its run record.
+
+    Never raises for a failing run: the record's `status` is ok | oom | error | timeout |
+    skipped and `error` holds the message. Times are seconds, memory bytes, FLOPs counts.
+    """
+    record = _base_record(config, device_spec, batch_id, source)
+    notify = progress or (lambda event: None)
+    try:
+        _measure_into(record, config, device_spec, notify)
+    except Exception as exc:  # every failure becomes a record, by design
+        record["status"] = _classify(exc)
+        record["error"] = f"{type(exc).__name__}: {exc}"[:4000]
+    _summarise(record, config)
+    return record
+
+
+def _measure_into(record: dict, config: RunConfig, device_spec: str, notify: Progress):
+    start = time.perf_counter()
+    budget = config.bench.time_budget_s
+    device = resolve(device_spec)
+    record["device_kind"] = str(device.device_kind)
+    record["device_count"] = 1
+    record["device_memory_bytes"] = device_memory_bytes(device)
+    mode = record["mode"]
+
+    notify({"event": "phase", "phase": "prepare", "device": device_spec})
+    batches = split_batches(make_dataset(config), config.train.batch_size)
+    record["dataset_bytes"] = batches.x.nbytes + batches.y.nbytes
+    # Initialise on the CPU so every device starts from bit-identical weights.
+    with jax.default_device(jax.devices("cpu")[0]):
+        state, static = init_state(config, jax.random.key(config.data.seed))
+    train_step = make_train_step(config, static)
+
+    notify({"event": "phase", "phase": "transfer", "device": device_spec})
+    t0 = time.perf_counter()
+    state = jax.device_put(state, device)
+    if mode == "fused":
+        data = jax.device_put((batches.x, batches.y), device)
+    else:
+        data = jax.device_put(list(zip(batches.x, batches.y)), device)
+    jax.block_until_ready((state, data))
+    record["transfer_s"] = time.perf_counter() - t0
+    # Shapes are all the compiler needs for one step; slicing device data would dispatch.
+    first_batch = (
+        jax.ShapeDtypeStruct(batches.x.shape[1:], batches.x.dtype, sharding=state_sharding(device)),
+        jax.ShapeDtypeStruct(batches.y.shape[1:], batches.y.dtype, sharding=state_sharding(device)),
+    )
+
+    notify({"event": "phase", "phase": "compile", "device": device_spec})
+    # One step compiled on its own gives XLA's FLOPs for ONE step; in per_step mode it is
+    # also the runner, so its compile time is the one recorded.
+    hits_before = _cache_hits.hits
+    t0 = time.perf_counter()
+    step = jax.jit(train_step, donate_argnums=0).lower(state, first_batch).compile()
+    step_compile_s = time.perf_counter() - t0
+    record["flops_per_step_xla"] = _xla_flops(step)
+    if mode == "fused":
+        hits_before = _cache_hits.hits
+        t0 = time.perf_counter()
+        epoch = jax.jit(make_fused_epoch(train_step), donate_argnums=0).lower(state, *data).compile()
+        record["compile_s"] = time.perf_counter() - t0
+        record["executable_memory_bytes"] = _executable_bytes(epoch)
+
+        def run_epoch(s):
+            return epoch(s, *data)
+    else:
+        record["compile_s"] = step_compile_s
+        record["executable_memory_bytes"] = _executable_bytes(step)
+
+        def run_epoch(s):
+            return run_per_step_epoch(step, s, data)
+
+    record["compile_cache_hit"] = _cache_hits.hits > hits_before
+    _budget_check(start, budget, 0.0, "by compilation")
+
+    total = config.bench.warmup + config.bench.repeats
+    last_epoch_s = 0.0
+    for i in range(total):
+        phase = "warmup" if i < config.bench.warmup else "measure"
+        try:
+            _budget_check(start, budget, last_epoch_s, f"before epoch {i + 1} of {total}")
+        except TimeBudgetExceeded:
+            if record["epoch_times_s"]:
+                record["status"] = "timeout"
+                record["error"] = f"time_budget_s={budget:g} reached after {len(record['epoch_times_s'])} timed epochs"
+                break
+            raise
+        t0 = time.perf_counter()
+        state, losses = run_epoch(state)
+        jax.block_until_ready((state, losses))
+        last_epoch_s = time.perf_counter() - t0
+        losses = np.asarray(losses, dtype=np.float64)
+        if i == 0:
+            record["first_epoch_s"] = last_epoch_s
+            record["loss_first"] = float(losses[0])
+        record["loss_last"] = float(losses[-1])
+        record["epoch_losses"].append(float(losses.mean()))
+        if phase == "measure":
+            record["epoch_times_s"].append(last_epoch_s)
+        notify(
+            {
+                "event": "epoch",
+                "phase": phase,
+                "device": device_spec,
+                "epoch": i + 1,
+                "of": total,
+                "seconds": last_epoch_s,
+                "loss": float(losses.mean()),
+            }
+        )
+    record["peak_memory_bytes"] = _peak_memory(device)
+
+
+def _summarise(record: dict, config: RunConfig):
+    """Derive median, IQR, noisy flag, rates and end-to-end time from the raw epoch times."""
+    times = np.asarray(record["epoch_times_s"], dtype=np.float64)
+    if times.size == 0:
+        return
+    median = float(np.median(times))
+    q25, q75 = np.percentile(times, [25, 75])
+    record["epoch_s_median"] = median
+    record["epoch_s_iqr"] = float(q75 - q25)
+    record["noisy"] = bool(median > 0 and (q75 - q25) / median > NOISY_IQR_RATIO)
+    steps = config.steps_per_epoch
+    if median > 0:
+        record["steps_per_s"] = steps / median
+        record["samples_per_s"] = steps * config.train.batch_size / median
+        record["achieved_flops_per_s"] = record["flops_per_step_analytic"] * steps / median
+    record["end_to_end_s"] = (record["compile_s"] or 0.0) + (record["transfer_s"] or 0.0) + config.train.epochs * median

@@ -1,0 +1,369 @@
+"""`python -m engine devices | run | sweep | micro | import | show`.
+
+Human progress by default (a progress line on stderr, each finished run on one line of
+stdout); `--jsonl` prints one JSON event per line on stdout for the dashboard's worker:
+  {"event": "start", "total": N, "batch_id": ...}
+  {"event": "phase" | "epoch", ...}            progress inside a run
+  {"event": "record", "record": {...}}         a finished run (or micro) record
+  {"event": "saved", "path": ...}              where it was written
+  {"event": "done", "ok": n, "failed": m}
+Bad flags or values exit 2 with a one-line message naming the field; nothing imports jax
+until the arguments are valid, so refusals are instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import uuid
+from datetime import date, datetime
+from pathlib import Path
+
+from engine.config import (
+    DTYPES,
+    MATMUL_PRECISIONS,
+    MODEL_KINDS,
+    MODES,
+    OPTIMIZERS,
+    BenchConfig,
+    ConfigError,
+    DataConfig,
+    ModelConfig,
+    RunConfig,
+    TrainConfig,
+)
+from engine.presets import PRESETS
+
+DEFAULT_RUNS = Path("data/runs")
+
+
+class UsageError(Exception):
+    """Bad command-line input; printed on one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse prints usage + message over several lines; we want one
+        raise UsageError(message)
+
+
+def _add_run_flags(p: argparse.ArgumentParser):
+    d_model, d_data, d_train, d_bench = ModelConfig(), DataConfig(), TrainConfig(), BenchConfig()
+    p.add_argument("--model", default=d_model.kind, help="|".join(MODEL_KINDS))
+    p.add_argument("--width", type=int, default=d_model.width)
+    p.add_argument("--depth", type=int, default=d_model.depth)
+    p.add_argument("--channels", type=int, default=d_model.channels)
+    p.add_argument("--heads", type=int, default=d_model.heads)
+    p.add_argument("--seq-len", type=int, default=d_model.seq_len)
+    p.add_argument("--vocab", type=int, default=d_model.vocab)
+    p.add_argument("--samples", type=int, default=d_data.samples)
+    p.add_argument("--input-shape", default="", help="e.g. 784 or 32x32x3; empty = the model kind's default")
+    p.add_argument("--classes", type=int, default=d_data.n_classes)
+    p.add_argument("--seed", type=int, default=d_data.seed)
+    p.add_argument("--batch-size", type=int, default=d_train.batch_size)
+    p.add_argument("--epochs", type=int, default=d_train.epochs)
+    p.add_argument("--optimizer", default=d_train.optimizer, help="|".join(OPTIMIZERS))
+    p.add_argument("--lr", type=float, default=d_train.learning_rate)
+    p.add_argument("--dtype", default=d_train.dtype, help="|".join(DTYPES))
+    p.add_argument("--precision", default=d_train.matmul_precision, help="|".join(MATMUL_PRECISIONS))
+    p.add_argument("--mode", default=d_train.mode, help="|".join(MODES))
+    p.add_argument("--warmup", type=int, default=d_bench.warmup)
+    p.add_argument("--repeats", type=int, default=d_bench.repeats)
+    p.add_argument("--time-budget", type=float, default=d_bench.time_budget_s, help="seconds per run")
+
+
+def _add_common(p: argparse.ArgumentParser, out_help: str):
+    p.add_argument("--devices", default="cpu", help="comma-separated: cpu,gpu,gpu:1 (default cpu)")
+    p.add_argument("--out", default=str(DEFAULT_RUNS), help=out_help)
+    p.add_argument("--jsonl", action="store_true", help="JSON-lines events on stdout (for the dashboard)")
+    p.add_argument("--source", default="local", choices=("local", "reference"), help="source column of the records")
+    p.add_argument("--no-compile-cache", action="store_true", help="disable JAX's persistent compilation cache")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m engine", description="Crossover's measurement engine")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p = sub.add_parser("devices", help="list the JAX devices and the host")
+    p.add_argument("--json", action="store_true")
+    out_help = "a folder (one new file per run) or a .parquet file (rewritten after each run)"
+    p = sub.add_parser("run", help="measure one config on each device")
+    _add_run_flags(p)
+    _add_common(p, out_help)
+    p = sub.add_parser("sweep", help="measure a preset grid of configs")
+    p.add_argument("--preset", required=True, help="|".join(PRESETS))
+    p.add_argument("--repeats", type=int, default=None)
+    p.add_argument("--time-budget", type=float, default=None, help="seconds per run")
+    _add_common(p, out_help)
+    p = sub.add_parser("micro", help="matmul FLOP/s, memory and host-to-device bandwidth")
+    p.add_argument("--full", action="store_true", help="larger sizes (8192^3 matmul, 1 GiB copies)")
+    _add_common(p, "a folder or a .micro.parquet file")
+    p = sub.add_parser("import", help="validate a Parquet/CSV file of runs and add it to the run log")
+    p.add_argument("file")
+    p.add_argument("--to", default=str(DEFAULT_RUNS))
+    p = sub.add_parser("show", help="load run files and print a summary")
+    p.add_argument("paths", nargs="*", default=[str(DEFAULT_RUNS)])
+    return parser
+
+
+def _parse_shape(text: str) -> tuple[int, ...]:
+    if not text:
+        return ()
+    try:
+        return tuple(int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise ConfigError("input_shape", text, "integers joined by x, e.g. 784 or 32x32x3") from None
+
+
+def _parse_devices(text: str) -> tuple[str, ...]:
+    specs = tuple(s.strip() for s in text.split(",") if s.strip())
+    BenchConfig(devices=specs)  # validates each spec's form
+    return specs
+
+
+def config_from_args(args) -> RunConfig:
+    """The RunConfig that `run`'s flags describe; raises ConfigError naming a bad field."""
+    if not math.isfinite(args.lr):
+        raise ConfigError("learning_rate", args.lr, "a finite number")
+    return RunConfig(
+        model=ModelConfig(args.model, args.width, args.depth, args.channels, args.heads, args.seq_len, args.vocab),
+        data=DataConfig(args.samples, _parse_shape(args.input_shape), args.classes, args.seed),
+        train=TrainConfig(args.batch_size, args.epochs, args.optimizer, args.lr, args.dtype, args.precision, args.mode),
+        bench=BenchConfig(args.warmup, args.repeats, _parse_devices(args.devices), args.time_budget),
+    )
+
+
+def _prepare_environment(devices: tuple[str, ...]):
+    """Set JAX's environment before its first import."""
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # take GPU memory as needed
+    if all(d.startswith("cpu") for d in devices):
+        os.environ.setdefault("JAX_PLATFORMS", "cpu")  # don't initialise (or hold) a GPU not asked for
+
+
+def enable_compilation_cache():
+    """JAX's persistent compilation cache in the user's cache folder (records say when it served)."""
+    import jax
+
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    folder = Path(os.environ.get("CROSSOVER_COMPILE_CACHE", base / "crossover" / "jax"))
+    folder.mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def _check_devices_present(devices: tuple[str, ...]):
+    from engine.devices import DeviceNotFound, resolve
+
+    for spec in devices:
+        try:
+            resolve(spec)
+        except DeviceNotFound as exc:
+            raise UsageError(str(exc)) from None
+
+
+def _json_default(value):
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if hasattr(value, "item"):  # NumPy scalars
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+class Reporter:
+    """Prints progress for people (stderr bar + a line per run) or as JSON lines."""
+
+    def __init__(self, jsonl: bool, total: int):
+        self.jsonl, self.total, self.done = jsonl, total, 0
+        self.tty = sys.stderr.isatty()
+
+    def event(self, event: dict):
+        if self.jsonl:
+            print(json.dumps(event, default=_json_default), flush=True)
+        elif event["event"] == "epoch" and self.tty:
+            bar = "#" * int(20 * self.done / max(self.total, 1))
+            sys.stderr.write(
+                f"\r[{bar:<20}] {self.done}/{self.total} {event['device']} {event['phase']} "
+                f"epoch {event['epoch']}/{event['of']} {event['seconds']:.3f} s   "
+            )
+            sys.stderr.flush()
+
+    def finished(self, record: dict, line: str):
+        self.done += 1
+        if self.jsonl:
+            self.event({"event": "record", "record": record})
+        else:
+            if self.tty:
+                sys.stderr.write("\r" + " " * 78 + "\r")
+            print(f"[{self.done}/{self.total}] {line}", flush=True)
+
+
+def describe_run(r: dict) -> str:
+    size = f"{r['model']} w={r['width']} d={r['depth']}" + (f" c={r['channels']}" if r.get("channels") else "")
+    head = f"{size} params={r['params']:,} batch={r['batch_size']} n={r['dataset_size']} {r['dtype']} on {r['device_spec']}"
+    if r["status"] != "ok" and r.get("epoch_s_median") is None:
+        return f"{head}: {r['status']}: {r['error']}"
+    tail = "" if r["status"] == "ok" else f" ({r['status']})"
+    return (
+        f"{head} [{r['mode']}]: {r['epoch_s_median']:.4f} s/epoch (IQR {r['epoch_s_iqr']:.4f}"
+        f"{', noisy' if r['noisy'] else ''}), {r['samples_per_s']:,.0f} samples/s, "
+        f"{r['achieved_flops_per_s'] / 1e9:,.1f} GFLOP/s, compile {r['compile_s']:.2f} s{tail}"
+    )
+
+
+class RecordSink:
+    """Writes records as they finish: a folder gets one new file per record; a file path is
+    rewritten atomically with all records so far. Either way a killed sweep keeps what finished."""
+
+    def __init__(self, out: str, micro: bool = False):
+        self.out, self.micro, self.records = Path(out), micro, []
+        self.is_file = self.out.suffix == ".parquet"
+
+    def add(self, record: dict) -> Path | None:
+        from engine import store
+
+        if self.is_file:
+            self.records.append(record)
+            schema = store.MICRO_SCHEMA if self.micro else store.RUN_SCHEMA
+            frame = store.records_to_frame(self.records, schema)
+            return store._write_atomically(frame, self.out.parent, self.out.name)
+        if self.micro:
+            return store.append_micro([record], self.out)
+        return store.append([record], self.out)
+
+
+def _measure_configs(configs: list[RunConfig], args) -> int:
+    from engine.bench import measure
+
+    batch_id = uuid.uuid4().hex
+    devices = configs[0].bench.devices
+    reporter = Reporter(args.jsonl, len(configs) * len(devices))
+    reporter.event({"event": "start", "total": reporter.total, "batch_id": batch_id})
+    sink = RecordSink(args.out)
+    failed = 0
+    for config in configs:
+        for spec in devices:  # devices interleaved, so a stopped sweep still holds pairs
+            record = measure(config, spec, progress=reporter.event, batch_id=batch_id, source=args.source)
+            failed += record["status"] != "ok"
+            path = sink.add(record)
+            reporter.finished(record, describe_run(record))
+            if args.jsonl:
+                reporter.event({"event": "saved", "path": str(path)})
+    reporter.event({"event": "done", "ok": reporter.total - failed, "failed": failed})
+    if not args.jsonl:
+        print(f"{reporter.total - failed} ok, {failed} not ok; written to {args.out}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    config = config_from_args(args)
+    _prepare_environment(config.bench.devices)
+    if not args.no_compile_cache:
+        enable_compilation_cache()
+    _check_devices_present(config.bench.devices)
+    return _measure_configs([config], args)
+
+
+def cmd_sweep(args) -> int:
+    from engine.presets import preset_configs
+
+    if args.preset not in PRESETS:
+        raise UsageError(f"--preset={args.preset!r} is not allowed: expected one of {', '.join(PRESETS)}")
+    devices = _parse_devices(args.devices)
+    configs = preset_configs(args.preset, devices, args.repeats, args.time_budget)
+    _prepare_environment(devices)
+    if not args.no_compile_cache:
+        enable_compilation_cache()
+    _check_devices_present(devices)
+    return _measure_configs(configs, args)
+
+
+def cmd_micro(args) -> int:
+    devices = _parse_devices(args.devices)
+    _prepare_environment(devices)
+    _check_devices_present(devices)
+    from engine import micro
+
+    sink = RecordSink(args.out, micro=True)
+    reporter = Reporter(args.jsonl, 0)
+    batch_id = uuid.uuid4().hex
+    count = 0
+    for spec in devices:
+        def on_record(event, spec=spec):
+            nonlocal count
+            r = event["record"]
+            sink.add(r)
+            count += 1
+            rate = f"{r['flops_per_s'] / 1e12:.3f} TFLOP/s" if r.get("flops_per_s") else (
+                f"{r['bytes_per_s'] / 1e9:.1f} GB/s" if r.get("bytes_per_s") else r["status"])
+            what = f"{r['benchmark']} size={r['size']} {r['dtype']} {r['matmul_precision'] or ''}".strip()
+            reporter.finished(r, f"{spec} {r['device_kind']}: {what}: {rate}")
+
+        micro.run_all(spec, full=args.full, batch_id=batch_id, source=args.source, progress=on_record)
+    if not args.jsonl:
+        print(f"{count} microbenchmark records written to {args.out}")
+    return 0
+
+
+def cmd_devices(args) -> int:
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    from engine.devices import describe
+
+    info = describe()
+    if args.json:
+        print(json.dumps(info))
+        return 0
+    print(f"host {info['host']}: {info['cpu_model']}, {info['cpu_cores']} cores; jax {info['jax_version']}")
+    if info["driver_version"]:
+        print(f"NVIDIA driver {info['driver_version']}, CUDA {info['cuda_version']}")
+    for d in info["devices"]:
+        mem = f"{d['memory_bytes'] / 2**30:.1f} GiB" if d["memory_bytes"] else "memory unknown"
+        print(f"  {d['spec']:<8} {d['device_kind']:<24} {mem}")
+    return 0
+
+
+def cmd_import(args) -> int:
+    from engine.store import ImportRejected, import_file
+
+    try:
+        path = import_file(args.file, args.to)
+    except ImportRejected as exc:
+        raise UsageError(f"file={args.file!r} rejected: {exc}") from None
+    print(f"imported {args.file} as {path}")
+    return 0
+
+
+def cmd_show(args) -> int:
+    import polars as pl
+
+    from engine.store import load_runs
+
+    loaded = load_runs(args.paths)
+    for warning in loaded.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    frame = loaded.frame.collect()
+    print(f"{frame.height} runs in {len(loaded.files)} files")
+    if frame.height:
+        summary = frame.group_by("model", "platform", "device_kind", "status").agg(
+            pl.len().alias("runs"), pl.col("params").min().alias("params_min"), pl.col("params").max().alias("params_max")
+        )
+        with pl.Config(tbl_rows=50, tbl_cols=10, tbl_width_chars=120):
+            print(summary.sort("model", "platform"))
+    return 0
+
+
+COMMANDS = {"devices": cmd_devices, "run": cmd_run, "sweep": cmd_sweep, "micro": cmd_micro, "import": cmd_import,
+            "show": cmd_show}
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except (UsageError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished runs are saved", file=sys.stderr)
+        return 130

@@ -1,0 +1,95 @@
+"""Every JAX device this process can use, described for people and for run records.
+
+CPU and GPU (and TPU) devices are used from one process: `jax.devices(platform)` lists each
+backend's devices, and arrays are placed with `jax.device_put(x, device)`.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import asdict, dataclass
+
+import jax
+import jaxlib
+
+from engine.hostinfo import host_facts, total_memory_bytes
+
+PLATFORMS = ("cpu", "gpu", "tpu")
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """One JAX device. memory_bytes: the device's memory (host RAM for the CPU), None if unknown."""
+
+    spec: str  # "cpu:0", "gpu:0"
+    platform: str  # cpu | gpu | tpu
+    device_kind: str  # e.g. "cpu", "NVIDIA H200"
+    index: int
+    count: int  # devices of this platform in the process
+    memory_bytes: int | None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _platform_devices(platform: str) -> list:
+    try:
+        return jax.devices(platform)
+    except RuntimeError:  # backend not present or failed to initialise
+        return []
+
+
+def device_memory_bytes(device) -> int | None:
+    """Memory of `device` in bytes: the allocator's limit on accelerators, host RAM on the CPU."""
+    if device.platform == "cpu":
+        return total_memory_bytes()
+    try:
+        stats = device.memory_stats() or {}
+    except Exception:  # some backends raise instead of returning None
+        stats = {}
+    return stats.get("bytes_limit")
+
+
+@functools.cache
+def inventory() -> tuple[DeviceInfo, ...]:
+    """All devices of every platform present, CPU first."""
+    found = []
+    for platform in PLATFORMS:
+        devices = _platform_devices(platform)
+        for i, device in enumerate(devices):
+            found.append(
+                DeviceInfo(
+                    spec=f"{platform}:{i}",
+                    platform=platform,
+                    device_kind=str(device.device_kind),
+                    index=i,
+                    count=len(devices),
+                    memory_bytes=device_memory_bytes(device),
+                )
+            )
+    return tuple(found)
+
+
+class DeviceNotFound(LookupError):
+    """A device spec names a platform or index this process does not have."""
+
+
+def resolve(spec: str):
+    """The jax Device for a spec like "cpu", "gpu" or "gpu:1" (index 0 when omitted)."""
+    platform, _, index = spec.partition(":")
+    devices = _platform_devices(platform)
+    i = int(index) if index else 0
+    if i >= len(devices):
+        have = ", ".join(d.spec for d in inventory()) or "none"
+        raise DeviceNotFound(f"devices={spec!r} is not available on this machine: found {have}")
+    return devices[i]
+
+
+def describe() -> dict:
+    """Host facts plus the device inventory, for `python -m engine devices --json`."""
+    return {
+        **host_facts(),
+        "jax_version": jax.__version__,
+        "jaxlib_version": jaxlib.__version__,
+        "devices": [d.as_dict() for d in inventory()],
+    }

@@ -1,0 +1,143 @@
+"""The three networks Crossover trains, built from equinox layers.
+
+Every model maps ONE example to logits of shape (n_classes,); batches go through `jax.vmap`.
+Exact parameter counts and analytic FLOPs live in `engine.counts` (no jax needed), and the
+tests check them against the arrays built here.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from engine.config import RunConfig
+
+
+class MLP(eqx.Module):
+    """features -> [Linear(width) + ReLU] x depth -> Linear(n_classes).
+
+    Input (features,) float; output (n_classes,) logits.
+    """
+
+    hidden: list[eqx.nn.Linear]
+    head: eqx.nn.Linear
+
+    def __init__(self, features: int, width: int, depth: int, n_classes: int, *, key):
+        keys = jax.random.split(key, depth + 1)
+        sizes = [features] + [width] * depth
+        self.hidden = [eqx.nn.Linear(sizes[i], sizes[i + 1], key=keys[i]) for i in range(depth)]
+        self.head = eqx.nn.Linear(width, n_classes, key=keys[-1])
+
+    def __call__(self, x):
+        for layer in self.hidden:
+            x = jax.nn.relu(layer(x))
+        return self.head(x)
+
+
+class CNN(eqx.Module):
+    """[Conv 3x3 'same' + ReLU + MaxPool 2x2] x depth, channels doubling, then a dense head.
+
+    Input (H, W, C) float, transposed to equinox's (C, H, W); conv block i has
+    channels * 2**i output channels; after the blocks the (C', H/2^depth, W/2^depth) map is
+    flattened into Linear(width) + ReLU + Linear(n_classes).
+    """
+
+    convs: list[eqx.nn.Conv2d]
+    pool: eqx.nn.MaxPool2d
+    dense: eqx.nn.Linear
+    head: eqx.nn.Linear
+
+    def __init__(self, input_shape, channels: int, depth: int, width: int, n_classes: int, *, key):
+        height, width_px, in_channels = input_shape
+        keys = jax.random.split(key, depth + 2)
+        chans = [in_channels] + [channels * 2**i for i in range(depth)]
+        self.convs = [eqx.nn.Conv2d(chans[i], chans[i + 1], 3, padding=1, key=keys[i]) for i in range(depth)]
+        self.pool = eqx.nn.MaxPool2d(2, stride=2)
+        flat = chans[-1] * (height >> depth) * (width_px >> depth)
+        self.dense = eqx.nn.Linear(flat, width, key=keys[-2])
+        self.head = eqx.nn.Linear(width, n_classes, key=keys[-1])
+
+    def __call__(self, x):
+        x = jnp.transpose(x, (2, 0, 1))
+        for conv in self.convs:
+            x = self.pool(jax.nn.relu(conv(x)))
+        return self.head(jax.nn.relu(self.dense(x.reshape(-1))))
+
+
+class EncoderLayer(eqx.Module):
+    """Pre-norm Transformer encoder layer: x + MHA(LN(x)), then x + MLP(LN(x)), MLP 4x wide.
+
+    Input and output (seq_len, width).
+    """
+
+    norm1: eqx.nn.LayerNorm
+    attention: eqx.nn.MultiheadAttention
+    norm2: eqx.nn.LayerNorm
+    up: eqx.nn.Linear
+    down: eqx.nn.Linear
+
+    def __init__(self, width: int, heads: int, *, key):
+        k_attn, k_up, k_down = jax.random.split(key, 3)
+        self.norm1 = eqx.nn.LayerNorm(width)
+        self.attention = eqx.nn.MultiheadAttention(
+            heads,
+            width,
+            use_query_bias=True,
+            use_key_bias=True,
+            use_value_bias=True,
+            use_output_bias=True,
+            key=k_attn,
+        )
+        self.norm2 = eqx.nn.LayerNorm(width)
+        self.up = eqx.nn.Linear(width, 4 * width, key=k_up)
+        self.down = eqx.nn.Linear(4 * width, width, key=k_down)
+
+    def __call__(self, x):
+        y = jax.vmap(self.norm1)(x)
+        x = x + self.attention(y, y, y)
+        y = jax.vmap(self.norm2)(x)
+        return x + jax.vmap(self.down)(jax.nn.gelu(jax.vmap(self.up)(y)))
+
+
+class Transformer(eqx.Module):
+    """Token embedding + learned positions -> encoder layers -> LayerNorm -> mean pool -> Linear.
+
+    Input (seq_len,) int token ids; output (n_classes,) logits.
+    """
+
+    embedding: eqx.nn.Embedding
+    positions: jax.Array
+    layers: list[EncoderLayer]
+    norm: eqx.nn.LayerNorm
+    head: eqx.nn.Linear
+
+    def __init__(self, vocab: int, seq_len: int, width: int, depth: int, heads: int, n_classes: int, *, key):
+        keys = jax.random.split(key, depth + 3)
+        self.embedding = eqx.nn.Embedding(vocab, width, key=keys[0])
+        self.positions = 0.02 * jax.random.normal(keys[1], (seq_len, width))
+        self.layers = [EncoderLayer(width, heads, key=k) for k in keys[2:-1]]
+        self.norm = eqx.nn.LayerNorm(width)
+        self.head = eqx.nn.Linear(width, n_classes, key=keys[-1])
+
+    def __call__(self, tokens):
+        x = jax.vmap(self.embedding)(tokens) + self.positions
+        for layer in self.layers:
+            x = layer(x)
+        return self.head(jnp.mean(jax.vmap(self.norm)(x), axis=0))
+
+
+def build_model(config: RunConfig, key) -> eqx.Module:
+    """The network `config.model` describes, with float32 weights drawn from `key`."""
+    m = config.model
+    n_classes = config.data.n_classes
+    if m.kind == "mlp":
+        return MLP(config.input_shape[0], m.width, m.depth, n_classes, key=key)
+    if m.kind == "cnn":
+        return CNN(config.input_shape, m.channels, m.depth, m.width, n_classes, key=key)
+    return Transformer(m.vocab, m.seq_len, m.width, m.depth, m.heads, n_classes, key=key)
+
+
+def count_parameters(model: eqx.Module) -> int:
+    """Number of scalars in the model's arrays (the exact parameter count)."""
+    return sum(leaf.size for leaf in jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_array)))
