@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 import jax
 import jaxlib
@@ -94,7 +94,7 @@ def _base_record(config: RunConfig, device_spec: str, batch_id: str | None, sour
         "schema_version": SCHEMA_VERSION,
         "run_id": uuid.uuid4().hex,
         "batch_id": batch_id or uuid.uuid4().hex,
-        "created_at": datetime.now(timezone.utc),
+        "created_at": datetime.now(UTC),
         "source": source,
         **host_facts(),
         "platform": device_spec.partition(":")[0],

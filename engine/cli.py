@@ -196,7 +196,8 @@ class Reporter:
         else:
             if self.tty:
                 sys.stderr.write("\r" + " " * 78 + "\r")
-            print(f"[{self.done}/{self.total}] {line}", flush=True)
+            count = f"{self.done}/{self.total}" if self.total else str(self.done)
+            print(f"[{count}] {line}", flush=True)
 
 
 def describe_run(r: dict) -> str:

@@ -12,10 +12,11 @@ compile first (untimed), one warm-up call, then `repeats` calls each ended by
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 import jax
 import jax.numpy as jnp
@@ -42,6 +43,12 @@ def _times(fn: Callable[[], object], repeats: int) -> list[float]:
     return out
 
 
+def _matmul_fn(precision: str):
+    """x @ y at a named matmul precision ("default" leaves the backend's choice)."""
+    p = None if precision == "default" else precision
+    return lambda x, y: jnp.matmul(x, y, precision=p)
+
+
 def _record(device, spec: str, batch_id: str, source: str, **fields) -> dict:
     times = np.asarray(fields.pop("times_s"), dtype=np.float64)
     median = float(np.median(times))
@@ -51,7 +58,7 @@ def _record(device, spec: str, batch_id: str, source: str, **fields) -> dict:
         "schema_version": SCHEMA_VERSION,
         "run_id": uuid.uuid4().hex,
         "batch_id": batch_id,
-        "created_at": datetime.now(timezone.utc),
+        "created_at": datetime.now(UTC),
         "source": source,
         **host_facts(),
         "platform": device.platform,
@@ -91,9 +98,9 @@ def matmul(spec: str, sizes, dtypes=("float32", "bfloat16"), precisions=("defaul
                     rng = np.random.default_rng(n)  # random operands: zeros run faster than real data
                     a = jax.device_put(rng.standard_normal((n, n), dtype=np.float32).astype(dtype), device)
                     b = jax.device_put(rng.standard_normal((n, n), dtype=np.float32).astype(dtype), device)
-                    f = jax.jit(lambda x, y: jnp.matmul(x, y, precision=None if precision == "default" else precision))
-                    f = f.lower(a, b).compile()
-                    out.append(_record(device, spec, batch_id, source, times_s=_times(lambda: f(a, b), repeats), **fields))
+                    f = jax.jit(_matmul_fn(precision)).lower(a, b).compile()
+                    times = _times(functools.partial(f, a, b), repeats)
+                    out.append(_record(device, spec, batch_id, source, times_s=times, **fields))
                     del a, b
                 except Exception as exc:  # e.g. out of memory at the largest size
                     out.append(_failed(device, spec, batch_id, source, exc, **fields))
@@ -112,7 +119,7 @@ def memory_bandwidth(spec: str, sizes_bytes, repeats=10, batch_id="", source="lo
         try:
             x = jax.device_put(np.random.default_rng(1).standard_normal(nbytes // 4, dtype=np.float32), device)
             f = jax.jit(lambda v: v * 2.0 + 1.0).lower(x).compile()
-            out.append(_record(device, spec, batch_id, source, times_s=_times(lambda: f(x), repeats), **fields))
+            out.append(_record(device, spec, batch_id, source, times_s=_times(functools.partial(f, x), repeats), **fields))
             del x
         except Exception as exc:
             out.append(_failed(device, spec, batch_id, source, exc, **fields))
@@ -131,7 +138,7 @@ def host_to_device(spec: str, sizes_bytes, repeats=5, batch_id="", source="local
         try:
             host = np.random.default_rng(2).standard_normal(nbytes // 4, dtype=np.float32)
             out.append(_record(device, spec, batch_id, source,
-                               times_s=_times(lambda: jax.device_put(host, device), repeats), **fields))
+                               times_s=_times(functools.partial(jax.device_put, host, device), repeats), **fields))
         except Exception as exc:
             out.append(_failed(device, spec, batch_id, source, exc, **fields))
         if progress:

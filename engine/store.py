@@ -17,7 +17,7 @@ import os
 import tempfile
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -185,7 +185,7 @@ def _write_atomically(frame: pl.DataFrame, folder: Path, name: str) -> Path:
 
 
 def _new_name(prefix: str, suffix: str) -> str:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     return f"{prefix}-{stamp}-{uuid.uuid4().hex[:8]}{suffix}"
 
 
@@ -287,7 +287,11 @@ def read_table(path: str | os.PathLike) -> pl.DataFrame:
     if suffix == ".parquet":
         return pl.read_parquet(path)
     if suffix == ".csv":
-        return pl.read_csv(path, try_parse_dates=True)
+        # Text columns stay text: inference would read jax_version "0.10.2" as a date and
+        # cuda_version "12.10" as the number 12.1.
+        header = pl.read_csv(path, n_rows=0).columns
+        text = {name: pl.String for name in header if RUN_SCHEMA.get(name) == pl.String}
+        return pl.read_csv(path, try_parse_dates=True, schema_overrides=text)
     raise ValueError(f"file={path.name!r} is not allowed: expected a .parquet or .csv file")
 
 
@@ -300,11 +304,12 @@ def validate_frame(frame: pl.DataFrame) -> pl.DataFrame:
     problem = check_schema(dict(frame.schema), REQUIRED_RUN_COLUMNS, RUN_SCHEMA)
     if problem:
         raise ImportRejected(problem)
-    if "epoch_times_s" in frame.columns and frame.schema["epoch_times_s"] == pl.String:
-        # CSV stores lists as "[0.1, 0.2]": parse them back.
-        frame = frame.with_columns(pl.col("epoch_times_s").str.json_decode(pl.List(pl.Float64)))
-    if "epoch_losses" in frame.columns and frame.schema["epoch_losses"] == pl.String:
-        frame = frame.with_columns(pl.col("epoch_losses").str.json_decode(pl.List(pl.Float64)))
+    for name in ("epoch_times_s", "epoch_losses"):
+        if name in frame.columns and frame.schema[name] == pl.String:
+            # CSV stores lists as "[0.1, 0.2]": parse them back. Not as JSON: a diverged run's
+            # losses are written as NaN / inf, which JSON cannot hold.
+            numbers = pl.col(name).str.extract_all(r"[^\s,\[\]]+")
+            frame = frame.with_columns(numbers.list.eval(pl.element().cast(pl.Float64, strict=False)).alias(name))
     if "created_at" in frame.columns and frame.schema["created_at"] == pl.String:
         frame = frame.with_columns(pl.col("created_at").str.to_datetime(time_zone="UTC", strict=False))
     out = conform(frame, RUN_SCHEMA).collect()
@@ -325,7 +330,13 @@ def import_file(path: str | os.PathLike, folder: str | os.PathLike) -> Path:
         raise
     except Exception as exc:
         raise ImportRejected(f"cannot read {Path(path).name}: {type(exc).__name__}: {exc}") from exc
-    frame = validate_frame(frame).with_columns(pl.lit("imported").alias("source"))
+    try:
+        frame = validate_frame(frame)
+    except ImportRejected:
+        raise
+    except Exception as exc:  # a value polars cannot convert: still a rejection, not a crash
+        raise ImportRejected(f"cannot use {Path(path).name}: {type(exc).__name__}: {exc}") from exc
+    frame = frame.with_columns(pl.lit("imported").alias("source"))
     return _write_atomically(frame, Path(folder), _new_name("imported", RUN_SUFFIX))
 
 

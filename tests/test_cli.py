@@ -1,0 +1,147 @@
+"""`python -m engine ...` as a user (or the dashboard's worker) runs it: in a subprocess."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from engine import store
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_RUN = ["run", "--model", "mlp", "--width", "16", "--depth", "1", "--samples", "64", "--input-shape", "8",
+            "--batch-size", "16", "--epochs", "2", "--repeats", "2", "--classes", "3"]
+
+
+def engine_cli(*args: str, cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "JAX_PLATFORMS": "cpu",
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        "CROSSOVER_COMPILE_CACHE": str(cwd / "jax-cache"),
+    }
+    return subprocess.run([sys.executable, "-m", "engine", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["run", "--width", "0"], "width=0"),
+        (["run", "--depth", "-2"], "depth=-2"),
+        (["run", "--lr", "nan"], "learning_rate=nan"),
+        (["run", "--lr", "inf"], "learning_rate=inf"),
+        (["run", "--model", "foo"], "kind='foo'"),
+        (["run", "--optimizer", "rmsprop"], "optimizer='rmsprop'"),
+        (["run", "--samples", "100", "--batch-size", "500"], "batch_size=500"),
+        (["run", "--input-shape", "3xq"], "input_shape='3xq'"),
+        (["run", "--time-budget", "0"], "time_budget_s=0.0"),
+        (["run", "--devices", "cuda"], "devices='cuda'"),
+        (["run", "--devices", "gpu"], "devices='gpu'"),  # valid form, but this machine has no GPU
+        (["run", "--bogus", "1"], "--bogus"),
+        (["run", "--width", "abc"], "--width"),
+        (["sweep", "--preset", "nope"], "--preset='nope'"),
+        (["micro", "--devices", "tpu"], "devices='tpu'"),
+        ([], "command"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_naming_the_field(tmp_path, args, named):
+    result = engine_cli(*args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ") and named in lines[0], lines[0]
+    assert result.stdout == ""
+    assert not (tmp_path / "data").exists()  # nothing written
+
+
+def test_refusals_do_not_import_jax():
+    code = (
+        "import sys; from engine.cli import main; rc = main(['run', '--width', '0']); "
+        "assert rc == 2, rc; assert 'jax' not in sys.modules, 'jax imported'"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.slow
+def test_run_jsonl_writes_parquet_that_show_loads(tmp_path):
+    out = tmp_path / "runs"
+    result = engine_cli(*TINY_RUN, "--out", str(out), "--jsonl", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]  # every line is JSON
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "done"
+    assert events[0]["total"] == 1 and events[0]["batch_id"]
+    assert {"phase", "epoch", "record", "saved"} <= set(kinds)
+    assert kinds.count("epoch") == 1 + 2  # one warm-up + two timed epochs
+    record = next(e["record"] for e in events if e["event"] == "record")
+    assert record["status"] == "ok", record["error"]
+    assert set(record) == set(store.RUN_SCHEMA)
+    assert record["params"] == (8 * 16 + 16) + (16 * 3 + 3)
+    assert len(record["epoch_times_s"]) == 2 and record["batch_id"] == events[0]["batch_id"]
+    assert events[-1]["ok"] == 1 and events[-1]["failed"] == 0
+    saved = Path(next(e["path"] for e in events if e["event"] == "saved"))
+    assert saved.parent == out and saved.exists()
+
+    frame = store.load_runs([out]).frame.collect()
+    assert frame.height == 1 and frame["run_id"][0] == record["run_id"]
+
+    shown = engine_cli("show", str(out), cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "1 runs in 1 files" in shown.stdout
+    assert "mlp" in shown.stdout
+
+
+@pytest.mark.slow
+def test_run_human_output_to_a_parquet_file(tmp_path):
+    out = tmp_path / "result.parquet"
+    result = engine_cli(*TINY_RUN, "--mode", "per_step", "--out", str(out), "--no-compile-cache", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].startswith("[1/1] mlp w=16 d=1") and "[per_step]" in lines[0] and "s/epoch" in lines[0]
+    assert lines[-1] == f"1 ok, 0 not ok; written to {out}"
+    frame = pl.read_parquet(out)
+    assert frame.height == 1 and frame["mode"][0] == "per_step" and frame["status"][0] == "ok"
+    assert not (tmp_path / "jax-cache").exists()  # --no-compile-cache
+
+
+def test_show_names_a_skipped_file(tmp_path):
+    store.append([{name: None for name in store.RUN_SCHEMA} | {"run_id": "x", "status": "ok"}], tmp_path)
+    (tmp_path / "broken.parquet").write_bytes(b"not parquet")
+    shown = engine_cli("show", str(tmp_path), cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "1 runs in 1 files" in shown.stdout
+    assert "broken.parquet" in shown.stderr
+
+
+def test_import_good_and_bad_files(tmp_path):
+    record = {name: None for name in store.RUN_SCHEMA}
+    record.update(run_id="r1", created_at=None, platform="cpu", device_kind="cpu", model="mlp", params=10,
+                  batch_size=2, dataset_size=8, dtype="float32", epoch_s_median=0.5, status="ok",
+                  jax_version="0.10.2", epoch_times_s=[0.5, 0.5])
+    good = tmp_path / "good.csv"
+    store.export_csv(store.records_to_frame([record]), good)
+    result = engine_cli("import", str(good), "--to", str(tmp_path / "runs"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    frame = store.load_runs([tmp_path / "runs"]).frame.collect()
+    assert frame["source"].to_list() == ["imported"] and frame["jax_version"].to_list() == ["0.10.2"]
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("run_id,model\nr1,mlp\n")
+    result = engine_cli("import", str(bad), "--to", str(tmp_path / "runs"), cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "bad.csv" in lines[0] and "missing columns" in lines[0] and "params" in lines[0]
+    assert len(list((tmp_path / "runs").glob("*.parquet"))) == 1  # nothing added
+
+
+def test_devices_json(tmp_path):
+    result = engine_cli("devices", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert info["cpu_cores"] >= 1 and info["jax_version"]
+    assert [d["platform"] for d in info["devices"]] == ["cpu"]

@@ -1,0 +1,277 @@
+"""engine.store: append / load round trips, atomic writes, unreadable files skipped by name,
+old schemas, import / export, and concurrent writers. No jax needed here."""
+
+import multiprocessing
+import os
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from engine import store
+
+
+def full_record(i: int = 0, **overrides) -> dict:
+    """A run record with a non-null value of the right type in EVERY column."""
+    values = {
+        pl.Int32: 3 + i,
+        pl.Int64: 1000 + i,
+        pl.Float64: 0.5 + i,
+        pl.Boolean: i % 2 == 0,
+        pl.String: f"text-{i}",
+        store.UTC_TIME: datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC) + timedelta(seconds=i),
+        pl.List(pl.Float64): [0.25 + i, 0.5, 1e-7],
+    }
+    record = {name: values[dtype] for name, dtype in store.RUN_SCHEMA.items()}
+    record.update(
+        run_id=f"run-{i:04d}",
+        schema_version=store.SCHEMA_VERSION,
+        source="local",
+        status="ok",
+        params=10_000 + i,
+        batch_size=32,
+        dataset_size=1024,
+    )
+    record.update(overrides)
+    return record
+
+
+def test_full_record_covers_every_column():
+    assert set(full_record()) == set(store.RUN_SCHEMA)
+    assert all(v is not None for v in full_record().values())
+
+
+def test_append_and_load_round_trip_every_column(tmp_path):
+    records = [full_record(0), full_record(1), full_record(2, error=None, channels=None, epoch_losses=[])]
+    path = store.append(records, tmp_path)
+    assert path.parent == tmp_path and path.name.endswith(".parquet") and not path.name.endswith(".micro.parquet")
+    loaded = store.load_runs([tmp_path])
+    assert loaded.files == [path] and loaded.skipped == [] and loaded.warnings == []
+    frame = loaded.frame.collect()
+    assert dict(frame.schema) == store.RUN_SCHEMA
+    for record, row in zip(records, frame.sort("run_id").iter_rows(named=True)):
+        for name, value in record.items():
+            assert row[name] == value, name
+    assert frame["created_at"][0] == datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
+    assert frame["created_at"].dtype == pl.Datetime("us", "UTC")
+
+
+def test_append_nothing_writes_nothing(tmp_path):
+    assert store.append([], tmp_path) is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_source_override(tmp_path):
+    store.append([full_record()], tmp_path)
+    frame = store.load_runs([tmp_path], source="reference").frame.collect()
+    assert frame["source"].to_list() == ["reference"]
+
+
+def test_load_accepts_files_and_missing_folders(tmp_path):
+    path = store.append([full_record()], tmp_path / "a")
+    store.append([full_record(1)], tmp_path / "b")
+    loaded = store.load_runs([path, tmp_path / "b", tmp_path / "does-not-exist"])
+    assert loaded.frame.collect().height == 2 and not loaded.skipped
+    assert store.load_runs([tmp_path / "nothing"]).frame.collect().height == 0
+
+
+def test_atomic_write_leaves_no_temp_files(tmp_path):
+    for i in range(3):
+        store.append([full_record(i)], tmp_path)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert len(names) == 3 and all(n.startswith("runs-") and n.endswith(".parquet") for n in names)
+    assert not any(n.startswith(".") for n in names)
+
+
+def test_failed_write_leaves_nothing_behind(tmp_path, monkeypatch):
+    def broken(self, file, *args, **kwargs):
+        file.write(b"PAR1 partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", broken)
+    with pytest.raises(OSError, match="disk full"):
+        store.append([full_record()], tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_writer_temp_file_is_not_read(tmp_path):
+    store.append([full_record()], tmp_path)
+    (tmp_path / ".tmp-abc.parquet").write_bytes(b"PAR1 half written")
+    loaded = store.load_runs([tmp_path])
+    assert loaded.frame.collect().height == 1 and loaded.skipped == []
+
+
+def test_unreadable_and_foreign_files_are_skipped_by_name(tmp_path):
+    good = store.append([full_record(0), full_record(1)], tmp_path)
+    (tmp_path / "random.parquet").write_bytes(random.Random(0).randbytes(4096))
+    (tmp_path / "empty.parquet").write_bytes(b"")
+    (tmp_path / "truncated.parquet").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    pl.DataFrame({"a": [1, 2], "b": ["x", "y"]}).write_parquet(tmp_path / "foreign.parquet")
+    store.records_to_frame([full_record()]).with_columns(pl.lit("many").alias("params")).write_parquet(
+        tmp_path / "wrongtype.parquet"
+    )
+    loaded = store.load_runs([tmp_path])
+    assert loaded.files == [good]
+    assert loaded.frame.collect().height == 2
+    skipped = {path.name: why for path, why in loaded.skipped}
+    assert set(skipped) == {"random.parquet", "empty.parquet", "truncated.parquet", "foreign.parquet",
+                            "wrongtype.parquet"}
+    assert "not a readable Parquet file" in skipped["random.parquet"]
+    assert "not a readable Parquet file" in skipped["empty.parquet"]
+    assert "not a readable Parquet file" in skipped["truncated.parquet"]
+    assert "missing columns" in skipped["foreign.parquet"] and "run_id" in skipped["foreign.parquet"]
+    assert "params" in skipped["wrongtype.parquet"]
+    assert len(loaded.warnings) == 5
+    for name in skipped:
+        assert any(name in warning for warning in loaded.warnings)
+
+
+def test_old_schema_loads_with_nulls(tmp_path):
+    """A file from an older schema version: only the required columns, narrower int types."""
+    old = {name: full_record()[name] for name in store.REQUIRED_RUN_COLUMNS}
+    frame = pl.DataFrame([old]).with_columns(pl.col("params").cast(pl.Int32), pl.col("epoch_s_median").cast(pl.Float32))
+    frame = frame.with_columns(pl.lit("from an old version").alias("retired_column"))
+    frame.write_parquet(tmp_path / "old.parquet")
+    store.append([full_record(1)], tmp_path)
+    loaded = store.load_runs([tmp_path])
+    assert loaded.skipped == []
+    out = loaded.frame.collect().sort("run_id")
+    assert dict(out.schema) == store.RUN_SCHEMA and "retired_column" not in out.columns
+    row = out.row(0, named=True)
+    assert row["params"] == old["params"] and row["run_id"] == old["run_id"]
+    for name in set(store.RUN_SCHEMA) - set(store.REQUIRED_RUN_COLUMNS):
+        assert row[name] is None, name
+    assert out.row(1, named=True)["epoch_times_s"] == full_record(1)["epoch_times_s"]
+
+
+# --- import / export ------------------------------------------------------------------------
+
+
+def _realistic(i: int) -> dict:
+    """Values a CSV round trip could mangle: versions that look like dates or numbers, NaN losses."""
+    return full_record(
+        i,
+        jax_version="0.10.2",
+        jaxlib_version="0.4.30",
+        cuda_version="12.10",
+        driver_version="550.54.15",
+        input_shape="784",
+        run_id=f"0{i}123",
+        epoch_losses=[float("nan"), 2.5, float("inf")] if i == 1 else [2.3, 1.1],
+        error=None,
+        channels=None,
+    )
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and isinstance(b, float) and a != a:
+        return b != b  # NaN
+    return a == b
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_export_then_import_round_trip(tmp_path, fmt):
+    records = [_realistic(0), _realistic(1)]
+    frame = store.records_to_frame(records)
+    exported = tmp_path / f"export.{fmt}"
+    (store.export_csv if fmt == "csv" else store.export_parquet)(frame, exported)
+    stored = store.import_file(exported, tmp_path / "runs")
+    assert stored.parent == tmp_path / "runs"
+    out = store.load_runs([tmp_path / "runs"]).frame.collect().sort("run_id")
+    assert out["source"].to_list() == ["imported", "imported"]
+    for record, row in zip(records, out.iter_rows(named=True)):
+        for name, value in record.items():
+            if name == "source":
+                continue
+            assert _same(row[name], value), (name, value, row[name])
+
+
+def _write_bad(tmp_path: Path, fmt: str, frame: pl.DataFrame) -> Path:
+    path = tmp_path / f"bad.{fmt}"
+    (store.export_csv if fmt == "csv" else store.export_parquet)(frame, path)
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize(
+    "change, column",
+    [
+        (lambda f: f.drop("params"), "params"),
+        (lambda f: f.drop("run_id", "status"), "run_id"),
+        (lambda f: f.with_columns(pl.lit("exploded").alias("status")), "status"),
+        (lambda f: f.with_columns(pl.lit(0).alias("batch_size")), "batch_size"),
+        (lambda f: f.with_columns(pl.lit(-5).alias("dataset_size")), "dataset_size"),
+        (lambda f: f.with_columns(pl.lit("big").alias("params")), "params"),
+    ],
+)
+def test_import_rejects_a_bad_file_naming_the_column(tmp_path, fmt, change, column):
+    bad = _write_bad(tmp_path, fmt, change(store.records_to_frame([full_record()])))
+    with pytest.raises(store.ImportRejected, match=column):
+        store.import_file(bad, tmp_path / "runs")
+    assert not (tmp_path / "runs").exists() or list((tmp_path / "runs").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "name, content",
+    [("notes.txt", b"run_id,params\n1,2\n"), ("garbage.parquet", b"\x00\x01 not parquet"), ("empty.csv", b"")],
+)
+def test_import_rejects_unreadable_files(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(store.ImportRejected):
+        store.import_file(path, tmp_path / "runs")
+
+
+def test_validate_frame_parses_csv_lists_and_times():
+    frame = store.records_to_frame([full_record()]).with_columns(
+        pl.lit("[0.1,0.2, 3e-05]").alias("epoch_times_s"),
+        pl.lit("2024-01-02T03:04:05+00:00").alias("created_at"),
+    )
+    out = store.validate_frame(frame)
+    assert out["epoch_times_s"][0].to_list() == [0.1, 0.2, 3e-05]
+    assert out["created_at"][0] == datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+# --- microbenchmark files live beside run files without mixing -------------------------------
+
+
+def test_run_and_micro_files_do_not_mix(tmp_path):
+    micro = {name: None for name in store.MICRO_SCHEMA}
+    micro.update(run_id="m1", benchmark="matmul", device_kind="cpu", seconds_median=0.5, times_s=[0.5, 0.5])
+    store.append_micro([micro], tmp_path)
+    store.append([full_record()], tmp_path)
+    runs, micros = store.load_runs([tmp_path]), store.load_micro([tmp_path])
+    assert runs.frame.collect()["run_id"].to_list() == ["run-0000"] and not runs.skipped
+    assert micros.frame.collect()["run_id"].to_list() == ["m1"] and not micros.skipped
+
+
+# --- concurrent writers ---------------------------------------------------------------------
+
+
+def _writer(folder: str, writer: int, files: int, rows: int, start) -> None:
+    start.wait()
+    for f in range(files):
+        store.append([full_record(0, run_id=f"w{writer}-f{f}-r{r}") for r in range(rows)], folder)
+
+
+def test_two_processes_appending_at_once_lose_no_rows(tmp_path):
+    ctx = multiprocessing.get_context("spawn")  # never fork a process that has JAX threads
+    start = ctx.Event()
+    files, rows = 25, 4
+    procs = [ctx.Process(target=_writer, args=(str(tmp_path), w, files, rows, start)) for w in range(2)]
+    for p in procs:
+        p.start()
+    start.set()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    loaded = store.load_runs([tmp_path])
+    ids = loaded.frame.collect()["run_id"].to_list()
+    assert not loaded.skipped
+    assert len(ids) == 2 * files * rows and len(set(ids)) == len(ids)
+    assert len(list(tmp_path.glob("*.parquet"))) == 2 * files
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".")]
