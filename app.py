@@ -1,0 +1,27 @@
+"""Crossover: do I need a GPU for deep learning, and is it worth the money?
+
+Router and frame only: page config, session defaults, the shared sidebar, and the pages
+listed explicitly (never auto-discovered). Run with `streamlit run app.py`.
+This process never imports jax: measurements run in `python -m engine` subprocesses.
+"""
+
+import streamlit as st
+
+from dashboard import sidebar, state
+
+st.set_page_config(page_title="Crossover: do I need a GPU?", page_icon=":material/speed:", layout="wide")
+state.init_session()
+
+PAGES = [
+    st.Page("pages/overview.py", title="Do you need a GPU?", icon=":material/help:", url_path="overview",
+            default=True),
+    st.Page("pages/benchmark.py", title="Benchmark", icon=":material/timer:", url_path="benchmark"),
+    st.Page("pages/speedup.py", title="Speedup explorer", icon=":material/show_chart:", url_path="speedup"),
+    st.Page("pages/hardware.py", title="Hardware", icon=":material/memory:", url_path="hardware"),
+    st.Page("pages/results.py", title="Results", icon=":material/table:", url_path="results"),
+]
+
+page = st.navigation(PAGES)
+sidebar.render()
+with state.app_frame():
+    page.run()

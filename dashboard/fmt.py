@@ -1,0 +1,56 @@
+"""Numbers for people: durations, money, counts, bytes."""
+
+from __future__ import annotations
+
+
+def seconds(s: float | None) -> str:
+    """0.0042 -> '4.2 ms', 75 -> '1.2 min', 9000 -> '2.5 h'."""
+    if s is None:
+        return "n/a"
+    if s < 1:
+        return f"{s * 1e3:.3g} ms"
+    if s < 120:
+        return f"{s:.3g} s"
+    if s < 2 * 3600:
+        return f"{s / 60:.3g} min"
+    if s < 3 * 86400:
+        return f"{s / 3600:.3g} h"
+    return f"{s / 86400:.3g} days"
+
+
+def money(dollars: float | None) -> str:
+    """Dollars with enough digits to tell small costs apart: '$0.00042', '$12.30'."""
+    if dollars is None:
+        return "n/a"
+    if dollars >= 1:
+        return f"${dollars:,.2f}"
+    return f"${dollars:.2g}"
+
+
+def count(n: float | None) -> str:
+    """1_863_690 -> '1.86 M'."""
+    if n is None:
+        return "n/a"
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n:.3g}"
+
+
+def nbytes(n: float | None) -> str:
+    if n is None:
+        return "unknown"
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n:.0f} B"
+
+
+def si(value: float | None, unit: str) -> str:
+    """1.59e9, 'FLOP/s' -> '1.59 GFLOP/s'."""
+    if value is None:
+        return "n/a"
+    for prefix, size in (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= size:
+            return f"{value / size:.3g} {prefix}{unit}"
+    return f"{value:.3g} {unit}"

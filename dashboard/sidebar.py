@@ -1,0 +1,49 @@
+"""The sidebar every page shares: data sources, prices, and this machine's devices."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import data, fmt, state
+from engine.analysis import price_ratio
+
+
+def render():
+    """Draw the shared sidebar; its widgets' values are read by the pages via session state."""
+    with st.sidebar:
+        st.multiselect(
+            "Data sources", options=list(state.SOURCE_LABELS), default=state.DEFAULTS["sources"],
+            key="sources", bind="query-params",
+            help="Several at once. " + "; ".join(f"{k}: {v}" for k, v in state.SOURCE_LABELS.items()) + ".",
+        )
+        st.markdown("**Prices** (what an hour of each machine costs you)")
+        st.number_input("GPU machine, $ per hour", min_value=0.001, max_value=1000.0,
+                        value=state.DEFAULTS["gpu_price"], step=0.05, format="%.3f", key="gpu_price",
+                        bind="query-params")
+        st.number_input("CPU machine, $ per hour", min_value=0.001, max_value=1000.0,
+                        value=state.DEFAULTS["cpu_price"], step=0.01, format="%.3f", key="cpu_price",
+                        bind="query-params")
+        gpu, cpu = state.prices()
+        st.caption(f"Price ratio {price_ratio(gpu, cpu):.3g}: the GPU must be that many times faster "
+                   "than the CPU to cost less for the same training.")
+        _machine()
+
+
+def _machine():
+    st.markdown("**This machine**")
+    info = data.devices()
+    if info.get("error"):
+        st.error(info["error"])
+    else:
+        st.caption(f"{info.get('cpu_model', '?')}, {info.get('cpu_cores', '?')} cores; "
+                   f"jax {info.get('jax_version', '?')}")
+        for d in info.get("devices", []):
+            st.markdown(f"- `{d['spec']}` {d['device_kind']}, {fmt.nbytes(d.get('memory_bytes'))}")
+        if not any(d["platform"] != "cpu" for d in info.get("devices", [])):
+            st.caption("No GPU here: your runs measure the CPU; GPU numbers come from reference or imported files.")
+    queue = data.worker().queue()
+    if queue:
+        st.caption(f"Benchmark worker: {len(queue)} job(s) running or waiting.")
+    if st.button("Look for devices again", key="sidebar_refresh_devices"):
+        data.refresh_devices()
+        st.rerun()

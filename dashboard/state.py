@@ -1,0 +1,124 @@
+"""Where the data lives and the defaults of every setting, in one place.
+
+Folders can be moved with environment variables (tests point them at fixtures):
+CROSSOVER_RUNS_DIR (default data/runs: own runs and imported files) and
+CROSSOVER_REFERENCE_DIR (default data/reference: shipped measurements).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from pathlib import Path
+
+import streamlit as st
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+SOURCE_LABELS = {
+    "local": "My runs (data/runs)",
+    "reference": "Reference (data/reference)",
+    "imported": "Imported files",
+}
+
+# Widget defaults (passed as each widget's own default, so a URL only carries what differs).
+# GPU $/h is the seed article's example; the CPU default is 2.5 times cheaper.
+DEFAULTS = {
+    "sources": ["local", "reference", "imported"],
+    "gpu_price": 0.25,
+    "cpu_price": 0.10,
+}
+
+# Session state that is not a widget: set once per browser session (app.py).
+SESSION_DEFAULTS = {
+    "bench_job_ids": [],  # jobs this session sent from the Benchmark page, oldest first
+    "hw_job_ids": [],  # microbenchmark jobs sent from the Hardware page
+    "results_imported": {},  # uploaded file id -> message, so a rerun does not import it twice
+}
+
+
+def init_session():
+    """Set every non-widget default once (setdefault keeps what a session already has)."""
+    for key, value in SESSION_DEFAULTS.items():
+        st.session_state.setdefault(key, type(value)(value))
+
+
+_frame = threading.local()  # each browser session's script runs in its own thread
+
+
+@contextlib.contextmanager
+def app_frame():
+    """app.py runs the selected page inside this, so a page can tell it was not run alone."""
+    _frame.active = True
+    try:
+        yield
+    finally:
+        _frame.active = False
+
+
+def through_app():
+    """Make sure this page runs inside app.py's frame; call first thing in every page.
+
+    A folder named pages/ beside app.py also means Streamlit's older multipage mode: until
+    some script calls st.navigation, Streamlit runs a deep link such as /speedup as the page
+    file alone, without app.py's frame, sidebar or defaults. That happens to the first visitor
+    of a freshly started (or woken) server who opens a shared link, and to AppTest's
+    switch_page. Then switch the old mode off and rerun: app.py runs, and since every
+    st.Page's url_path equals its file name, the same page opens.
+    """
+    if getattr(_frame, "active", False):
+        return
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # a Streamlit without this internal: render the page alone, with defaults
+        init_session()
+        return
+    PagesManager.uses_pages_directory = False  # what st.navigation itself does on its first call
+    st.rerun()
+
+
+def select_new_options(key: str, options: list):
+    """Call before a keyed multi-select filter whose default is "all of them".
+
+    A keyed widget keeps its value when its options change, so a GPU whose files just appeared
+    would start unselected (or the filter empty). New options join the selection; options that
+    disappeared leave it.
+    """
+    seen_key = f"_options_seen_{key}"
+    seen = st.session_state.get(seen_key)
+    chosen = st.session_state.get(key)
+    if seen is not None and chosen is not None:
+        new = [o for o in options if o not in seen]
+        kept = [o for o in chosen if o in options]
+        if new or len(kept) != len(chosen):
+            st.session_state[key] = kept + new
+    st.session_state[seen_key] = list(options)
+
+
+def filter_all(where, label: str, options: list, key: str, pills: bool = False) -> list:
+    """A multi-choice filter bound to the URL that starts with every option chosen and keeps
+    options that appear later chosen too. `where`: st or a column. Returns the chosen options."""
+    select_new_options(key, options)
+    if pills:
+        return where.pills(label, options, selection_mode="multi", default=options, key=key, bind="query-params")
+    return where.multiselect(label, options, default=options, key=key, bind="query-params")
+
+
+def runs_dir() -> Path:
+    return Path(os.environ.get("CROSSOVER_RUNS_DIR", REPO_ROOT / "data" / "runs"))
+
+
+def reference_dir() -> Path:
+    return Path(os.environ.get("CROSSOVER_REFERENCE_DIR", REPO_ROOT / "data" / "reference"))
+
+
+def selected_sources() -> list[str]:
+    """The data sources ticked in the sidebar (all of them before the sidebar ran)."""
+    return list(st.session_state.get("sources", DEFAULTS["sources"]))
+
+
+def prices() -> tuple[float, float]:
+    """(GPU $/h, CPU $/h) from the sidebar."""
+    return (float(st.session_state.get("gpu_price", DEFAULTS["gpu_price"])),
+            float(st.session_state.get("cpu_price", DEFAULTS["cpu_price"])))

@@ -1,0 +1,235 @@
+"""Plotly figures of measurements: pure functions (frame, options) -> go.Figure.
+
+No I/O, no streamlit, no jax. Frames are Polars (plotly express reads them directly). Each
+function states the columns it needs; pages check for emptiness before calling, and every
+function still returns a labelled (empty) figure when given no rows.
+"""
+
+from __future__ import annotations
+
+import math
+
+import plotly.express as px
+import plotly.graph_objects as go
+import polars as pl
+
+from engine.analysis import with_device
+
+SPEEDUP_HOVER = ["width", "depth", "channels", "heads", "seq_len", "dataset_size", "dtype", "matmul_precision",
+                 "cpu_epoch_s", "gpu_epoch_s", "cpu_device", "gpu_device", "cpu_source", "gpu_source"]
+LABELS = {
+    "params": "parameters",
+    "speedup": "GPU speedup over CPU (per epoch)",
+    "speedup_end_to_end": "GPU speedup over CPU (end to end)",
+    "dataset_size": "dataset size (samples)",
+    "epoch_s_median": "seconds per epoch (median)",
+    "cpu_epoch_s": "CPU s/epoch",
+    "gpu_epoch_s": "GPU s/epoch",
+    "series": "model · batch",
+    "device": "device",
+}
+
+
+def _series(pairs: pl.DataFrame) -> pl.DataFrame:
+    """Adds `series`: model and batch size, plus the matmul precision and the device pair when
+    more than one of them is shown."""
+    label = pl.format("{} · batch {}", pl.col("model"), pl.col("batch_size"))
+    if pairs["matmul_precision"].n_unique() > 1:
+        label = pl.format("{} · {} precision", label, pl.col("matmul_precision"))
+    if pairs.select(pl.struct("cpu_device", "gpu_device").n_unique()).item() > 1:
+        label = pl.format("{} · {} vs {}", label, pl.col("gpu_device"), pl.col("cpu_device"))
+    return pairs.with_columns(label.alias("series"))
+
+
+def _reference_lines(fig: go.Figure, xs: list[float], price_ratio: float | None):
+    """Horizontal lines at speedup 1 and at the price ratio, as legend entries across the x range.
+
+    Drawn as traces, not add_hline annotations: on a log axis plotly places an hline's text at
+    10**y, which stretches the axis.
+    """
+    xs = [x for x in xs if x is not None and x > 0]
+    if not xs:
+        return
+    span = [min(xs), max(xs)]
+    fig.add_trace(go.Scatter(x=span, y=[1.0, 1.0], mode="lines", name="speedup 1: GPU as fast as CPU",
+                             line={"dash": "dash", "color": "gray"}, hoverinfo="skip"))
+    if price_ratio is not None and math.isfinite(price_ratio) and price_ratio > 0:
+        fig.add_trace(go.Scatter(x=span, y=[price_ratio] * 2, mode="lines",
+                                 name=f"price ratio {price_ratio:.3g}: above it the GPU is also cheaper",
+                                 line={"dash": "dot", "color": "firebrick"}, hoverinfo="skip"))
+
+
+def _log_line(frame: pl.DataFrame, x: str, y: str, color: str, group: list[str], hover: list[str],
+              title: str) -> go.Figure:
+    """Log-log lines: a colour per `color`, a separate line per `group` within it (same colour)."""
+    hover = {c: True for c in hover if c in frame.columns} | {"_line": False}
+    frame = frame.with_columns(pl.concat_str([pl.col(color), *[pl.col(g).cast(pl.String) for g in group]],
+                                             separator="|", ignore_nulls=True).alias("_line"))
+    fig = px.line(frame.sort(color, "_line", x), x=x, y=y, color=color, line_group="_line", markers=True,
+                  log_x=True, log_y=True, hover_data=hover, labels=LABELS, title=title)
+    fig.update_layout(legend_title_text="", hovermode="closest")
+    return fig
+
+
+def speedup_vs_params(pairs: pl.DataFrame, price_ratio: float | None = None,
+                      crossings: pl.DataFrame | None = None) -> go.Figure:
+    """Log-log GPU-over-CPU speedup per epoch against parameter count, a line per model and batch.
+
+    pairs: `analysis.pair_runs` output. crossings: `analysis.crossovers` output (x, threshold,
+    state); points that cross are marked with an x on their threshold line.
+    """
+    frame = _series(pairs) if pairs.height else pairs.with_columns(pl.lit("").alias("series"))
+    # One line per dataset size: speedup at one size is not comparable to another's.
+    fig = _log_line(frame, "params", "speedup", "series", ["dataset_size"], SPEEDUP_HOVER,
+                    "Speedup vs parameter count")
+    _reference_lines(fig, frame["params"].to_list(), price_ratio)
+    _crossover_marks(fig, crossings, "parameters")
+    return fig
+
+
+def _crossover_marks(fig: go.Figure, crossings: pl.DataFrame | None, unit: str):
+    """An x on its threshold line at each interpolated crossing (`analysis.crossovers` rows)."""
+    if crossings is None or not crossings.height:
+        return
+    hits = crossings.filter(pl.col("state") == "crosses")
+    if not hits.height:
+        return
+    fig.add_trace(go.Scatter(
+        x=hits["x"].to_list(), y=hits["threshold"].to_list(), mode="markers", name="crossover",
+        marker={"symbol": "x", "size": 12, "color": "black"},
+        text=[f"{m} · batch {b}" for m, b in zip(hits["model"], hits["batch_size"])],
+        hovertemplate=f"crossover %{{text}}<br>%{{x:,.0f}} {unit} at speedup %{{y:.3g}}<extra></extra>",
+    ))
+
+
+def speedup_vs_dataset(pairs: pl.DataFrame, price_ratio: float | None = None,
+                       crossings: pl.DataFrame | None = None) -> go.Figure:
+    """Log-log end-to-end speedup (compile + transfer + epochs) against dataset size.
+
+    crossings: `analysis.crossovers(..., x="dataset_size", y="speedup_end_to_end")` output.
+    """
+    frame = _series(pairs) if pairs.height else pairs.with_columns(pl.lit("").alias("series"))
+    hover = ["params", "epochs", "cpu_end_to_end_s", "gpu_end_to_end_s", *SPEEDUP_HOVER]
+    # One line per network (its parameter count): the dataset grows, the network stays.
+    fig = _log_line(frame, "dataset_size", "speedup_end_to_end", "series", ["params"], hover,
+                    "End-to-end speedup vs dataset size (compile and transfer included)")
+    _reference_lines(fig, frame["dataset_size"].to_list(), price_ratio)
+    _crossover_marks(fig, crossings, "samples")
+    return fig
+
+
+def epoch_time_vs_params(runs: pl.DataFrame) -> go.Figure:
+    """Log-log median seconds per epoch against parameters, a colour per device, a symbol per model."""
+    frame = with_device(runs).sort("device", "model", "params")
+    hover = ["width", "depth", "batch_size", "dataset_size", "dtype", "mode", "source", "epoch_s_iqr"]
+    fig = px.scatter(frame, x="params", y="epoch_s_median", color="device", symbol="model", log_x=True, log_y=True,
+                     hover_data=[c for c in hover if c in frame.columns], labels=LABELS,
+                     title="Time per epoch vs parameters, per device")
+    fig.update_layout(legend_title_text="")
+    return fig
+
+
+def loss_curves(runs: pl.DataFrame) -> go.Figure:
+    """Training loss per epoch (warm-up and timed epochs) from the epoch_losses column."""
+    frame = (
+        with_device(runs)
+        .select("run_id", "device", "model", "params", pl.col("epoch_losses"))
+        .with_columns(pl.int_ranges(1, pl.col("epoch_losses").list.len() + 1).alias("epoch"))
+        .explode("epoch_losses", "epoch")
+        .rename({"epoch_losses": "loss"})
+        .drop_nulls("loss")
+        .with_columns(pl.format("{} · {}", pl.col("device"), pl.col("run_id").str.slice(0, 6)).alias("run"))
+    )
+    fig = px.line(frame, x="epoch", y="loss", color="run", markers=True, hover_data=["model", "params"],
+                  title="Training loss per epoch (the loss must fall)")
+    fig.update_layout(legend_title_text="")
+    return fig
+
+
+def config_comparison(runs: pl.DataFrame) -> go.Figure:
+    """Seconds per epoch (median, IQR as error bar) for one configuration on each device."""
+    frame = with_device(runs).with_columns(
+        pl.format("{} ({})", pl.col("device"), pl.col("source")).alias("measured on"),
+        (pl.col("epoch_s_iqr") / 2).alias("half_iqr"),
+    ).sort("epoch_s_median")
+    hover = ["end_to_end_s", "compile_s", "transfer_s", "mode", "created_at"]
+    fig = px.bar(frame, x="measured on", y="epoch_s_median", error_y="half_iqr", color="device",
+                 hover_data=[c for c in hover if c in frame.columns], labels=LABELS,
+                 title="This configuration on each device (lower is faster)")
+    fig.update_layout(showlegend=False)
+    return fig
+
+
+def matmul_rates(micro: pl.DataFrame) -> go.Figure:
+    """Matmul FLOP/s against matrix side n, a colour per device, a dash per dtype and precision."""
+    frame = (
+        with_device(micro.filter((pl.col("benchmark") == "matmul") & (pl.col("status") == "ok")))
+        .with_columns(
+            pl.format("{} {}", pl.col("dtype"), pl.col("matmul_precision").fill_null("")).alias("dtype · precision"),
+            (pl.col("flops_per_s") / 1e12).alias("TFLOP/s"),
+        )
+        .sort("device", "dtype · precision", "size")
+    )
+    fig = px.line(frame, x="size", y="TFLOP/s", color="device", line_dash="dtype · precision", markers=True,
+                  log_x=True, log_y=True, hover_data=["seconds_median", "seconds_iqr", "source"],
+                  labels={"size": "matrix side n (n x n @ n x n)"}, title="Matrix multiplication rate")
+    fig.update_layout(legend_title_text="")
+    return fig
+
+
+def bandwidths(micro: pl.DataFrame) -> go.Figure:
+    """GB/s of device memory (read + write) and host-to-device copies against bytes moved."""
+    frame = (
+        with_device(micro.filter(pl.col("benchmark").is_in(["memory_bandwidth", "host_to_device"])
+                                 & (pl.col("status") == "ok")))
+        .with_columns((pl.col("bytes_per_s") / 1e9).alias("GB/s"), (pl.col("size") / 2**20).alias("MiB"))
+        .sort("benchmark", "device", "size")
+    )
+    fig = px.line(frame, x="MiB", y="GB/s", color="device", line_dash="benchmark", markers=True, log_x=True,
+                  log_y=True, hover_data=["seconds_median", "source"], title="Memory and host-to-device bandwidth")
+    fig.update_layout(legend_title_text="")
+    return fig
+
+
+def roofline(roofs: pl.DataFrame, runs: pl.DataFrame) -> go.Figure:
+    """Roofline per device (min(peak FLOP/s, bandwidth x intensity)) with runs placed on it.
+
+    roofs: `analysis.device_roofs` output. runs: `analysis.with_intensity` output; x is the
+    ESTIMATED arithmetic intensity (analytic FLOPs / estimated bytes), y the achieved FLOP/s.
+    """
+    fig = go.Figure()
+    palette = px.colors.qualitative.Plotly
+    colors = {}
+    grid = [10 ** (k / 8) for k in range(-16, 41)]  # 0.01 ... 1e5 FLOP/byte
+    for i, row in enumerate(roofs.iter_rows(named=True)):
+        colors[row["device"]] = palette[i % len(palette)]
+        peak, bw = row["peak_flops_per_s"], row["bandwidth_bytes_per_s"]
+        if not peak or not bw:
+            continue
+        fig.add_trace(go.Scatter(
+            x=grid, y=[min(peak, bw * x) / 1e12 for x in grid], mode="lines", name=f"roof: {row['device']}",
+            line={"color": colors[row["device"]]},
+            hovertemplate=(f"{row['device']}<br>peak {peak / 1e12:.3g} TFLOP/s ({row['peak_dtype']}), "
+                           f"bandwidth {bw / 1e9:.3g} GB/s<extra></extra>"),
+        ))
+    if runs.height:
+        frame = with_device(runs).filter(pl.col("achieved_flops_per_s").is_not_null()
+                                          & pl.col("arithmetic_intensity").is_not_null())
+        for j, (device,) in enumerate(frame.select("device").unique(maintain_order=True).iter_rows()):
+            part = frame.filter(pl.col("device") == device)
+            fig.add_trace(go.Scatter(
+                x=part["arithmetic_intensity"].to_list(), y=(part["achieved_flops_per_s"] / 1e12).to_list(),
+                mode="markers", name=f"runs: {device}",
+                marker={"color": colors.get(device, palette[(len(colors) + j) % len(palette)]), "size": 9},
+                text=[f"{m} w={w} d={d} batch {b}" for m, w, d, b in
+                      zip(part["model"], part["width"], part["depth"], part["batch_size"])],
+                hovertemplate="%{text}<br>intensity %{x:.3g} FLOP/byte (estimate)<br>%{y:.3g} TFLOP/s<extra></extra>",
+            ))
+    fig.update_layout(
+        title="Roofline: achieved FLOP/s against arithmetic intensity",
+        xaxis={"type": "log", "title": "arithmetic intensity, FLOP per byte (ESTIMATE: weights, optimizer state "
+                                       "and input only; activations not counted)"},
+        yaxis={"type": "log", "title": "TFLOP/s"},
+        legend_title_text="",
+    )
+    return fig

@@ -1,0 +1,132 @@
+"""Benchmark: measure one configuration on this machine's devices.
+
+The form builds a validated RunConfig; Run hands it to the shared worker, which measures it
+in a `python -m engine run` subprocess (one job at a time per machine). Progress polls live;
+the finished runs show as a table, a loss curve and a comparison with every other
+measurement of the same configuration (CPU vs GPU).
+"""
+
+import polars as pl
+import streamlit as st
+
+from dashboard import data, fmt, jobs, state
+from engine import analysis, figures, store
+from engine.config import (
+    DTYPES,
+    MATMUL_PRECISIONS,
+    MODEL_KINDS,
+    MODES,
+    BenchConfig,
+    ConfigError,
+    DataConfig,
+    ModelConfig,
+    RunConfig,
+    TrainConfig,
+)
+from engine.worker import STARTUP_SLACK_S
+
+JOBS_KEY = "bench_job_ids"
+POWERS = [2**k for k in range(3, 17)]  # 8 ... 65,536
+SHOWN_COLUMNS = ["status", "device", "source", "model", "width", "depth", "params", "batch_size", "dataset_size",
+                 "dtype", "matmul_precision", "mode", "compile_s", "transfer_s", "epoch_s_median", "epoch_s_iqr",
+                 "noisy", "end_to_end_s", "samples_per_s", "achieved_flops_per_s", "loss_first", "loss_last", "error"]
+
+state.through_app()
+st.title("Benchmark")
+st.caption("Measure a network on this machine. Compile and host-to-device transfer are timed on their own; "
+           "epochs are timed after a warm-up, and the median and spread are kept.")
+
+specs = data.device_specs()
+with st.form("bench_form"):
+    c1, c2, c3, c4 = st.columns(4)
+    kind = c1.selectbox("Model", MODEL_KINDS, key="bm_model", bind="query-params")
+    width = c2.select_slider("Width (units / d_model)", POWERS[1:10], value=256, key="bm_width", bind="query-params")
+    depth = c3.slider("Depth (layers / blocks)", 1, 8, value=2, key="bm_depth", bind="query-params")
+    channels = c4.select_slider("First conv channels (CNN only)", [4, 8, 16, 32, 64], value=16, key="bm_channels",
+                                bind="query-params")
+    c1, c2, c3, c4 = st.columns(4)
+    heads = c1.selectbox("Attention heads (Transformer only)", [1, 2, 3, 4, 8], index=3, key="bm_heads",
+                         bind="query-params")
+    seq_len = c2.select_slider("Tokens per example (Transformer only)", [8, 16, 32, 64, 128, 256], value=32,
+                               key="bm_seq_len", bind="query-params")
+    samples = c3.select_slider("Dataset size (samples)", POWERS[5:], value=2048, key="bm_samples",
+                               bind="query-params")
+    batch = c4.select_slider("Batch size", POWERS[:8], value=128, key="bm_batch", bind="query-params")
+    c1, c2, c3, c4 = st.columns(4)
+    epochs = c1.number_input("Epochs to price (end-to-end time)", 1, 10_000, value=10, key="bm_epochs",
+                             bind="query-params")
+    dtype = c2.selectbox("Compute dtype", DTYPES, key="bm_dtype", bind="query-params")
+    precision = c3.selectbox("Float32 matmul precision", MATMUL_PRECISIONS, key="bm_precision", bind="query-params",
+                             help="'default' is TF32 on recent NVIDIA GPUs; 'highest' is true float32.")
+    mode = c4.selectbox("Epoch runner", MODES, key="bm_mode", bind="query-params",
+                        help="per_step: one dispatch per batch; fused: the whole epoch in one lax.scan; auto picks.")
+    c1, c2, c3 = st.columns([1, 2, 1])
+    repeats = c1.slider("Timed epochs (repeats)", 1, 10, value=3, key="bm_repeats", bind="query-params")
+    devices = c2.multiselect("Devices", specs, default=specs, key="bm_devices", bind="query-params",
+                             help="Devices present on this machine.")
+    limit = c3.number_input("Time limit for the job (s)", 10, 3600, value=300, key="bm_limit", bind="query-params",
+                            help="Past it the worker is killed and the unfinished runs are recorded as 'timeout'.")
+    submitted = st.form_submit_button("Run", type="primary")
+
+if submitted:
+    try:
+        if not devices:
+            raise ConfigError("devices", [], "at least one of " + ", ".join(specs))
+        budget = max((limit - STARTUP_SLACK_S) / len(devices), 5.0)  # per run, inside the job's limit
+        config = RunConfig(
+            model=ModelConfig(kind, width=int(width), depth=int(depth), channels=int(channels), heads=int(heads),
+                              seq_len=int(seq_len)),
+            data=DataConfig(samples=int(samples)),
+            train=TrainConfig(batch_size=int(batch), epochs=int(epochs), dtype=dtype, matmul_precision=precision,
+                              mode=mode),
+            bench=BenchConfig(warmup=1, repeats=int(repeats), devices=tuple(devices), time_budget_s=budget),
+        )
+    except ConfigError as exc:
+        st.error(f"{exc}. Change that setting and press Run again.")
+    else:
+        jobs.remember(JOBS_KEY, data.worker().submit_run(config, time_limit_s=float(limit)))
+
+jobs.panel(JOBS_KEY)
+
+finished = [job for job in jobs.session_jobs(JOBS_KEY) if not job.active]
+if not finished:
+    st.info("No benchmark from this session yet: set the network above and press Run.")
+    st.stop()
+
+job = finished[-1]
+(st.success if job.state == "done" else st.error)(f"{job.label}: {job.message}")
+if job.state == "failed" and job.stderr_tail:
+    with st.expander("What the worker printed"):
+        st.code(job.stderr_tail[-2000:])
+if not job.saved:
+    st.stop()
+
+mine = store.load_runs(job.saved).frame.collect()
+st.subheader("Runs of this job")
+st.dataframe(analysis.with_device(mine).select(SHOWN_COLUMNS), hide_index=True)
+
+ok = analysis.ok_runs(mine)
+if ok.height and ok["epoch_losses"].list.len().max():
+    st.plotly_chart(figures.loss_curves(ok), key="bm_loss")
+
+if ok.height:
+    record = ok.row(0, named=True)
+    everything = pl.concat([data.runs().frame, mine], how="vertical").unique("run_id", keep="last")
+    same = analysis.ok_runs(analysis.same_config(everything, record))
+    st.subheader("This configuration on every device measured")
+    st.plotly_chart(figures.config_comparison(same), key="bm_compare")
+    pairs = analysis.pair_runs(same)
+    if pairs.height:
+        for row in pairs.iter_rows(named=True):
+            st.markdown(f"**{row['speedup']:.2f}x** per epoch and **{row['speedup_end_to_end']:.2f}x** end to end "
+                        f"for {row['epochs']} epochs: {row['gpu_device']} ({row['gpu_source']}) over "
+                        f"{row['cpu_device']} ({row['cpu_source']}); {fmt.seconds(row['gpu_epoch_s'])} against "
+                        f"{fmt.seconds(row['cpu_epoch_s'])} per epoch.")
+    else:
+        st.info("No GPU measurement of this exact configuration exists in the selected sources yet, so there is "
+                "no CPU-vs-GPU comparison for it. Run it on a machine with a GPU, or import such runs.")
+
+if len(finished) > 1:
+    with st.expander(f"Earlier jobs of this session ({len(finished) - 1})"):
+        for earlier in reversed(finished[:-1]):
+            st.markdown(f"- {earlier.label}: {earlier.state}, {earlier.message}")

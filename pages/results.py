@@ -1,0 +1,84 @@
+"""Results: every run as a filterable table; download it; import runs made elsewhere.
+
+Imports go through engine.store.import_file: the file is validated and written to data/runs
+with source "imported"; a file that is not usable is rejected with the reason.
+"""
+
+import io
+import tempfile
+from pathlib import Path
+
+import polars as pl
+import streamlit as st
+
+from dashboard import data, state
+from engine import analysis, store
+
+MAIN_COLUMNS = ["created_at", "source", "status", "device", "model", "width", "depth", "params", "batch_size",
+                "dataset_size", "dtype", "matmul_precision", "mode", "epoch_s_median", "epoch_s_iqr", "end_to_end_s",
+                "compile_s", "transfer_s", "error"]
+
+state.through_app()
+st.title("Results")
+
+runs = data.runs()
+data.show_warnings(runs)
+frame = analysis.with_device(runs.frame)
+
+
+def options(column: str) -> list:
+    return sorted(frame[column].drop_nulls().unique().to_list())
+
+
+c1, c2, c3, c4 = st.columns([2, 1, 2, 2])
+models = state.filter_all(c1, "Model kind", options("model"), "rs_models", pills=True)
+platforms = state.filter_all(c2, "Platform", options("platform"), "rs_platforms", pills=True)
+statuses = state.filter_all(c3, "Status", options("status"), "rs_statuses", pills=True)
+text = c4.text_input("Device contains", key="rs_device", bind="query-params", placeholder="e.g. H100")
+
+shown = frame.filter(pl.col("model").is_in(models) & pl.col("platform").is_in(platforms)
+                     & pl.col("status").is_in(statuses))
+if text:
+    shown = shown.filter(pl.col("device").str.contains(text, literal=True))
+shown = shown.sort("created_at", descending=True, nulls_last=True)
+
+if not frame.height:
+    st.info("No runs in the selected data sources yet. Measure on the Benchmark page or import a file below.")
+else:
+    n_gpu = shown.filter(pl.col("platform") != "cpu").height
+    st.caption(f"{shown.height} of {frame.height} runs shown; {n_gpu} on a GPU or other accelerator.")
+    if not frame.filter(pl.col("platform") != "cpu").height:
+        st.warning("**No GPU measurements exist in the selected data sources yet.**")
+    all_columns = st.toggle("Show every column", key="rs_all_columns", bind="query-params")
+    st.dataframe(shown, hide_index=True, column_order=None if all_columns else MAIN_COLUMNS)
+    csv, parquet = io.BytesIO(), io.BytesIO()
+    store.export_csv(shown.drop("device"), csv)
+    store.export_parquet(shown.drop("device"), parquet)
+    c1, c2 = st.columns(2)
+    c1.download_button("Download CSV", csv.getvalue(), file_name="crossover-runs.csv", mime="text/csv",
+                       key="rs_csv")
+    c2.download_button("Download Parquet", parquet.getvalue(), file_name="crossover-runs.parquet",
+                       mime="application/octet-stream", key="rs_parquet")
+
+st.subheader("Import runs")
+st.caption("A Parquet or CSV file of run records (for example from `python -m engine sweep --out runs.parquet` on a "
+           "rented GPU machine). It is checked, then stored in data/runs with source 'imported'.")
+uploads = st.file_uploader("Run files", type=["parquet", "csv"], accept_multiple_files=True, key="rs_upload")
+done: dict = st.session_state["results_imported"]
+for upload in uploads or []:
+    if upload.file_id not in done:  # every rerun sees the same uploads; import each once
+        suffix = Path(upload.name).suffix.lower()
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"upload{suffix}"
+            path.write_bytes(upload.getvalue())
+            try:
+                written = store.import_file(path, state.runs_dir())
+                rows = pl.read_parquet(written).height
+                done[upload.file_id] = ("ok", f"{upload.name}: imported {rows} runs as {written.name}.")
+            except store.ImportRejected as exc:
+                done[upload.file_id] = ("rejected", f"file={upload.name!r} was rejected: {exc}. Expected run "
+                                                    f"records with at least: {', '.join(store.REQUIRED_RUN_COLUMNS)}.")
+    verdict, message = done[upload.file_id]
+    (st.success if verdict == "ok" else st.error)(message)
+if any(verdict == "ok" for verdict, _ in done.values()) and "imported" not in state.selected_sources():
+    st.info("Tick 'Imported files' under Data sources in the sidebar to see imported runs.")

@@ -1,0 +1,85 @@
+"""app.py: the frame (navigation, shared sidebar) and the rule that the server never imports jax."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import fixture_data
+import polars as pl
+import pytest
+from page_helpers import APP, by_key, open_page, texts
+
+ROOT = Path(APP).parent
+PAGES = ["pages/overview.py", "pages/benchmark.py", "pages/speedup.py", "pages/hardware.py", "pages/results.py"]
+
+
+def test_sidebar_sources_prices_and_devices(data_dirs):
+    at = open_page("pages/overview.py")
+    sources = by_key(at.sidebar.multiselect, "sources")
+    assert sources.value == ["local", "reference", "imported"]
+    assert by_key(at.sidebar.number_input, "gpu_price").value == 0.25
+    assert by_key(at.sidebar.number_input, "cpu_price").value == 0.10
+    assert "cpu:0" in texts(at.sidebar.markdown)
+
+
+def test_source_selector_filters_every_page(data_dirs):
+    at = open_page("pages/results.py", {"sources": "reference"})
+    assert len(at.dataframe[0].value) == 14  # reference only: 7 CPU + 7 synthetic GPU
+    at = open_page("pages/results.py", {"sources": "local"})
+    assert len(at.dataframe[0].value) == 7
+    assert "No GPU measurements exist" in texts(at.warning)
+
+
+def test_prices_change_the_price_ratio(data_dirs):
+    at = open_page("pages/overview.py", {"gpu_price": "1.0", "cpu_price": "0.5"})
+    assert {m.label: m.value for m in at.metric}["Price ratio"] == "2"
+
+
+def test_new_reference_files_show_without_a_restart(cpu_only_dirs):
+    _, reference = cpu_only_dirs
+    at = open_page("pages/speedup.py")
+    assert "No GPU measurements exist" in texts(at.warning)
+    cpu = pl.read_parquet(fixture_data.CPU_RUNS)
+    fixture_data.synthetic_gpu_runs(cpu).write_parquet(reference / "new-gpu.parquet")
+    at.run()
+    assert not at.warning and len(at.get("plotly_chart")) == 3
+
+
+def test_every_page_renders(data_dirs):
+    for page in PAGES:
+        at = open_page(page)
+        assert not at.exception, (page, at.exception)
+        assert at.title, page
+
+
+def test_streamlit_process_never_imports_jax(data_dirs):
+    """Every page rendered in a fresh interpreter leaves jax out of sys.modules."""
+    script = f"""
+import json, sys
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file({APP!r}, default_timeout=60)
+at.run()
+failed = []
+for page in {PAGES!r}:
+    at.switch_page(page).run()
+    failed += [(page, e.message) for e in at.exception]
+import engine.analysis, engine.config, engine.counts, engine.figures, engine.presets, engine.store, engine.worker
+print(json.dumps({{"jax": sorted(m for m in sys.modules if m == "jax" or m.startswith("jax.")), "failed": failed}}))
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=dict(os.environ), capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result == {"jax": [], "failed": []}
+
+
+@pytest.mark.old_pages_mode
+def test_a_page_run_alone_reruns_inside_app_frame(data_dirs):
+    """A deep link on a fresh server (or AppTest's switch_page) first runs the page file alone;
+    the page's guard reruns it through app.py, so the sidebar and URL settings are there."""
+    at = open_page("pages/results.py", {"sources": "reference"})
+    assert not at.exception
+    assert by_key(at.sidebar.multiselect, "sources").value == ["reference"]
+    assert len(at.dataframe[0].value) == 14

@@ -1,0 +1,56 @@
+"""Benchmark page: the form, input errors, and a real tiny run through the worker."""
+
+from page_helpers import button, by_key, open_page, texts
+
+from dashboard.data import _worker
+
+PAGE = "pages/benchmark.py"
+
+
+def test_form_widgets_present(data_dirs):
+    at = open_page(PAGE)
+    assert not at.exception
+    for key in ("bm_model", "bm_dtype", "bm_precision", "bm_mode"):
+        by_key(at.selectbox, key)
+    for key in ("bm_width", "bm_channels", "bm_seq_len", "bm_samples", "bm_batch"):
+        by_key(at.select_slider, key)
+    assert by_key(at.multiselect, "bm_devices").value == ["cpu:0"]
+    assert [b.label for b in at.button if b.label == "Run"]
+    assert "No benchmark from this session yet" in texts(at.info)
+
+
+def test_batch_larger_than_dataset_is_refused(data_dirs):
+    at = open_page(PAGE)
+    by_key(at.select_slider, "bm_samples").set_value(256)
+    by_key(at.select_slider, "bm_batch").set_value(1024)
+    button(at, "Run").click().run()
+    assert not at.exception
+    assert "batch_size=1024 is not allowed: expected at most samples=256" in texts(at.error)
+    assert at.session_state["bench_job_ids"] == []
+
+
+def test_heads_must_divide_width(data_dirs):
+    at = open_page(PAGE)
+    by_key(at.selectbox, "bm_model").set_value("transformer")
+    by_key(at.selectbox, "bm_heads").set_value(3)
+    button(at, "Run").click().run()
+    assert "heads=3 is not allowed: expected a divisor of width=256" in texts(at.error)
+
+
+def test_tiny_run_shows_table_loss_and_comparison(data_dirs):
+    runs_dir, _ = data_dirs
+    at = open_page(PAGE, {"bm_width": "32", "bm_depth": "1", "bm_samples": "256", "bm_batch": "64",
+                          "bm_repeats": "1", "bm_epochs": "2"})
+    button(at, "Run").click().run()
+    assert not at.exception and not at.error
+    (job_id,) = at.session_state["bench_job_ids"]
+    job = _worker(str(runs_dir)).wait(job_id, timeout=60)
+    assert job.state == "done", job.message + job.stderr_tail
+    at.run()
+    assert not at.exception
+    assert "Runs of this job" in texts(at.subheader)
+    table = at.dataframe[0].value
+    assert list(table["status"]) == ["ok"] and list(table["width"]) == [32]
+    assert len(at.get("plotly_chart")) == 2  # loss curve + this config on every device
+    assert "No GPU measurement of this exact configuration" in texts(at.info)
+    assert any(p.name.startswith("runs-") for p in runs_dir.glob("*.parquet"))

@@ -1,0 +1,50 @@
+"""Results page: table, filters, downloads, import (accepted and rejected)."""
+
+import io
+
+import polars as pl
+from page_helpers import by_key, open_page, texts
+
+from engine import store
+
+PAGE = "pages/results.py"
+
+
+def test_table_filters_and_downloads(data_dirs):
+    at = open_page(PAGE)
+    assert not at.exception
+    assert len(at.dataframe[0].value) == 21  # 7 own + 7 reference CPU + 7 synthetic GPU
+    assert [b.label for b in at.download_button] == ["Download CSV", "Download Parquet"]
+    by_key(at.pills, "rs_platforms").set_value(["gpu"]).run()
+    assert len(at.dataframe[0].value) == 7
+
+
+def test_import_accepts_a_run_file(data_dirs):
+    runs_dir, _ = data_dirs
+    at = open_page(PAGE)
+    frame = pl.read_parquet(runs_dir / "runs-fixture-cpu.parquet").head(2)
+    buffer = io.BytesIO()
+    store.export_csv(frame, buffer)
+    at.file_uploader[0].set_value(("mine.csv", buffer.getvalue(), "text/csv")).run()
+    assert not at.exception
+    assert "mine.csv: imported 2 runs" in texts(at.success)
+    assert len(list(runs_dir.glob("imported-*.parquet"))) == 1
+    assert len(at.dataframe[0].value) == 21  # the page's table as it was before the upload landed
+    at.run()
+    assert len(at.dataframe[0].value) == 23
+    assert len(list(runs_dir.glob("imported-*.parquet"))) == 1  # a rerun does not import again
+
+
+def test_import_rejects_a_foreign_file(data_dirs):
+    runs_dir, _ = data_dirs
+    at = open_page(PAGE)
+    at.file_uploader[0].set_value(("other.csv", b"a,b\n1,2\n", "text/csv")).run()
+    assert not at.exception
+    error = texts(at.error)
+    assert "file='other.csv' was rejected: missing columns" in error and "epoch_s_median" in error
+    assert not list(runs_dir.glob("imported-*.parquet"))
+
+
+def test_no_gpu_said_plainly(cpu_only_dirs):
+    at = open_page(PAGE)
+    assert "No GPU measurements exist" in texts(at.warning)
