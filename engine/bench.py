@@ -26,11 +26,11 @@ import jax
 import jaxlib
 import numpy as np
 
-from engine import counts
 from engine.config import RunConfig
 from engine.data import make_dataset, split_batches
 from engine.devices import DeviceNotFound, device_memory_bytes, resolve
 from engine.hostinfo import host_facts
+from engine.record import config_columns
 from engine.store import SCHEMA_VERSION
 from engine.train import init_state, make_fused_epoch, make_train_step, run_per_step_epoch
 
@@ -56,37 +56,6 @@ class _CacheHitCounter:
 
 
 _cache_hits = _CacheHitCounter()
-
-
-def config_columns(config: RunConfig) -> dict:
-    """The run-record columns that describe what was measured (no jax needed)."""
-    m, d, t, b = config.model, config.data, config.train, config.bench
-    return {
-        "model": m.kind,
-        "width": m.width,
-        "depth": m.depth,
-        "channels": m.channels if m.kind == "cnn" else None,
-        "heads": m.heads if m.kind == "transformer" else None,
-        "seq_len": m.seq_len if m.kind == "transformer" else None,
-        "vocab": m.vocab if m.kind == "transformer" else None,
-        "input_shape": "x".join(str(n) for n in config.input_shape),
-        "n_classes": d.n_classes,
-        "seed": d.seed,
-        "params": counts.parameter_count(config),
-        "batch_size": t.batch_size,
-        "dataset_size": d.samples,
-        "steps_per_epoch": config.steps_per_epoch,
-        "epochs": t.epochs,
-        "optimizer": t.optimizer,
-        "learning_rate": t.learning_rate,
-        "dtype": t.dtype,
-        "matmul_precision": t.matmul_precision,
-        "mode_requested": t.mode,
-        "warmup": b.warmup,
-        "repeats": b.repeats,
-        "time_budget_s": b.time_budget_s,
-        "flops_per_step_analytic": counts.flops_per_step(config),
-    }
 
 
 def _base_record(config: RunConfig, device_spec: str, batch_id: str | None, source: str) -> dict:

@@ -37,9 +37,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from engine import counts, store
+from engine import store
 from engine.config import RunConfig
 from engine.hostinfo import host_facts
+from engine.record import config_columns
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOCK_NAME = ".worker.lock"
@@ -76,41 +77,6 @@ def micro_argv(devices: tuple[str, ...], out: Path, full: bool = False, python: 
     return [python, "-m", "engine", "micro", "--devices", ",".join(devices), "--out", str(out), "--jsonl"] + (
         ["--full"] if full else []
     )
-
-
-def config_columns(config: RunConfig) -> dict:
-    """Run-record columns describing `config`, as `engine.bench.config_columns` writes them.
-
-    Repeated here because engine.bench imports jax and this module must not; a test checks
-    that both agree.
-    """
-    m, d, t, b = config.model, config.data, config.train, config.bench
-    return {
-        "model": m.kind,
-        "width": m.width,
-        "depth": m.depth,
-        "channels": m.channels if m.kind == "cnn" else None,
-        "heads": m.heads if m.kind == "transformer" else None,
-        "seq_len": m.seq_len if m.kind == "transformer" else None,
-        "vocab": m.vocab if m.kind == "transformer" else None,
-        "input_shape": "x".join(str(n) for n in config.input_shape),
-        "n_classes": d.n_classes,
-        "seed": d.seed,
-        "params": counts.parameter_count(config),
-        "batch_size": t.batch_size,
-        "dataset_size": d.samples,
-        "steps_per_epoch": config.steps_per_epoch,
-        "epochs": t.epochs,
-        "optimizer": t.optimizer,
-        "learning_rate": t.learning_rate,
-        "dtype": t.dtype,
-        "matmul_precision": t.matmul_precision,
-        "mode_requested": t.mode,
-        "warmup": b.warmup,
-        "repeats": b.repeats,
-        "time_budget_s": b.time_budget_s,
-        "flops_per_step_analytic": counts.flops_per_step(config),
-    }
 
 
 def unfinished_record(config: RunConfig, device_spec: str, status: str, message: str, batch_id: str | None) -> dict:

@@ -143,7 +143,7 @@ def test_run_argv_round_trips_through_the_cli(tmp_path):
 
 
 def test_unfinished_record_matches_the_engines_columns():
-    from engine.bench import config_columns  # imports jax: fine in the test process, never in the server
+    from engine.record import config_columns
 
     config = RunConfig(ModelConfig("cnn", width=32, depth=2, channels=8), DataConfig(samples=128),
                        TrainConfig(batch_size=32))

@@ -1,0 +1,218 @@
+"""What a training run costs on a CPU instance and on a GPU instance. Pure Python + Polars.
+
+Units: prices in US dollars per hour of an instance, times in seconds, costs in US dollars.
+Defaults: the seed article's example of a GPU instance at US$0.25/h, and a CPU instance at
+1/2.5 of it (US$0.10/h); both are meant to be replaced by the user's own prices.
+
+- break-even speedup = gpu $/h / cpu $/h: the GPU costs less for the same job exactly when it
+  is more than that many times faster.
+- amortization: a GPU run pays fixed seconds (compile + host-to-device transfer) before its
+  faster epochs; `amortization` says after how many epochs its total time drops below the CPU's.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import polars as pl
+
+from engine.config import ConfigError
+
+SECONDS_PER_HOUR = 3600.0
+DEFAULT_GPU_PER_H = 0.25
+CPU_PRICE_FRACTION = 1 / 2.5
+DEFAULT_CPU_PER_H = DEFAULT_GPU_PER_H * CPU_PRICE_FRACTION  # 0.10
+MAX_PRICE_PER_H = 10_000.0
+SAME_COST_TOLERANCE = 0.005  # costs within 0.5 % of each other count as the same
+
+
+def _check_price(name: str, value: object) -> float:
+    allowed = f"a price in US$/hour in (0, {MAX_PRICE_PER_H:g}]"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(name, value, allowed)
+    if not math.isfinite(value) or not 0 < value <= MAX_PRICE_PER_H:
+        raise ConfigError(name, value, allowed)
+    return float(value)
+
+
+def _check_seconds(name: str, value: object, positive: bool = False) -> float:
+    allowed = "positive finite seconds" if positive else "non-negative finite seconds"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(name, value, allowed)
+    if value < 0 or (positive and value == 0):
+        raise ConfigError(name, value, allowed)
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Prices:
+    """Hourly prices of the two instances (US$/h). Validated: positive, finite, at most MAX_PRICE_PER_H."""
+
+    cpu_per_h: float = DEFAULT_CPU_PER_H
+    gpu_per_h: float = DEFAULT_GPU_PER_H
+
+    def __post_init__(self):
+        object.__setattr__(self, "cpu_per_h", _check_price("cpu_per_h", self.cpu_per_h))
+        object.__setattr__(self, "gpu_per_h", _check_price("gpu_per_h", self.gpu_per_h))
+
+    @property
+    def break_even_speedup(self) -> float:
+        """How many times faster the GPU must be to cost less than the CPU for the same job."""
+        return self.gpu_per_h / self.cpu_per_h
+
+
+def cost(seconds: float, price_per_h: float) -> float:
+    """US$ for `seconds` of an instance rented at `price_per_h` US$/hour."""
+    return _check_seconds("seconds", seconds) / SECONDS_PER_HOUR * _check_price("price_per_h", price_per_h)
+
+
+def run_seconds(epoch_s: float, epochs: int, fixed_s: float = 0.0) -> float:
+    """Seconds of a training run: fixed_s (compile + transfer) + epochs x epoch_s."""
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+        raise ConfigError("epochs", epochs, "a non-negative integer")
+    return _check_seconds("fixed_s", fixed_s) + epochs * _check_seconds("epoch_s", epoch_s, positive=True)
+
+
+def idle_cost(hours: float, price_per_h: float = DEFAULT_GPU_PER_H) -> float:
+    """US$ for an instance left running `hours` after the job ends (default price: the GPU's)."""
+    if isinstance(hours, bool) or not isinstance(hours, (int, float)) or not math.isfinite(hours) or hours < 0:
+        raise ConfigError("idle_hours", hours, "non-negative finite hours")
+    return hours * _check_price("price_per_h", price_per_h)
+
+
+@dataclass(frozen=True)
+class CostComparison:
+    """Cost of one epoch and of one training run on each instance (US$), and which is cheaper.
+
+    run costs include each side's fixed seconds; idle_cost_gpu is the GPU instance left running
+    idle_hours after the job (added to gpu_total, not to gpu_run).
+    """
+
+    prices: Prices
+    epochs: int
+    cpu_epoch: float
+    gpu_epoch: float
+    cpu_run: float
+    gpu_run: float
+    idle_hours: float
+    idle_cost_gpu: float
+
+    @property
+    def gpu_total(self) -> float:
+        return self.gpu_run + self.idle_cost_gpu
+
+    @property
+    def cheaper(self) -> str:
+        """"gpu", "cpu" or "same" (totals within SAME_COST_TOLERANCE of each other, relatively)."""
+        if abs(self.gpu_total - self.cpu_run) <= SAME_COST_TOLERANCE * max(self.gpu_total, self.cpu_run):
+            return "same"
+        return "gpu" if self.gpu_total < self.cpu_run else "cpu"
+
+    def describe(self) -> str:
+        idle = f" + ${self.idle_cost_gpu:,.2f} idle for {self.idle_hours:g} h" if self.idle_hours else ""
+        return (f"{self.epochs} epochs: CPU ${self.cpu_run:,.4f} at ${self.prices.cpu_per_h:g}/h, "
+                f"GPU ${self.gpu_run:,.4f}{idle} at ${self.prices.gpu_per_h:g}/h")
+
+
+def compare_costs(
+    prices: Prices,
+    cpu_epoch_s: float,
+    gpu_epoch_s: float,
+    epochs: int,
+    cpu_fixed_s: float = 0.0,
+    gpu_fixed_s: float = 0.0,
+    idle_hours: float = 0.0,
+) -> CostComparison:
+    """Cost per epoch and per `epochs`-long run on each instance from measured (or predicted) seconds."""
+    return CostComparison(
+        prices=prices,
+        epochs=epochs,
+        cpu_epoch=cost(cpu_epoch_s, prices.cpu_per_h),
+        gpu_epoch=cost(gpu_epoch_s, prices.gpu_per_h),
+        cpu_run=cost(run_seconds(cpu_epoch_s, epochs, cpu_fixed_s), prices.cpu_per_h),
+        gpu_run=cost(run_seconds(gpu_epoch_s, epochs, gpu_fixed_s), prices.gpu_per_h),
+        idle_hours=float(idle_hours),
+        idle_cost_gpu=idle_cost(idle_hours, prices.gpu_per_h),
+    )
+
+
+@dataclass(frozen=True)
+class Amortization:
+    """When the GPU's total time (fixed + n x epoch) drops below the CPU's.
+
+    epochs: the smallest n >= 0 from which the GPU stays ahead for every longer run; 0 means
+    ahead from the first epoch on (its fixed seconds alone are already fewer); None means the
+    GPU never catches up (its epochs are no faster).
+    ahead_until: when the GPU starts ahead but its epochs are slower, it is ahead only for runs
+    of fewer than this many epochs (else None).
+    """
+
+    epochs: int | None
+    ahead_until: int | None = None
+
+    def describe(self) -> str:
+        if self.epochs == 0:
+            return "the GPU is ahead from the first epoch, compile and transfer included"
+        if self.epochs is not None:
+            epochs = f"{self.epochs} epoch" + ("s" if self.epochs > 1 else "")
+            return f"the GPU's total time drops below the CPU's from {epochs} on (compile and transfer included)"
+        if self.ahead_until is not None:
+            return f"the GPU is ahead only for runs shorter than {self.ahead_until} epochs; its epochs are slower"
+        return "the GPU never catches up: its epochs are no faster than the CPU's"
+
+
+def amortization(cpu_fixed_s: float, cpu_epoch_s: float, gpu_fixed_s: float, gpu_epoch_s: float) -> Amortization:
+    """Epochs after which GPU total seconds < CPU total seconds (fixed = compile + transfer).
+
+    Solves gpu_fixed + n gpu_epoch < cpu_fixed + n cpu_epoch for the smallest integer n >= 0.
+    """
+    oc, ec = _check_seconds("cpu_fixed_s", cpu_fixed_s), _check_seconds("cpu_epoch_s", cpu_epoch_s, True)
+    og, eg = _check_seconds("gpu_fixed_s", gpu_fixed_s), _check_seconds("gpu_epoch_s", gpu_epoch_s, True)
+    if eg < ec:
+        gap = (og - oc) / (ec - eg)  # GPU ahead for every n > gap
+        return Amortization(0 if gap < 0 else math.floor(gap) + 1)
+    if eg == ec:
+        return Amortization(0 if og < oc else None)
+    if og < oc:
+        # Ahead while n < (oc - og) / (eg - ec): for runs shorter than ceil of it.
+        return Amortization(None, ahead_until=math.ceil((oc - og) / (eg - ec)))
+    return Amortization(None)
+
+
+def break_even_epochs(cpu_fixed_s: float, cpu_epoch_s: float, gpu_fixed_s: float, gpu_epoch_s: float) -> int | None:
+    """`amortization(...).epochs`: 0 if the GPU is ahead from the first epoch, None if never."""
+    return amortization(cpu_fixed_s, cpu_epoch_s, gpu_fixed_s, gpu_epoch_s).epochs
+
+
+def with_costs(
+    pairs: pl.DataFrame,
+    prices: Prices,
+    epochs: int,
+    cpu_epoch: str = "cpu_epoch_s",
+    gpu_epoch: str = "gpu_epoch_s",
+    cpu_fixed: tuple[str, ...] = ("cpu_compile_s", "cpu_transfer_s"),
+    gpu_fixed: tuple[str, ...] = ("gpu_compile_s", "gpu_transfer_s"),
+) -> pl.DataFrame:
+    """`pairs` plus cpu_cost_epoch, gpu_cost_epoch, cpu_cost_run, gpu_cost_run (US$) and cheaper.
+
+    cheaper: "gpu" when its run costs less, "cpu" otherwise, null when a time is missing. Run costs are for `epochs` epochs plus the fixed columns that exist (nulls count 0).
+    """
+    run_seconds(1.0, epochs)  # validates epochs
+
+    def fixed(cols: tuple[str, ...]) -> pl.Expr:
+        present = [pl.col(c).fill_null(0.0) for c in cols if c in pairs.columns]
+        return pl.sum_horizontal(present) if present else pl.lit(0.0)
+
+    per_s_cpu, per_s_gpu = prices.cpu_per_h / SECONDS_PER_HOUR, prices.gpu_per_h / SECONDS_PER_HOUR
+    out = pairs.with_columns(
+        (pl.col(cpu_epoch) * per_s_cpu).alias("cpu_cost_epoch"),
+        (pl.col(gpu_epoch) * per_s_gpu).alias("gpu_cost_epoch"),
+        ((fixed(cpu_fixed) + epochs * pl.col(cpu_epoch)) * per_s_cpu).alias("cpu_cost_run"),
+        ((fixed(gpu_fixed) + epochs * pl.col(gpu_epoch)) * per_s_gpu).alias("gpu_cost_run"),
+    )
+    return out.with_columns(
+        pl.when(pl.col("gpu_cost_run") < pl.col("cpu_cost_run")).then(pl.lit("gpu"))
+        .when(pl.col("gpu_cost_run") >= pl.col("cpu_cost_run")).then(pl.lit("cpu"))
+        .alias("cheaper")
+    )
