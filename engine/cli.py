@@ -215,11 +215,21 @@ def describe_run(r: dict) -> str:
 
 class RecordSink:
     """Writes records as they finish: a folder gets one new file per record; a file path is
-    rewritten atomically with all records so far. Either way a killed sweep keeps what finished."""
+    rewritten atomically with the rows it already held plus every record so far. Either way a
+    killed sweep keeps what finished, and a second command writing to the same file adds to it."""
 
     def __init__(self, out: str, micro: bool = False):
         self.out, self.micro, self.records = Path(out), micro, []
         self.is_file = self.out.suffix == ".parquet"
+        self.existing = None
+        if self.is_file and self.out.exists():
+            from engine import store
+
+            loader = store.load_micro if micro else store.load_runs
+            loaded = loader([self.out])
+            if loaded.skipped:  # never overwrite a file we cannot read back
+                raise UsageError(f"--out={str(self.out)!r} exists and is not a usable run file: {loaded.skipped[0][1]}")
+            self.existing = loaded.frame.collect()
 
     def add(self, record: dict) -> Path | None:
         from engine import store
@@ -228,6 +238,8 @@ class RecordSink:
             self.records.append(record)
             schema = store.MICRO_SCHEMA if self.micro else store.RUN_SCHEMA
             frame = store.records_to_frame(self.records, schema)
+            if self.existing is not None:
+                frame = store.conform(self.existing, schema).collect().vstack(frame)
             return store._write_atomically(frame, self.out.parent, self.out.name)
         if self.micro:
             return store.append_micro([record], self.out)

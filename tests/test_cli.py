@@ -109,6 +109,19 @@ def test_run_human_output_to_a_parquet_file(tmp_path):
     assert not (tmp_path / "jax-cache").exists()  # --no-compile-cache
 
 
+def test_a_second_run_to_the_same_file_adds_rows_and_a_foreign_file_is_not_overwritten(tmp_path):
+    out = tmp_path / "result.parquet"
+    for seed in ("1", "2"):
+        result = engine_cli(*TINY_RUN, "--seed", seed, "--out", str(out), cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+    assert pl.read_parquet(out)["seed"].to_list() == [1, 2]
+    foreign = tmp_path / "notes.parquet"
+    foreign.write_bytes(b"my own notes, not Parquet")
+    refused = engine_cli(*TINY_RUN, "--out", str(foreign), cwd=tmp_path)
+    assert refused.returncode == 2 and "notes.parquet" in refused.stderr
+    assert foreign.read_bytes() == b"my own notes, not Parquet"
+
+
 def test_show_names_a_skipped_file(tmp_path):
     store.append([{name: None for name in store.RUN_SCHEMA} | {"run_id": "x", "status": "ok"}], tmp_path)
     (tmp_path / "broken.parquet").write_bytes(b"not parquet")

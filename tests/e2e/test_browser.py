@@ -32,10 +32,15 @@ pytestmark = pytest.mark.e2e
 CHROMIUM = os.environ.get("CROSSOVER_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-PAGES = [("", "Do you need a GPU?"),  # the default page lives at / ("benchmark", "Benchmark"), ("speedup", "Speedup explorer"),
-         ("hardware", "Hardware"), ("results", "Results")]
+PAGES = [("", "Do you need a GPU?"),  # the default page lives at /
+         ("benchmark", "Benchmark"), ("speedup", "Speedup explorer"), ("cost", "Cost"), ("hardware", "Hardware"),
+         ("results", "Results")]
 SCREENSHOT = ROOT / "docs" / "screenshot-speedup.png"
 TINY_RUN = "bm_width=32&bm_depth=1&bm_samples=256&bm_batch=64&bm_repeats=1&bm_epochs=2"
+TINY_RUN_PARAMS = 784 * 32 + 32 + 32 * 10 + 10  # the MLP 784-32-10 that TINY_RUN trains
+# x values of every trace of every Plotly chart on the page (decoded by Plotly into _fullData)
+CHART_XS = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
+    .flatMap(p => (p._fullData || []).map(t => Array.from(t.x || [])))"""
 
 
 def _free_port() -> int:
@@ -92,6 +97,8 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def page(server):
     if not Path(CHROMIUM).exists() and not shutil.which(CHROMIUM):
+        if os.environ.get("CI"):  # CI installs Chromium: its absence there is a failure, not a skip
+            pytest.fail(f"no Chromium at {CHROMIUM}")
         pytest.skip(f"no Chromium at {CHROMIUM} (set CROSSOVER_CHROMIUM)")
     from playwright.sync_api import sync_playwright
 
@@ -130,8 +137,16 @@ def test_every_page_opens(server, page):
         _open(page, f"{url}/{path}", title)
 
 
+def _runs_total(page) -> int:
+    """M of the Results page's caption "N of M runs shown"."""
+    caption = page.get_by_text(" runs shown").first.inner_text()
+    return int(caption.split(" of ")[1].split(" runs")[0].replace(",", ""))
+
+
 def test_a_tiny_benchmark_runs_and_shows_its_chart(server, page):
     url, runs = server
+    _open(page, f"{url}/results", "Results")
+    before = _runs_total(page)
     _open(page, f"{url}/benchmark?{TINY_RUN}", "Benchmark")
     page.get_by_role("button", name="Run", exact=True).click()
     page.get_by_role("heading", name="Runs of this job").wait_for(timeout=120_000)
@@ -139,6 +154,13 @@ def test_a_tiny_benchmark_runs_and_shows_its_chart(server, page):
     assert page.get_by_text("Training loss per epoch").count() >= 1
     assert page.locator('[data-testid="stException"]').count() == 0
     assert list(runs.glob("runs-*.parquet"))
+    # The new run is on the Results page and in the Speedup explorer's time-per-epoch chart.
+    _open(page, f"{url}/results", "Results")
+    assert _runs_total(page) == before + 1
+    _open(page, f"{url}/speedup", "Speedup explorer")
+    page.get_by_text("Time per epoch vs parameters").wait_for()
+    _wait_for_chart(page)
+    assert any(TINY_RUN_PARAMS in xs for xs in page.evaluate(CHART_XS))
 
 
 def test_screenshot_of_the_speedup_explorer(server, page):
