@@ -7,8 +7,10 @@ stdout); `--jsonl` prints one JSON event per line on stdout for the dashboard's 
   {"event": "record", "record": {...}}         a finished run (or micro) record
   {"event": "saved", "path": ...}              where it was written
   {"event": "done", "ok": n, "failed": m}
-Bad flags or values exit 2 with a one-line message naming the field; nothing imports jax
-until the arguments are valid, so refusals are instant.
+Bad flags or values exit 2 with a one-line message naming the field and what is allowed;
+nothing imports jax until the arguments are valid, so refusals are instant. With
+CROSSOVER_ENFORCE_LIMITS=1 (a public host), `run` and `sweep` also apply `engine.guard` with
+the limits of `engine.limits` and exit 2 with the estimate and the limit when refused.
 """
 
 from __future__ import annotations
@@ -24,10 +26,13 @@ from pathlib import Path
 
 from engine.config import (
     DTYPES,
+    LEARNING_RATE_RANGE,
+    LIMITS,
     MATMUL_PRECISIONS,
     MODEL_KINDS,
     MODES,
     OPTIMIZERS,
+    TIME_BUDGET_RANGE,
     BenchConfig,
     ConfigError,
     DataConfig,
@@ -35,6 +40,7 @@ from engine.config import (
     RunConfig,
     TrainConfig,
 )
+from engine.limits import LimitError, Limits, enforce_requested
 from engine.presets import PRESETS
 
 DEFAULT_RUNS = Path("data/runs")
@@ -49,29 +55,57 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def _int_flag(field_name: str):
+    """argparse type: an integer, or a message naming the config field and its range."""
+    low, high = LIMITS[field_name]
+
+    def parse(text: str) -> int:
+        try:
+            return int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{field_name}={text[:40]!r} is not allowed: expected an integer in [{low}, {high}]") from None
+
+    return parse
+
+
+def _float_flag(field_name: str, low: float, high: float):
+    """argparse type: a number, or a message naming the config field and its range."""
+
+    def parse(text: str) -> float:
+        try:
+            return float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{field_name}={text[:40]!r} is not allowed: expected a number in [{low:g}, {high:g}]") from None
+
+    return parse
+
+
 def _add_run_flags(p: argparse.ArgumentParser):
     d_model, d_data, d_train, d_bench = ModelConfig(), DataConfig(), TrainConfig(), BenchConfig()
     p.add_argument("--model", default=d_model.kind, help="|".join(MODEL_KINDS))
-    p.add_argument("--width", type=int, default=d_model.width)
-    p.add_argument("--depth", type=int, default=d_model.depth)
-    p.add_argument("--channels", type=int, default=d_model.channels)
-    p.add_argument("--heads", type=int, default=d_model.heads)
-    p.add_argument("--seq-len", type=int, default=d_model.seq_len)
-    p.add_argument("--vocab", type=int, default=d_model.vocab)
-    p.add_argument("--samples", type=int, default=d_data.samples)
+    p.add_argument("--width", type=_int_flag("width"), default=d_model.width)
+    p.add_argument("--depth", type=_int_flag("depth"), default=d_model.depth)
+    p.add_argument("--channels", type=_int_flag("channels"), default=d_model.channels)
+    p.add_argument("--heads", type=_int_flag("heads"), default=d_model.heads)
+    p.add_argument("--seq-len", type=_int_flag("seq_len"), default=d_model.seq_len)
+    p.add_argument("--vocab", type=_int_flag("vocab"), default=d_model.vocab)
+    p.add_argument("--samples", type=_int_flag("samples"), default=d_data.samples)
     p.add_argument("--input-shape", default="", help="e.g. 784 or 32x32x3; empty = the model kind's default")
-    p.add_argument("--classes", type=int, default=d_data.n_classes)
-    p.add_argument("--seed", type=int, default=d_data.seed)
-    p.add_argument("--batch-size", type=int, default=d_train.batch_size)
-    p.add_argument("--epochs", type=int, default=d_train.epochs)
+    p.add_argument("--classes", type=_int_flag("n_classes"), default=d_data.n_classes)
+    p.add_argument("--seed", type=_int_flag("seed"), default=d_data.seed)
+    p.add_argument("--batch-size", type=_int_flag("batch_size"), default=d_train.batch_size)
+    p.add_argument("--epochs", type=_int_flag("epochs"), default=d_train.epochs)
     p.add_argument("--optimizer", default=d_train.optimizer, help="|".join(OPTIMIZERS))
-    p.add_argument("--lr", type=float, default=d_train.learning_rate)
+    p.add_argument("--lr", type=_float_flag("learning_rate", *LEARNING_RATE_RANGE), default=d_train.learning_rate)
     p.add_argument("--dtype", default=d_train.dtype, help="|".join(DTYPES))
     p.add_argument("--precision", default=d_train.matmul_precision, help="|".join(MATMUL_PRECISIONS))
     p.add_argument("--mode", default=d_train.mode, help="|".join(MODES))
-    p.add_argument("--warmup", type=int, default=d_bench.warmup)
-    p.add_argument("--repeats", type=int, default=d_bench.repeats)
-    p.add_argument("--time-budget", type=float, default=d_bench.time_budget_s, help="seconds per run")
+    p.add_argument("--warmup", type=_int_flag("warmup"), default=d_bench.warmup)
+    p.add_argument("--repeats", type=_int_flag("repeats"), default=d_bench.repeats)
+    p.add_argument("--time-budget", type=_float_flag("time_budget_s", *TIME_BUDGET_RANGE),
+                   default=d_bench.time_budget_s, help="seconds per run")
 
 
 def _add_common(p: argparse.ArgumentParser, out_help: str):
@@ -93,8 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p, out_help)
     p = sub.add_parser("sweep", help="measure a preset grid of configs")
     p.add_argument("--preset", required=True, help="|".join(PRESETS))
-    p.add_argument("--repeats", type=int, default=None)
-    p.add_argument("--time-budget", type=float, default=None, help="seconds per run")
+    p.add_argument("--repeats", type=_int_flag("repeats"), default=None)
+    p.add_argument("--time-budget", type=_float_flag("time_budget_s", *TIME_BUDGET_RANGE), default=None,
+                   help="seconds per run")
     _add_common(p, out_help)
     p = sub.add_parser("micro", help="matmul FLOP/s, memory and host-to-device bandwidth")
     p.add_argument("--full", action="store_true", help="larger sizes (8192^3 matmul, 1 GiB copies)")
@@ -132,6 +167,17 @@ def config_from_args(args) -> RunConfig:
         train=TrainConfig(args.batch_size, args.epochs, args.optimizer, args.lr, args.dtype, args.precision, args.mode),
         bench=BenchConfig(args.warmup, args.repeats, _parse_devices(args.devices), args.time_budget),
     )
+
+
+def apply_limits(configs: list[RunConfig]):
+    """With CROSSOVER_ENFORCE_LIMITS=1, refuse (UsageError, exit 2) what engine.guard refuses."""
+    if not enforce_requested():
+        return
+    from engine import guard
+
+    decision = guard.check_sweep(configs, Limits.from_env())
+    if not decision.allowed:
+        raise UsageError(decision.message + " (CROSSOVER_ENFORCE_LIMITS=1 applies this machine's limits)")
 
 
 def _prepare_environment(devices: tuple[str, ...]):
@@ -221,7 +267,6 @@ class RecordSink:
     def __init__(self, out: str, micro: bool = False):
         self.out, self.micro, self.records = Path(out), micro, []
         self.is_file = self.out.suffix == ".parquet"
-        self.existing = None
         if self.is_file and self.out.exists():
             from engine import store
 
@@ -229,18 +274,16 @@ class RecordSink:
             loaded = loader([self.out])
             if loaded.skipped:  # never overwrite a file we cannot read back
                 raise UsageError(f"--out={str(self.out)!r} exists and is not a usable run file: {loaded.skipped[0][1]}")
-            self.existing = loaded.frame.collect()
 
     def add(self, record: dict) -> Path | None:
         from engine import store
 
-        if self.is_file:
+        if self.is_file:  # read what the file holds now, add, rewrite: under a lock, so no writer loses rows
             self.records.append(record)
-            schema = store.MICRO_SCHEMA if self.micro else store.RUN_SCHEMA
-            frame = store.records_to_frame(self.records, schema)
-            if self.existing is not None:
-                frame = store.conform(self.existing, schema).collect().vstack(frame)
-            return store._write_atomically(frame, self.out.parent, self.out.name)
+            try:
+                return store.add_to_file([record], self.out, micro=self.micro)
+            except ValueError as exc:
+                raise UsageError(f"--out: {exc}") from None
         if self.micro:
             return store.append_micro([record], self.out)
         return store.append([record], self.out)
@@ -271,6 +314,7 @@ def _measure_configs(configs: list[RunConfig], args) -> int:
 
 def cmd_run(args) -> int:
     config = config_from_args(args)
+    apply_limits([config])
     _prepare_environment(config.bench.devices)
     if not args.no_compile_cache:
         enable_compilation_cache()
@@ -285,6 +329,7 @@ def cmd_sweep(args) -> int:
         raise UsageError(f"--preset={args.preset!r} is not allowed: expected one of {', '.join(PRESETS)}")
     devices = _parse_devices(args.devices)
     configs = preset_configs(args.preset, devices, args.repeats, args.time_budget)
+    apply_limits(configs)
     _prepare_environment(devices)
     if not args.no_compile_cache:
         enable_compilation_cache()
@@ -294,6 +339,12 @@ def cmd_sweep(args) -> int:
 
 def cmd_micro(args) -> int:
     devices = _parse_devices(args.devices)
+    if enforce_requested():
+        from engine import guard
+
+        decision = guard.check_micro(devices, args.full, Limits.from_env())
+        if not decision.allowed:
+            raise UsageError(decision.message + " (CROSSOVER_ENFORCE_LIMITS=1 applies this machine's limits)")
     _prepare_environment(devices)
     _check_devices_present(devices)
     from engine import micro
@@ -339,8 +390,12 @@ def cmd_devices(args) -> int:
 def cmd_import(args) -> int:
     from engine.store import ImportRejected, import_file
 
+    caps = {"max_bytes": None, "max_rows": None}  # a local file is the user's own: capped only where limits apply
+    if enforce_requested():
+        limits = Limits.from_env()
+        caps = {"max_bytes": limits.max_upload_bytes, "max_rows": limits.max_import_rows}
     try:
-        path = import_file(args.file, args.to)
+        path = import_file(args.file, args.to, **caps)
     except ImportRejected as exc:
         raise UsageError(f"file={args.file!r} rejected: {exc}") from None
     print(f"imported {args.file} as {path}")
@@ -374,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
-    except (UsageError, ConfigError) as exc:
+    except (UsageError, ConfigError, LimitError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -10,6 +10,7 @@ This module imports no jax: the dashboard builds configs without loading JAX.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field, fields
 
 MODEL_KINDS = ("mlp", "cnn", "transformer")
@@ -48,7 +49,16 @@ class ConfigError(ValueError):
         self.field = field_name
         self.value = value
         self.allowed = allowed
-        super().__init__(f"{field_name}={value!r} is not allowed: expected {allowed}")
+        super().__init__(f"{field_name}={_shown(value)} is not allowed: expected {allowed}")
+
+
+def _shown(value: object, limit: int = 80) -> str:
+    """repr of a refused value, cut short: a 10**5000 int cannot even be repr'd, a 1 MB string should not be."""
+    try:
+        text = repr(value)
+    except ValueError:  # int too large to convert to str
+        return f"<an integer of more than {sys.get_int_max_str_digits()} digits>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _check_int(name: str, value: object) -> int:
@@ -70,9 +80,13 @@ def _check_choice(name: str, value: object, allowed: tuple[str, ...]) -> str:
 def _check_float(name: str, value: object, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(name, value, f"a number in [{low:g}, {high:g}]")
-    if math.isnan(value) or not low <= value <= high:
+    try:
+        number = float(value)  # an int beyond float's range (10**400) overflows: out of range too
+    except OverflowError:
+        raise ConfigError(name, value, f"a number in [{low:g}, {high:g}]") from None
+    if math.isnan(number) or not low <= number <= high:
         raise ConfigError(name, value, f"a number in [{low:g}, {high:g}]")
-    return float(value)
+    return number
 
 
 @dataclass(frozen=True)
@@ -166,11 +180,13 @@ class TrainConfig:
 
 def _check_device_spec(spec: object) -> str:
     """A device spec is a platform ("cpu", "gpu", "tpu") optionally with an index ("gpu:1")."""
-    allowed = "cpu, gpu or tpu, optionally with :index (e.g. gpu:0)"
+    allowed = "cpu, gpu or tpu, optionally with :index 0-9999 (e.g. gpu:0)"
     if not isinstance(spec, str):
         raise ConfigError("devices", spec, allowed)
     platform, _, index = spec.partition(":")
-    if platform not in DEVICE_PLATFORMS or (index and not index.isdigit()):
+    # ASCII digits only: str.isdigit() also accepts '²' or '٣', which int() then refuses or reads.
+    bad_index = index and not (index.isascii() and index.isdigit() and len(index) <= 4)
+    if platform not in DEVICE_PLATFORMS or bad_index or (not index and spec != platform):
         raise ConfigError("devices", spec, allowed)
     return spec
 

@@ -6,21 +6,32 @@
 - `load_runs(folders)` reads every `*.parquet` (not `*.micro.parquet`) lazily with Polars,
   skips unreadable or foreign files with a warning that names them, fills columns missing
   from older schema versions with nulls, and casts to the current schema.
-- `validate_frame` checks an imported frame; `export_csv` / `export_parquet` write one out.
+- `add_to_file(records, path)` adds rows to ONE named file (the CLI's `--out x.parquet`): read,
+  add, atomic rewrite, under an exclusive lock on `.<name>.lock`, so two writers lose no rows.
+- `validate_frame` checks an imported frame (types, ranges, NaN); `import_bytes` imports an
+  uploaded file: Parquet or CSV only (never pickle or code), capped in bytes and rows, stored
+  under a generated name (the uploaded name never becomes a path); `export_csv` /
+  `export_parquet` write one out.
 
 No jax here: the dashboard process imports this module.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import io
 import os
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
+
+from engine.limits import DEFAULT_MAX_IMPORT_ROWS, DEFAULT_MAX_UPLOAD_BYTES
 
 SCHEMA_VERSION = 1
 RUN_SUFFIX = ".parquet"
@@ -168,10 +179,14 @@ def records_to_frame(records: list[dict], schema: dict[str, pl.DataType] = RUN_S
     return pl.DataFrame(rows, schema=schema, strict=False)
 
 
+TEMP_PREFIX = ".tmp-"
+STALE_TEMP_S = 3600.0  # a writer's temp file older than this was left by a killed process
+
+
 def _write_atomically(frame: pl.DataFrame, folder: Path, name: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / name
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".parquet", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
             frame.write_parquet(f)
@@ -181,7 +196,19 @@ def _write_atomically(frame: pl.DataFrame, folder: Path, name: str) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    remove_stale_temps(folder)
     return final
+
+
+def remove_stale_temps(folder: Path, older_than_s: float = STALE_TEMP_S) -> list[Path]:
+    """Delete temp files that writers killed mid-write left behind (never read as data anyway)."""
+    removed, now = [], time.time()
+    for tmp in Path(folder).glob(TEMP_PREFIX + "*.parquet"):
+        with contextlib.suppress(OSError):
+            if now - tmp.stat().st_mtime > older_than_s:
+                tmp.unlink()
+                removed.append(tmp)
+    return removed
 
 
 def _new_name(prefix: str, suffix: str) -> str:
@@ -201,6 +228,27 @@ def append_micro(records: list[dict], folder: str | os.PathLike, prefix: str = "
     if not records:
         return None
     return _write_atomically(records_to_frame(records, MICRO_SCHEMA), Path(folder), _new_name(prefix, MICRO_SUFFIX))
+
+
+def add_to_file(records: list[dict], path: str | os.PathLike, micro: bool = False) -> Path:
+    """Add `records` to the one file `path` (created if missing), rewritten atomically under an
+    exclusive lock, so concurrent writers to the same file lose no rows. Raises ValueError when
+    `path` exists but is not a usable run file (it is never overwritten)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    schema = MICRO_SCHEMA if micro else RUN_SCHEMA
+    with open(path.parent / f".{path.name}.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            frame = records_to_frame(records, schema)
+            if path.exists():
+                loaded = (load_micro if micro else load_runs)([path])
+                if loaded.skipped:
+                    raise ValueError(f"{str(path)!r} exists and is not a usable run file: {loaded.skipped[0][1]}")
+                frame = loaded.frame.collect().vstack(frame)
+            return _write_atomically(frame, path.parent, path.name)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _list_files(folders, micro: bool) -> list[Path]:
@@ -299,11 +347,86 @@ class ImportRejected(ValueError):
     """An imported file cannot be used as run records; the message says why."""
 
 
+IMPORT_SUFFIXES = (".parquet", ".csv")
+MAX_IMPORT_COLUMNS = 1_000
+MAX_SECONDS = 1e9  # ~32 years: any time column above it is garbage
+# Allowed ranges of numeric columns in an imported file (null is allowed unless said otherwise).
+INT_RANGES = {
+    "params": (1, 10**13), "batch_size": (1, 10**9), "dataset_size": (1, 10**12), "steps_per_epoch": (0, 10**12),
+    "epochs": (1, 10**9), "width": (1, 10**9), "depth": (1, 10**6), "channels": (1, 10**9), "heads": (1, 10**6),
+    "seq_len": (1, 10**9), "vocab": (1, 10**12), "n_classes": (1, 10**12), "seed": (0, 2**62),
+    "warmup": (0, 10**6), "repeats": (0, 10**6), "cpu_cores": (1, 10**6), "device_count": (1, 10**6),
+    "device_memory_bytes": (0, 10**18), "peak_memory_bytes": (0, 10**18), "executable_memory_bytes": (0, 10**18),
+    "dataset_bytes": (0, 10**18), "schema_version": (0, 10**6),
+}
+FLOAT_RANGES = {
+    **{name: (0.0, MAX_SECONDS) for name in ("compile_s", "transfer_s", "first_epoch_s", "epoch_s_median",
+                                            "epoch_s_iqr", "end_to_end_s", "time_budget_s")},
+    "steps_per_s": (0.0, 1e15), "samples_per_s": (0.0, 1e18), "learning_rate": (0.0, 1e6),
+    "flops_per_step_analytic": (0.0, 1e30), "flops_per_step_xla": (0.0, 1e30), "achieved_flops_per_s": (0.0, 1e30),
+}
+# Losses are not range-checked: a diverged run's losses are NaN or inf, and that is a finding.
+
+
+def _shown_value(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _first_bad(frame: pl.DataFrame, name: str, bad: pl.Expr) -> tuple[int, object] | None:
+    """(row, value) of the first row where `bad` holds, or None."""
+    hits = frame.with_row_index("_row").filter(bad.fill_null(False)).select("_row", name).head(1)
+    return (hits["_row"][0], hits[name][0]) if hits.height else None
+
+
+def _check_types(original: pl.DataFrame, out: pl.DataFrame):
+    """Every known column the file has must convert without losing values (strings in a number
+    column, 1.5 in an integer column, 1e30 beyond Int64)."""
+    for name, got in original.schema.items():
+        want = RUN_SCHEMA.get(name)
+        if want is None or got == pl.Null:
+            continue
+        if want.is_integer() and got.is_float():
+            found = _first_bad(original, name, ~pl.col(name).is_finite() | (pl.col(name) != pl.col(name).floor()))
+            if found:
+                raise ImportRejected(f"column {name} has {_shown_value(found[1])} in row {found[0] + 1}; "
+                                     f"allowed: whole numbers")
+        lost = out[name].is_null() & original[name].is_not_null()
+        if lost.any():
+            row = int(lost.arg_max())
+            raise ImportRejected(f"column {name} has {_shown_value(original[name][row])} in row {row + 1}, "
+                                 f"which is not a {want}")
+
+
+def _check_ranges(out: pl.DataFrame):
+    for name, (low, high) in INT_RANGES.items():
+        found = _first_bad(out, name, (pl.col(name) < low) | (pl.col(name) > high))
+        if found:
+            raise ImportRejected(f"column {name} has {found[1]!r} in row {found[0] + 1}; allowed: an integer in "
+                                 f"[{low:,}, {high:,}]")
+    for name, (low, high) in FLOAT_RANGES.items():
+        found = _first_bad(out, name, ~pl.col(name).is_finite() | (pl.col(name) < low) | (pl.col(name) > high))
+        if found:
+            raise ImportRejected(f"column {name} has {found[1]!r} in row {found[0] + 1}; allowed: a finite number "
+                                 f"in [{low:g}, {high:g}]")
+    times = pl.col("epoch_times_s").list.eval(
+        (~pl.element().is_finite() | (pl.element() < 0) | (pl.element() > MAX_SECONDS)).fill_null(True)).list.any()
+    found = _first_bad(out, "epoch_times_s", times)
+    if found:
+        raise ImportRejected(f"column epoch_times_s has {_shown_value(found[1].to_list())} in row {found[0] + 1}; "
+                             f"allowed: finite seconds in [0, {MAX_SECONDS:g}]")
+    ok_without_time = _first_bad(out, "epoch_s_median", (pl.col("status") == "ok") & ~(pl.col("epoch_s_median") > 0))
+    if ok_without_time:
+        raise ImportRejected(f"column epoch_s_median has {ok_without_time[1]!r} in row {ok_without_time[0] + 1}, a run "
+                             f"with status ok; allowed: a positive number of seconds")
+
+
 def validate_frame(frame: pl.DataFrame) -> pl.DataFrame:
-    """Conform an imported frame to RUN_SCHEMA or raise ImportRejected saying why."""
+    """Conform an imported frame to RUN_SCHEMA or raise ImportRejected saying why (naming the column)."""
     problem = check_schema(dict(frame.schema), REQUIRED_RUN_COLUMNS, RUN_SCHEMA)
     if problem:
         raise ImportRejected(problem)
+    original = frame
     for name in ("epoch_times_s", "epoch_losses"):
         if name in frame.columns and frame.schema[name] == pl.String:
             # CSV stores lists as "[0.1, 0.2]": parse them back. Not as JSON: a diverged run's
@@ -319,25 +442,99 @@ def validate_frame(frame: pl.DataFrame) -> pl.DataFrame:
     for name in ("params", "batch_size", "dataset_size"):
         if out[name].null_count() or (out[name] <= 0).any():
             raise ImportRejected(f"column {name} must be a positive integer in every row")
+    _check_types(original, out)
+    _check_ranges(out)
     return out
 
 
-def import_file(path: str | os.PathLike, folder: str | os.PathLike) -> Path:
-    """Validate a Parquet/CSV file of run records and store it in `folder` with source=imported."""
+def _safe_name(name: object) -> str:
+    """The uploaded name for messages only: its last path part, cut short. Never used as a path."""
+    text = str(name).replace("\\", "/").rsplit("/", 1)[-1]
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _read_bytes(shown: str, suffix: str, data: bytes, max_rows: int | None) -> pl.DataFrame:
+    if suffix == ".parquet":
+        if len(data) < 12 or data[:4] != b"PAR1" or data[-4:] != b"PAR1":
+            raise ImportRejected(f"{shown} is not a Parquet file (no PAR1 marks at its start and end)")
+        columns = pl.read_parquet_schema(io.BytesIO(data))
+        if len(columns) > MAX_IMPORT_COLUMNS:
+            raise ImportRejected(f"{shown} has {len(columns):,} columns; at most {MAX_IMPORT_COLUMNS:,} are allowed")
+        rows = pl.scan_parquet(io.BytesIO(data)).select(pl.len()).collect().item()
+        if max_rows is not None and rows > max_rows:
+            raise ImportRejected(f"{shown} has {rows:,} rows; at most {max_rows:,} are allowed here")
+        return pl.read_parquet(io.BytesIO(data))
+    if b"\x00" in data:
+        raise ImportRejected(f"{shown} is not a text CSV file (it holds binary data)")
     try:
-        frame = read_table(path)
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ImportRejected(f"{shown} is not a UTF-8 text CSV file") from None
+    header = pl.read_csv(io.BytesIO(data), n_rows=0).columns
+    if len(header) > MAX_IMPORT_COLUMNS:
+        raise ImportRejected(f"{shown} has {len(header):,} columns; at most {MAX_IMPORT_COLUMNS:,} are allowed")
+    # Text columns stay text: inference would read jax_version "0.10.2" as a date and
+    # cuda_version "12.10" as the number 12.1.
+    text = {name: pl.String for name in header if RUN_SCHEMA.get(name) == pl.String}
+    limit = None if max_rows is None else max_rows + 1
+    frame = pl.read_csv(io.BytesIO(data), try_parse_dates=True, schema_overrides=text, n_rows=limit,
+                        infer_schema_length=None)
+    if max_rows is not None and frame.height > max_rows:
+        raise ImportRejected(f"{shown} has more than {max_rows:,} rows; at most {max_rows:,} are allowed here")
+    return frame
+
+
+def import_bytes(name: str, data: bytes, folder: str | os.PathLike, max_bytes: int | None = DEFAULT_MAX_UPLOAD_BYTES,
+                 max_rows: int | None = DEFAULT_MAX_IMPORT_ROWS) -> Path:
+    """Import an uploaded run file: `name` is what the visitor called it, `data` its bytes.
+
+    Only the name's extension is used (.parquet or .csv, which picks the parser; nothing else is
+    ever parsed, so no pickle or code runs), and the message names it; the stored file gets a
+    generated name in `folder` (never the uploaded name, so no path can leave `folder`). Caps:
+    `max_bytes`, `max_rows` (None = no cap). Raises ImportRejected saying why.
+    """
+    shown = repr(_safe_name(name))
+    suffix = Path(_safe_name(name)).suffix.lower()
+    if suffix not in IMPORT_SUFFIXES:
+        raise ImportRejected(f"{shown} is not a .parquet or .csv file; only those are read")
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ImportRejected(f"{shown}: expected the file's bytes, got {type(data).__name__}")
+    data = bytes(data)
+    if max_bytes is not None and len(data) > max_bytes:
+        raise ImportRejected(f"{shown} is {len(data):,} bytes; at most {max_bytes:,} are allowed here")
+    if not data.strip():
+        raise ImportRejected(f"{shown} is empty")
+    try:
+        frame = _read_bytes(shown, suffix, data, max_rows)
     except ImportRejected:
         raise
     except Exception as exc:
-        raise ImportRejected(f"cannot read {Path(path).name}: {type(exc).__name__}: {exc}") from exc
+        raise ImportRejected(f"cannot read {shown}: {type(exc).__name__}: {str(exc)[:300]}") from None
     try:
         frame = validate_frame(frame)
     except ImportRejected:
-        raise
+        raise  # the caller names the file: "file='x.csv' was rejected: <why>"
     except Exception as exc:  # a value polars cannot convert: still a rejection, not a crash
-        raise ImportRejected(f"cannot use {Path(path).name}: {type(exc).__name__}: {exc}") from exc
+        raise ImportRejected(f"cannot use {shown}: {type(exc).__name__}: {str(exc)[:300]}") from None
+    if frame.is_empty():
+        raise ImportRejected(f"{shown} holds no runs")
     frame = frame.with_columns(pl.lit("imported").alias("source"))
     return _write_atomically(frame, Path(folder), _new_name("imported", RUN_SUFFIX))
+
+
+def import_file(path: str | os.PathLike, folder: str | os.PathLike, max_bytes: int | None = DEFAULT_MAX_UPLOAD_BYTES,
+                max_rows: int | None = DEFAULT_MAX_IMPORT_ROWS) -> Path:
+    """Validate a Parquet/CSV file of run records and store it in `folder` with source=imported
+    (`import_bytes` on the file's contents; caps as there)."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if max_bytes is not None and size > max_bytes:
+            raise ImportRejected(f"{path.name!r} is {size:,} bytes; at most {max_bytes:,} are allowed here")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImportRejected(f"cannot read {path.name}: {type(exc).__name__}: {exc}") from None
+    return import_bytes(path.name, data, folder, max_bytes=max_bytes, max_rows=max_rows)
 
 
 def export_csv(frame: pl.DataFrame, path: str | os.PathLike) -> None:

@@ -13,8 +13,14 @@ One measurement at a time per machine, because two timings side by side corrupt 
 
 Cancel and the per-job time limit kill the whole process group and write a record for each
 run that did not finish (status "error" or "timeout", with a message) via `engine.store.append`.
-A subprocess that dies on its own (non-zero exit) gets "error" records the same way; input the
-engine refused (exit code 2) is reported without records, since nothing was measured.
+A subprocess that dies on its own (non-zero exit, or killed by a signal such as the kernel's
+out-of-memory SIGKILL) gets "error" records the same way; input the engine refused (exit code 2)
+is reported without records, since nothing was measured. The next job starts a fresh process.
+
+Public hosting: `Worker(limits=Limits.from_env(secrets=...))` refuses a submission when the
+queue already holds `limits.max_queued_jobs` waiting jobs (`QueueFull`) and, before queueing a
+run, applies `engine.guard.check` (`JobRefused`, whose `decision` holds the estimates). Both
+are `SubmitRefused`, whose message is written for the person who pressed Run.
 
 No jax and no streamlit here.
 """
@@ -37,9 +43,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from engine import store
+from engine import guard, store
 from engine.config import RunConfig
 from engine.hostinfo import host_facts
+from engine.limits import Limits
 from engine.record import config_columns
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +55,34 @@ ACTIVE_STATES = ("queued", "waiting", "running")
 FINAL_STATES = ("done", "failed", "cancelled", "timeout")
 USAGE_EXIT_CODE = 2  # the CLI's "bad input" exit: nothing was measured
 STARTUP_SLACK_S = 60.0  # python + jax import + device init before the first run's budget starts
+
+
+class SubmitRefused(RuntimeError):
+    """The worker would not queue a job; the message says why, for the person who asked."""
+
+
+class QueueFull(SubmitRefused):
+    """max_queued_jobs jobs are already waiting."""
+
+
+class JobRefused(SubmitRefused):
+    """engine.guard refused the job; `decision` holds the estimates and the limits broken."""
+
+    def __init__(self, decision: guard.GuardDecision):
+        self.decision = decision
+        super().__init__(decision.message)
+
+
+def _exit_words(returncode: int | None) -> str:
+    """'exited with code 3', or 'exited with code -9 (killed by SIGKILL ...)' for a signal."""
+    if returncode is not None and returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        why = "; the kernel's out-of-memory killer sends it too" if name == "SIGKILL" else ""
+        return f"exited with code {returncode} (killed by {name}{why})"
+    return f"exited with code {returncode}"
 
 
 def _finished(job: Job) -> str:
@@ -130,6 +165,8 @@ class Job:
     written: list[dict] = field(default_factory=list)
     message: str = ""
     returncode: int | None = None
+    pid: int | None = None  # the engine subprocess (and its process group) while it runs
+    decision: guard.GuardDecision | None = None  # the guard's estimates, when the worker has limits
     stderr_tail: str = ""
     cancel_requested: threading.Event = field(default_factory=threading.Event, repr=False)
 
@@ -175,7 +212,7 @@ class Job:
         elif kind == "epoch":
             self.phase, self.device = event.get("phase", ""), event.get("device", "")
             self.epoch, self.of = int(event.get("epoch") or 0), int(event.get("of") or 0)
-        elif kind == "record":
+        elif kind == "record" and isinstance(event.get("record"), dict):
             self.records.append(event["record"])
             self.phase, self.epoch, self.of = "", 0, 0
         elif kind == "saved" and event.get("path"):
@@ -187,10 +224,13 @@ class Worker:
 
     runs_dir: where records (and the cross-process lock file) go. python: the interpreter
     for subprocesses. poll_s: how often the dispatcher checks for exit, cancel and timeout.
+    limits: when given, submissions are checked (module doc); max_queued_jobs (or
+    limits.max_queued_jobs) caps the jobs waiting behind the running one. None: no limits.
     """
 
     def __init__(self, runs_dir: str | os.PathLike, python: str = sys.executable, cwd: Path = REPO_ROOT,
-                 poll_s: float = 0.1, kill_grace_s: float = 3.0, keep_finished: int = 50):
+                 poll_s: float = 0.1, kill_grace_s: float = 3.0, keep_finished: int = 50,
+                 limits: Limits | None = None, max_queued_jobs: int | None = None):
         self.runs_dir = Path(runs_dir).resolve()
         self.python, self.cwd, self.poll_s, self.kill_grace_s = python, Path(cwd), poll_s, kill_grace_s
         self._queue: collections.deque[Job] = collections.deque()
@@ -200,26 +240,66 @@ class Worker:
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._keep_finished = keep_finished
+        self.limits = limits
+        self.max_queued_jobs = max_queued_jobs if max_queued_jobs is not None else (
+            limits.max_queued_jobs if limits is not None else None)
 
     # ---- submitting and asking -------------------------------------------------------------
 
-    def submit_run(self, config: RunConfig, time_limit_s: float, label: str | None = None) -> Job:
-        """Queue a measurement of `config` on its devices; killed after `time_limit_s`."""
+    def submit_run(self, config: RunConfig, time_limit_s: float, label: str | None = None, fits=None,
+                   device_memory_bytes: dict[str, int] | None = None) -> Job:
+        """Queue a measurement of `config` on its devices; killed after `time_limit_s`.
+
+        With limits: raises JobRefused when `engine.guard.check` refuses it (fits: this machine's
+        performance-model fits, `guard.fits_for_host`), QueueFull when the queue is full.
+        """
         label = label or (f"{config.model.kind} w={config.model.width} d={config.model.depth}, "
                           f"batch {config.train.batch_size}, {config.data.samples:,} samples on "
                           + ", ".join(config.bench.devices))
+        decision = None
+        if self.limits is not None:
+            self._check_queue()
+            decision = guard.check(config, self.limits, self._free_memory_bytes(), time_limit_s=float(time_limit_s),
+                                   fits=fits, device_memory_bytes=device_memory_bytes)
+            if not decision.allowed:
+                raise JobRefused(decision)
         job = Job("run", run_argv(config, self.runs_dir, self.python), label, float(time_limit_s), config=config,
-                  devices=config.bench.devices, total=len(config.bench.devices))
+                  devices=config.bench.devices, total=len(config.bench.devices), decision=decision)
         return self.submit(job)
 
     def submit_micro(self, devices: tuple[str, ...], time_limit_s: float, full: bool = False) -> Job:
         """Queue the microbenchmarks (matmul, memory, host-to-device) on `devices`."""
+        decision = None
+        if self.limits is not None:
+            self._check_queue()
+            decision = guard.check_micro(devices, full, self.limits, self._free_memory_bytes(),
+                                         time_limit_s=float(time_limit_s))
+            if not decision.allowed:
+                raise JobRefused(decision)
         job = Job("micro", micro_argv(devices, self.runs_dir, full, self.python),
-                  "microbenchmarks on " + ", ".join(devices), float(time_limit_s), devices=devices)
+                  "microbenchmarks on " + ", ".join(devices), float(time_limit_s), devices=devices,
+                  decision=decision)
         return self.submit(job)
 
-    def submit(self, job: Job) -> Job:
+    def _free_memory_bytes(self) -> int | None:
+        """Free memory now, plus what the running job holds: it is freed before a queued job starts."""
+        free = guard.available_memory_bytes()
+        current = self._current
+        if free is not None and current is not None and current.pid is not None:
+            free += guard.process_group_rss_bytes(current.pid)
+        return free
+
+    def _check_queue(self):
         with self._cond:
+            waiting = len(self._queue)
+            if self.max_queued_jobs is not None and waiting >= self.max_queued_jobs:
+                raise QueueFull(f"The queue is full: {waiting} jobs are waiting behind the one running "
+                                f"(CROSSOVER_MAX_QUEUED_JOBS={self.max_queued_jobs}). Try again when one has finished.")
+
+    def submit(self, job: Job) -> Job:
+        """Queue `job`; raises QueueFull when max_queued_jobs jobs are already waiting."""
+        with self._cond:
+            self._check_queue()
             self._jobs[job.id] = job
             self._queue.append(job)
             self._forget_old()
@@ -358,6 +438,7 @@ class Worker:
                 text=True, encoding="utf-8", errors="replace", bufsize=1,
                 start_new_session=True,  # its own process group: a kill reaches its children too
             )
+            job.pid = proc.pid
             reader = threading.Thread(target=self._read_events, args=(job, proc), daemon=True)
             reader.start()
             ended = self._supervise(job, proc)
@@ -377,7 +458,10 @@ class Worker:
             except json.JSONDecodeError:
                 continue
             with self._cond:
-                job.apply(event)
+                try:
+                    job.apply(event)
+                except (TypeError, ValueError, AttributeError):  # a malformed event must not stop the reading:
+                    continue  # an undrained pipe would block the engine until its time limit
 
     def _supervise(self, job: Job, proc: subprocess.Popen) -> str:
         """Wait for exit; returns "exited", "cancelled" or "timeout" (after killing)."""
@@ -424,7 +508,7 @@ class Worker:
         elif job.returncode == USAGE_EXIT_CODE:
             self._finish(job, "failed", f"the engine refused the input: {last_line}")
         else:
-            why = f"the worker process exited with code {job.returncode}" + (f": {last_line}" if last_line else "")
+            why = f"the worker process {_exit_words(job.returncode)}" + (f": {last_line}" if last_line else "")
             self._record_unfinished(job, "error", why)
             self._finish(job, "failed", why + "; the next job starts a fresh process")
 

@@ -1,0 +1,263 @@
+"""Point 2 — resource guard: limits from the environment or secrets, estimates of memory and time,
+refusals that show the estimate and the limit, the queue cap, and the CLI under
+CROSSOVER_ENFORCE_LIMITS=1. No job starts here: refusals happen before any subprocess."""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import numpy as np
+import pytest
+from reliability_helpers import TINY_FLAGS, run_cli, tiny_config
+
+from engine import guard, store
+from engine.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from engine.limits import LimitError, Limits, enforce_requested
+from engine.memory import estimate
+from engine.perfmodel import Fit, fit_line
+from engine.worker import Job, JobRefused, QueueFull, SubmitRefused, Worker
+
+GiB = 2**30
+BIG_MLP = RunConfig(ModelConfig("mlp", width=4096, depth=4), DataConfig(samples=8192), TrainConfig(batch_size=256))
+
+
+# --- limits -----------------------------------------------------------------------------------
+
+def test_defaults_fit_a_public_one_gb_host():
+    limits = Limits.from_env({})
+    assert limits == Limits()
+    assert limits.max_job_memory_bytes < GiB and limits.max_job_seconds <= 600 and limits.max_queued_jobs <= 10
+    assert limits.max_params <= 20_000_000 and limits.max_samples <= 100_000
+
+
+def test_environment_then_secrets_then_defaults():
+    env = {"CROSSOVER_MAX_PARAMS": "5_000_000", "CROSSOVER_MAX_JOB_SECONDS": "60", "CROSSOVER_MAX_SAMPLES": ""}
+    secrets = {"CROSSOVER_MAX_PARAMS": 1, "CROSSOVER_MAX_QUEUED_JOBS": 2, "CROSSOVER_MAX_SAMPLES": 1024}
+    limits = Limits.from_env(env, secrets)
+    assert limits.max_params == 5_000_000  # the environment wins
+    assert limits.max_job_seconds == 60.0
+    assert limits.max_queued_jobs == 2 and limits.max_samples == 1024  # from secrets (an empty variable is unset)
+    assert limits.max_upload_bytes == Limits().max_upload_bytes  # default
+
+
+class NoSecretsFile(dict):
+    def __contains__(self, key):  # what st.secrets does when no secrets.toml exists
+        raise FileNotFoundError("No secrets found")
+
+
+def test_a_missing_secrets_file_means_defaults():
+    assert Limits.from_env({}, NoSecretsFile()) == Limits()
+
+
+@pytest.mark.parametrize("variable", ["CROSSOVER_MAX_PARAMS", "CROSSOVER_MAX_SAMPLES", "CROSSOVER_MAX_JOB_SECONDS",
+                                      "CROSSOVER_MAX_QUEUED_JOBS", "CROSSOVER_MAX_JOB_MEMORY",
+                                      "CROSSOVER_MAX_UPLOAD_BYTES", "CROSSOVER_MAX_IMPORT_ROWS"])
+@pytest.mark.parametrize("value", ["abc", "0", "-5", "nan", "inf", "1e400", "9" * 60, " "])
+def test_invalid_limit_values_name_the_variable(variable, value):
+    if not value.strip():  # blank: treated as unset
+        assert Limits.from_env({variable: value}) == Limits()
+        return
+    with pytest.raises(LimitError) as info:
+        Limits.from_env({variable: value})
+    assert str(info.value).startswith(f"{variable}=") and "environment variable" in str(info.value)
+    assert "expected" in str(info.value) and "[" in str(info.value)
+
+
+@pytest.mark.parametrize("value", [True, None, [1], 1.5, -1, math.nan])
+def test_invalid_secret_values_name_the_variable(value):
+    with pytest.raises(LimitError, match=r"CROSSOVER_MAX_QUEUED_JOBS=.*\(secret\)"):
+        Limits.from_env({}, {"CROSSOVER_MAX_QUEUED_JOBS": value})
+
+
+def test_enforce_switch():
+    assert not enforce_requested({}) and not enforce_requested({"CROSSOVER_ENFORCE_LIMITS": "0"})
+    assert enforce_requested({"CROSSOVER_ENFORCE_LIMITS": "1"})
+    with pytest.raises(LimitError, match="CROSSOVER_ENFORCE_LIMITS"):
+        enforce_requested({"CROSSOVER_ENFORCE_LIMITS": "maybe"})
+
+
+# --- estimates and refusals -------------------------------------------------------------------
+
+def test_a_small_job_is_allowed_with_its_estimates():
+    config = tiny_config()
+    decision = guard.check(config, Limits(), free_memory_bytes=4 * GiB)
+    assert decision.allowed and decision.reasons == ()
+    need = estimate(config)
+    assert decision.memory_estimate_bytes == (guard.JAX_PROCESS_BYTES + guard.HOST_DATASET_COPIES * need.dataset_bytes
+                                              + math.ceil(guard.XLA_MARGIN * need.total_bytes))
+    assert decision.memory_limit_bytes == Limits().max_job_memory_bytes
+    assert 0 < decision.seconds_estimate < Limits().max_job_seconds
+    assert "assumed" in decision.seconds_basis and "Estimated" in decision.message
+
+
+def test_too_many_parameters_or_samples_are_refused_naming_the_limit():
+    limits = Limits(max_params=1_000_000, max_samples=4096)
+    decision = guard.check(BIG_MLP, limits, free_memory_bytes=64 * GiB)
+    assert not decision.allowed
+    text = decision.message
+    assert f"{decision.params:,} parameters" in text and "CROSSOVER_MAX_PARAMS=1,000,000" in text
+    assert "8,192 samples" in text and "CROSSOVER_MAX_SAMPLES=4,096" in text
+
+
+def test_more_than_the_free_memory_is_refused_showing_estimate_and_limit():
+    config = RunConfig(ModelConfig("mlp", width=1024, depth=2), DataConfig(samples=4096), TrainConfig(batch_size=128))
+    allowed = guard.check(config, Limits(), free_memory_bytes=4 * GiB)
+    assert allowed.allowed
+    refused = guard.check(config, Limits(), free_memory_bytes=200 * 2**20)
+    assert not refused.allowed and refused.memory_limit_bytes == 200 * 2**20
+    (reason,) = refused.reasons
+    assert "free memory" in reason and f"{refused.memory_estimate_bytes / 1e6:,.0f} MB" in reason and "210 MB" in reason
+
+
+def test_the_free_memory_is_measured_when_not_given(monkeypatch):
+    monkeypatch.setattr(guard, "available_memory_bytes", lambda: 50 * 2**20)
+    decision = guard.check(tiny_config(), Limits())
+    assert not decision.allowed and decision.free_memory_bytes == 50 * 2**20
+
+
+def test_the_configured_memory_limit_applies_on_a_big_machine():
+    decision = guard.check(BIG_MLP, Limits(max_params=10**9, max_samples=10**6, max_job_seconds=10**5),
+                           free_memory_bytes=512 * GiB)
+    assert not decision.allowed and "CROSSOVER_MAX_JOB_MEMORY" in decision.message
+
+
+def test_cgroup_limits_count_as_free_memory(tmp_path):
+    (tmp_path / "memory.max").write_text("1073741824\n")
+    (tmp_path / "memory.current").write_text("805306368\n")
+    assert guard.cgroup_free_bytes(tmp_path) == 256 * 2**20
+    (tmp_path / "memory.max").write_text("max\n")
+    assert guard.cgroup_free_bytes(tmp_path) is None
+
+
+def test_a_job_estimated_past_the_time_limit_is_refused():
+    decision = guard.check(BIG_MLP, Limits(max_params=10**9, max_job_memory_bytes=2**40, max_job_seconds=60),
+                           free_memory_bytes=2**40)
+    assert not decision.allowed and decision.seconds_estimate > 60
+    (reason,) = decision.reasons
+    assert "CROSSOVER_MAX_JOB_SECONDS=60 s" in reason and "assumed" in reason
+
+
+def test_a_time_limit_above_the_maximum_is_refused():
+    decision = guard.check(tiny_config(), Limits(max_job_seconds=300), 4 * GiB, time_limit_s=900)
+    assert not decision.allowed and "time limit of 900 s" in decision.message
+
+
+def _fit(rate: float, model: str = "mlp") -> Fit:
+    flops = np.array([1e6, 1e7, 1e8])
+    return Fit("CPU: test (2 cores)", "cpu", model, "float32", "default", "fused", fit_line(flops, 1e-5 + flops / rate))
+
+
+def test_a_fit_of_this_machine_predicts_the_time():
+    config = tiny_config(samples=4096)
+    fast = guard.check(config, Limits(), 4 * GiB, fits=[_fit(1e12)])
+    assert fast.allowed and "predicted from" in fast.seconds_basis
+    slow = guard.check(config, Limits(), 4 * GiB, fits=[_fit(1e3)])  # 1 kFLOP/s: hours
+    assert not slow.allowed and "predicted from" in slow.message
+    other_kind = guard.check(config, Limits(), 4 * GiB, fits=[_fit(1e3, model="cnn")])  # no fit for an MLP
+    assert other_kind.allowed and "assumed" in other_kind.seconds_basis
+
+
+def test_a_sweep_is_one_job():
+    configs = [tiny_config(width=w, samples=4096) for w in (16, 32, 64)]
+    one = guard.check(configs[0], Limits(), 4 * GiB)
+    sweep = guard.check_sweep(configs, Limits(max_job_seconds=one.seconds_estimate * 1.5), 4 * GiB)
+    assert not sweep.allowed and "CROSSOVER_MAX_JOB_SECONDS" in sweep.message
+
+
+def test_full_microbenchmarks_are_refused_on_a_small_host():
+    assert guard.check_micro(("cpu",), False, Limits(), 4 * GiB).allowed
+    refused = guard.check_micro(("cpu",), True, Limits(), 4 * GiB)
+    assert not refused.allowed and "leave 'full' off" in refused.message
+
+
+def test_micro_buffer_sizes_match_the_engine():
+    from engine import micro
+
+    assert guard.MICRO_LARGEST_BYTES == {False: max(micro.QUICK_BYTES), True: max(micro.FULL_BYTES)}
+
+
+# --- the worker: queue cap, and the guard before queueing -------------------------------------
+
+def _blocker() -> Job:
+    config = tiny_config()
+    return Job("run", [sys.executable, "-c", "import time; time.sleep(30)"], "blocker", 60.0, config=config,
+               devices=config.bench.devices, total=1)
+
+
+def test_the_queue_is_capped(tmp_path):
+    worker = Worker(tmp_path, poll_s=0.02, kill_grace_s=0.5, max_queued_jobs=2)
+    try:
+        jobs = [worker.submit(_blocker())]
+        while jobs[0].state != "running":
+            worker.wait(jobs[0].id, timeout=0.05)
+        jobs += [worker.submit(_blocker()), worker.submit(_blocker())]  # two waiting: the cap
+        with pytest.raises(QueueFull) as info:
+            worker.submit(_blocker())
+        assert isinstance(info.value, SubmitRefused)
+        assert "2 jobs are waiting" in str(info.value) and "CROSSOVER_MAX_QUEUED_JOBS=2" in str(info.value)
+        assert len(worker.queue()) == 3
+        worker.cancel(jobs[2].id)
+        worker.submit(_blocker())  # room again
+    finally:
+        worker.shutdown()
+
+
+def test_a_worker_with_limits_refuses_before_queueing(tmp_path):
+    worker = Worker(tmp_path, limits=Limits(max_params=1_000, max_queued_jobs=3))
+    try:
+        with pytest.raises(JobRefused) as info:
+            worker.submit_run(BIG_MLP, time_limit_s=60)
+        assert not info.value.decision.allowed and "CROSSOVER_MAX_PARAMS=1,000" in str(info.value)
+        with pytest.raises(JobRefused, match="time limit of 5000 s"):
+            worker.submit_run(tiny_config(), time_limit_s=5000)
+        with pytest.raises(JobRefused, match="full"):
+            worker.submit_micro(("cpu",), 60, full=True)
+        assert worker.queue() == [] and worker.jobs() == []
+        assert worker.max_queued_jobs == 3
+        assert store.load_runs([tmp_path]).frame.collect().height == 0  # nothing ran, nothing recorded
+    finally:
+        worker.shutdown()
+
+
+# --- the CLI applies the guard only when asked ------------------------------------------------
+
+@pytest.fixture
+def no_measuring(monkeypatch):
+    import engine.cli as cli
+
+    seen = []
+    monkeypatch.setattr(cli, "_measure_configs", lambda configs, args: seen.append(configs) or 0)
+    monkeypatch.setattr(cli, "_check_devices_present", lambda devices: None)
+    monkeypatch.setattr(cli, "enable_compilation_cache", lambda: None)
+    return seen
+
+
+def test_cli_refuses_over_the_limits_only_when_enforcing(no_measuring, monkeypatch, tmp_path):
+    argv = ["run", *TINY_FLAGS, "--width", "512", "--out", str(tmp_path / "o")]
+    monkeypatch.setenv("CROSSOVER_MAX_PARAMS", "1000")
+    monkeypatch.delenv("CROSSOVER_ENFORCE_LIMITS", raising=False)
+    assert run_cli(argv)[0] == 0 and len(no_measuring) == 1  # a workstation is not limited
+    monkeypatch.setenv("CROSSOVER_ENFORCE_LIMITS", "1")
+    code, out, err = run_cli(argv)
+    assert code == 2 and out == "" and len(no_measuring) == 1
+    (line,) = err.strip().splitlines()
+    assert line.startswith("error: This job was not started") and "CROSSOVER_MAX_PARAMS=1,000" in line
+    assert "6,147 parameters" in line  # 8*512+512 + 512*3+3: the estimate is shown
+
+
+def test_cli_sweep_is_checked_as_one_job(no_measuring, monkeypatch):
+    monkeypatch.setenv("CROSSOVER_ENFORCE_LIMITS", "1")
+    code, _, err = run_cli(["sweep", "--preset", "reference"])
+    assert code == 2 and "CROSSOVER_MAX_PARAMS" in err and not no_measuring
+    code, _, err = run_cli(["sweep", "--preset", "quick"])
+    assert code == 0, err
+    code, _, err = run_cli(["micro", "--full"])  # refused before jax is imported or anything measured
+    assert code == 2 and "leave 'full' off" in err
+
+
+def test_cli_names_a_bad_limit_variable(no_measuring, monkeypatch):
+    monkeypatch.setenv("CROSSOVER_ENFORCE_LIMITS", "1")
+    monkeypatch.setenv("CROSSOVER_MAX_JOB_SECONDS", "soon")
+    code, _, err = run_cli(["run", *TINY_FLAGS])
+    assert code == 2 and err.startswith("error: CROSSOVER_MAX_JOB_SECONDS='soon'") and not no_measuring
