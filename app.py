@@ -17,6 +17,7 @@ PAGES = [
             default=True),
     st.Page("pages/benchmark.py", title="Benchmark", icon=":material/timer:", url_path="benchmark"),
     st.Page("pages/speedup.py", title="Speedup explorer", icon=":material/show_chart:", url_path="speedup"),
+    st.Page("pages/cost.py", title="Cost", icon=":material/payments:", url_path="cost"),
     st.Page("pages/hardware.py", title="Hardware", icon=":material/memory:", url_path="hardware"),
     st.Page("pages/results.py", title="Results", icon=":material/table:", url_path="results"),
 ]

@@ -14,7 +14,8 @@ import polars as pl
 import streamlit as st
 
 from dashboard import state
-from engine import store
+from engine import guard, store
+from engine.limits import LimitError, Limits
 from engine.worker import DevicesUnavailable, Worker, list_devices
 
 
@@ -30,6 +31,11 @@ def _fingerprint(folder: Path) -> tuple:
             continue
         out.append((path.name, info.st_size, info.st_mtime_ns))
     return tuple(out)
+
+
+def fingerprint() -> tuple:
+    """What identifies the contents of both data folders: a cache key for answers derived from them."""
+    return _fingerprint(state.runs_dir()), _fingerprint(state.reference_dir())
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -87,14 +93,44 @@ def show_warnings(data: Data):
                 st.warning(warning)
 
 
+def _secrets() -> dict | None:
+    """st.secrets as a plain mapping, or None when the app has no secrets file."""
+    try:
+        return dict(st.secrets)
+    except Exception:  # no secrets.toml: Streamlit raises on first access
+        return None
+
+
+def limits() -> Limits:
+    """Job limits from environment variables, then st.secrets, then safe public-host defaults.
+
+    Raises LimitError naming the variable when one is set to something unusable.
+    """
+    return Limits.from_env(secrets=_secrets())
+
+
 @st.cache_resource(show_spinner=False)
-def _worker(runs_dir: str) -> Worker:
-    return Worker(runs_dir)
+def _worker(runs_dir: str, job_limits: Limits) -> Worker:
+    return Worker(runs_dir, limits=job_limits)
 
 
 def worker() -> Worker:
-    """The one worker of this server process, shared by every browser session."""
-    return _worker(str(state.runs_dir()))
+    """The one worker of this server process, shared by every browser session, guarding every job.
+
+    An unusable limit setting stops the page with an error naming the variable: running jobs
+    without the limits an operator asked for would be worse than running none.
+    """
+    try:
+        job_limits = limits()
+    except LimitError as exc:
+        st.error(f"{exc}. Fix that environment variable or secret and reload.")
+        st.stop()
+    return _worker(str(state.runs_dir()), job_limits)
+
+
+def host_fits(runs_frame: pl.DataFrame) -> list:
+    """Performance-model fits of this machine's own runs, for the guard's time estimate."""
+    return guard.fits_for_host(runs_frame)
 
 
 @st.cache_data(show_spinner="Looking for devices (a subprocess imports jax)...")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 
 def seconds(s: float | None) -> str:
     """0.0042 -> '4.2 ms', 75 -> '1.2 min', 9000 -> '2.5 h'."""
@@ -19,12 +21,13 @@ def seconds(s: float | None) -> str:
 
 
 def money(dollars: float | None) -> str:
-    """Dollars with enough digits to tell small costs apart: '$0.00042', '$12.30'."""
+    """Dollars with two significant digits below $1, never in exponent form: '$0.00042', '$0.50', '$12.30'."""
     if dollars is None:
         return "n/a"
-    if dollars >= 1:
+    if dollars >= 1 or dollars <= 0:
         return f"${dollars:,.2f}"
-    return f"${dollars:.2g}"
+    decimals = min(12, max(2, 1 - math.floor(math.log10(dollars))))
+    return f"${dollars:.{decimals}f}"
 
 
 def count(n: float | None) -> str:

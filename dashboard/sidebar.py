@@ -5,7 +5,6 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import data, fmt, state
-from engine.analysis import price_ratio
 
 
 def render():
@@ -17,15 +16,18 @@ def render():
             help="Several at once. " + "; ".join(f"{k}: {v}" for k, v in state.SOURCE_LABELS.items()) + ".",
         )
         st.markdown("**Prices** (what an hour of each machine costs you)")
-        st.number_input("GPU machine, $ per hour", min_value=0.001, max_value=1000.0,
-                        value=state.DEFAULTS["gpu_price"], step=0.05, format="%.3f", key="gpu_price",
-                        bind="query-params")
-        st.number_input("CPU machine, $ per hour", min_value=0.001, max_value=1000.0,
-                        value=state.DEFAULTS["cpu_price"], step=0.01, format="%.3f", key="cpu_price",
-                        bind="query-params")
-        gpu, cpu = state.prices()
-        st.caption(f"Price ratio {price_ratio(gpu, cpu):.3g}: the GPU must be that many times faster "
-                   "than the CPU to cost less for the same training.")
+        # No min/max on the widgets: a bad price (typed or in a shared URL) reaches engine.cost.Prices,
+        # whose message names the field, instead of being silently replaced by the default.
+        st.number_input(state.PRICE_LABELS["gpu_per_h"], value=state.DEFAULTS["gpu_price"], step=0.05,
+                        format="%.3f", key="gpu_price", bind="query-params")
+        st.number_input(state.PRICE_LABELS["cpu_per_h"], value=state.DEFAULTS["cpu_price"], step=0.01,
+                        format="%.3f", key="cpu_price", bind="query-params")
+        problem = state.price_problem()
+        if problem:
+            st.error(problem)
+        else:
+            st.caption(f"Price ratio {state.prices().break_even_speedup:.3g}: the GPU must be that many times "
+                       "faster than the CPU to cost less for the same training.")
         _machine()
 
 

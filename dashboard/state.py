@@ -14,6 +14,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from engine.config import ConfigError
+from engine.cost import Prices
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 SOURCE_LABELS = {
@@ -118,7 +121,33 @@ def selected_sources() -> list[str]:
     return list(st.session_state.get("sources", DEFAULTS["sources"]))
 
 
-def prices() -> tuple[float, float]:
-    """(GPU $/h, CPU $/h) from the sidebar."""
-    return (float(st.session_state.get("gpu_price", DEFAULTS["gpu_price"])),
-            float(st.session_state.get("cpu_price", DEFAULTS["cpu_price"])))
+# The sidebar's price inputs, by the engine.cost.Prices field they fill.
+PRICE_LABELS = {"gpu_per_h": "GPU machine, $ per hour", "cpu_per_h": "CPU machine, $ per hour"}
+
+
+def prices() -> Prices:
+    """The sidebar's prices, validated (engine.cost.Prices); raises ConfigError naming the field."""
+    return Prices(cpu_per_h=_number(st.session_state.get("cpu_price", DEFAULTS["cpu_price"])),
+                  gpu_per_h=_number(st.session_state.get("gpu_price", DEFAULTS["gpu_price"])))
+
+
+def _number(value):
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
+def price_problem() -> str | None:
+    """None when the sidebar's prices are usable, else a sentence naming the input and what is allowed."""
+    try:
+        prices()
+    except ConfigError as exc:
+        return f"{PRICE_LABELS.get(exc.field, exc.field)} (sidebar): {exc}."
+    return None
+
+
+def checked_prices() -> Prices | None:
+    """The sidebar's prices, or None after showing an error that names the bad input."""
+    problem = price_problem()
+    if problem:
+        st.error(problem + " Enter a positive price in the sidebar.")
+        return None
+    return prices()

@@ -1,57 +1,34 @@
-"""Derived numbers from run records: pairing, speedup, crossover, time and cost. Polars only.
+"""Derived numbers from run records for the pages: speedup table with intervals, crossovers, roofline.
 
+A thin layer over the analysis core, so every page uses ONE implementation of each idea:
+- pairing (same configuration, CPU vs accelerator, unpaired runs listed): `engine.pairing`;
+- speedup with a 95% bootstrap interval over the raw epoch times: `engine.confidence`;
+- crossover (faster, cheaper), log-interpolated, "none in range [a, b]": `engine.crossover`;
+- prices, cost, amortization: `engine.cost`; step-time model: `engine.perfmodel`;
+  the Overview's answer: `engine.verdict`.
 Nothing here is stored: speedups and crossovers are recomputed from the run log each time.
-All functions are small and pure (frame in, frame or value out) so a later issue can add
-bootstrap confidence intervals around them. No jax and no streamlit here.
-
-Units: seconds for times, US dollars per hour for prices, parameters as counts.
+Polars only; no jax and no streamlit. Units: seconds, US dollars per hour, parameters as counts.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import polars as pl
 
-# Two runs measured "the same configuration" when these columns agree (nulls count as equal:
-# an MLP has no channels). Epochs, repeats and mode are how it was measured, not what.
-CONFIG_KEYS = (
-    "model",
-    "width",
-    "depth",
-    "channels",
-    "heads",
-    "seq_len",
-    "vocab",
-    "input_shape",
-    "n_classes",
-    "batch_size",
-    "dataset_size",
-    "dtype",
-    "matmul_precision",
-)
-ACCELERATOR_PLATFORMS = ("gpu", "tpu")
-SECONDS_PER_HOUR = 3600.0
+from engine.confidence import with_speedup_ci
+from engine.cost import Prices
+from engine.crossover import crossover_table
+from engine.pairing import ACCELERATOR_PLATFORMS, CONFIG_KEYS, Paired, device_label, matches, pair_with_times
 
+__all__ = ["ACCELERATOR_PLATFORMS", "CONFIG_KEYS", "SERIES_KEYS", "device_label", "with_device", "ok_runs",
+           "speedup_table", "thresholds", "crossovers", "same_config", "with_intensity", "device_roofs",
+           "source_summary"]
 
-def device_label() -> pl.Expr:
-    """A readable name for the device a row ran on.
-
-    CPUs all report device_kind "cpu", so the CPU's label carries its model and core count;
-    accelerators are named by their device kind (e.g. "NVIDIA H100 80GB HBM3").
-    """
-    cpu = pl.format(
-        "CPU: {} ({} cores)",
-        pl.col("cpu_model").fill_null("unknown"),
-        pl.col("cpu_cores").cast(pl.String).fill_null("?"),
-    )
-    other = pl.coalesce(pl.col("device_kind"), pl.col("platform").str.to_uppercase())
-    return pl.when(pl.col("platform") == "cpu").then(cpu).otherwise(other).alias("device")
+# One speedup curve: the same model kind, batch size, dtype, precision and device pair.
+SERIES_KEYS = ("model", "batch_size", "dtype", "matmul_precision", "cpu_device", "gpu_device")
 
 
 def with_device(frame: pl.DataFrame) -> pl.DataFrame:
-    """`frame` plus a `device` column (see `device_label`)."""
+    """`frame` plus a `device` column (`engine.pairing.device_label`)."""
     return frame.with_columns(device_label())
 
 
@@ -62,226 +39,51 @@ def ok_runs(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def summarize_devices(frame: pl.DataFrame) -> pl.DataFrame:
-    """One row per (configuration, platform, device, source): medians over repeated runs.
+def speedup_table(runs: pl.DataFrame, epochs: int | None = None) -> Paired:
+    """CPU/accelerator pairs of the same configuration with speedups and 95% bootstrap intervals.
 
-    Columns: CONFIG_KEYS, platform, device, source, params, flops_per_step_analytic,
-    epoch_s (median of the runs' epoch_s_median), compile_s, transfer_s, epochs, runs
-    (how many runs were combined), run_ids (list), created_at (latest).
+    `engine.pairing.pair_with_times` pairs the runs (repeats pooled; unpaired and failed runs
+    listed in `.unpaired` with a reason); `engine.confidence.with_speedup_ci` adds, per pair:
+    - speedup, ci_low, ci_high: steady-state epoch, median(CPU epochs) / median(GPU epochs);
+    - speedup_end_to_end, e2e_ci_low, e2e_ci_high: (fixed + epochs x epoch) on each side, fixed =
+      compile + transfer (held constant, nulls count 0), for `epochs` epochs (None: the CPU
+      run's own number of epochs) on both sides.
+    Also epochs, cpu_fixed_s, gpu_fixed_s, cpu_end_to_end_s, gpu_end_to_end_s (seconds).
     """
-    runs = with_device(ok_runs(frame))
-    return (
-        runs.group_by(*CONFIG_KEYS, "platform", "device", "source")
-        .agg(
-            pl.col("params").first(),
-            pl.col("flops_per_step_analytic").first(),
-            pl.col("epoch_s_median").median().alias("epoch_s"),
-            pl.col("compile_s").median(),
-            pl.col("transfer_s").median(),
-            pl.col("end_to_end_s").median(),
-            pl.col("epochs").max(),
-            pl.len().alias("runs"),
-            pl.col("run_id"),
-            pl.col("created_at").max(),
-        )
-        .rename({"run_id": "run_ids"})
+    paired = pair_with_times(runs)
+    n_epochs = pl.col("cpu_epochs").fill_null(1) if epochs is None else pl.lit(int(epochs))
+    pairs = paired.pairs.with_columns(
+        n_epochs.cast(pl.Int64).alias("epochs"),
+        (pl.col("cpu_compile_s").fill_null(0.0) + pl.col("cpu_transfer_s").fill_null(0.0)).alias("cpu_fixed_s"),
+        (pl.col("gpu_compile_s").fill_null(0.0) + pl.col("gpu_transfer_s").fill_null(0.0)).alias("gpu_fixed_s"),
+    ).with_columns(
+        (pl.col("cpu_fixed_s") + pl.col("epochs") * pl.col("cpu_epoch_s")).alias("cpu_end_to_end_s"),
+        (pl.col("gpu_fixed_s") + pl.col("epochs") * pl.col("gpu_epoch_s")).alias("gpu_end_to_end_s"),
     )
+    pairs = with_speedup_ci(pairs)
+    pairs = with_speedup_ci(pairs, cpu_fixed_col="cpu_fixed_s", other_fixed_col="gpu_fixed_s", epochs="epochs",
+                            prefix="e2e_").rename({"e2e_speedup": "speedup_end_to_end"})
+    return Paired(pairs, paired.unpaired)
 
 
-def end_to_end(compile_s: pl.Expr, transfer_s: pl.Expr, epoch_s: pl.Expr, epochs: pl.Expr | int) -> pl.Expr:
-    """Seconds a user waits: compile + transfer + epochs x epoch time (missing parts count 0)."""
-    return compile_s.fill_null(0.0) + transfer_s.fill_null(0.0) + epoch_s * epochs
+def thresholds(prices: Prices) -> dict[str, float]:
+    """The two crossover thresholds: "faster" at speedup 1, "cheaper" at the price ratio."""
+    return {"faster": 1.0, "cheaper": prices.break_even_speedup}
 
 
-def pair_runs(frame: pl.DataFrame, epochs: int | None = None) -> pl.DataFrame:
-    """CPU and accelerator runs of the same configuration, side by side.
-
-    One row per (configuration, CPU device+source, accelerator device+source). Columns:
-    CONFIG_KEYS, params, flops_per_step_analytic, cpu_device, gpu_device, cpu_source,
-    gpu_source, cpu_epoch_s, gpu_epoch_s, cpu_end_to_end_s, gpu_end_to_end_s, epochs,
-    speedup (= cpu_epoch_s / gpu_epoch_s), speedup_end_to_end (compile and transfer
-    included, both sides for the same number of epochs), cpu_runs, gpu_runs.
-    `epochs`: the training length end-to-end times are computed for; None uses the
-    CPU run's own epochs.
-    """
-    devices = summarize_devices(frame)
-    keep = [*CONFIG_KEYS, "device", "source", "epoch_s", "compile_s", "transfer_s", "epochs", "runs"]
-    cpu = devices.filter(pl.col("platform") == "cpu").select(*keep, "params", "flops_per_step_analytic")
-    gpu = devices.filter(pl.col("platform").is_in(ACCELERATOR_PLATFORMS)).select(keep)
-    cpu = cpu.rename({c: f"cpu_{c}" for c in keep if c not in CONFIG_KEYS})
-    gpu = gpu.rename({c: f"gpu_{c}" for c in keep if c not in CONFIG_KEYS})
-    pairs = cpu.join(gpu, on=list(CONFIG_KEYS), how="inner", nulls_equal=True)
-    n_epochs = pl.col("cpu_epochs").fill_null(1) if epochs is None else pl.lit(epochs)
-    pairs = pairs.with_columns(n_epochs.alias("epochs")).with_columns(
-        end_to_end(pl.col("cpu_compile_s"), pl.col("cpu_transfer_s"), pl.col("cpu_epoch_s"), pl.col("epochs")).alias(
-            "cpu_end_to_end_s"
-        ),
-        end_to_end(pl.col("gpu_compile_s"), pl.col("gpu_transfer_s"), pl.col("gpu_epoch_s"), pl.col("epochs")).alias(
-            "gpu_end_to_end_s"
-        ),
-    )
-    return pairs.with_columns(
-        (pl.col("cpu_epoch_s") / pl.col("gpu_epoch_s")).alias("speedup"),
-        (pl.col("cpu_end_to_end_s") / pl.col("gpu_end_to_end_s")).alias("speedup_end_to_end"),
-    ).sort("model", "batch_size", "params", "dataset_size")
-
-
-@dataclass(frozen=True)
-class Crossover:
-    """Where a measured speedup curve first rises through `threshold`.
-
-    state: "crosses" (x holds the log-interpolated crossing), "above" (already at or above the
-    threshold at the smallest measured x), "below" (never reaches it), or "empty" (no points).
-    low, high: the measured range of x.
-    """
-
-    threshold: float
-    state: str
-    x: float | None
-    low: float | None
-    high: float | None
-
-    def describe(self, unit: str = "parameters") -> str:
-        if self.state == "empty":
-            return "no measurements"
-        span = f"[{self.low:,.0f}, {self.high:,.0f}] {unit}"
-        if self.state == "crosses":
-            return f"at about {self.x:,.0f} {unit} (measured range {span})"
-        if self.state == "above":
-            return f"below the measured range {span}: at or above {self.threshold:.3g} throughout"
-        return f"none in measured range {span}"
-
-
-def crossover(xs, ys, threshold: float = 1.0) -> Crossover:
-    """First upward crossing of `threshold` by y(x), interpolated linearly in log x and log y.
-
-    xs, ys: equal-length sequences of positive numbers (e.g. parameters, speedup). Several y
-    at one x are combined by their median first. Non-positive or missing values are dropped.
-    """
-    points: dict[float, list[float]] = {}
-    for x, y in zip(xs, ys):
-        if x is None or y is None or not (x > 0 and y > 0) or math.isnan(y):
-            continue
-        points.setdefault(float(x), []).append(float(y))
-    if not points:
-        return Crossover(threshold, "empty", None, None, None)
-    curve = sorted((x, _median(v)) for x, v in points.items())
-    low, high = curve[0][0], curve[-1][0]
-    if curve[0][1] >= threshold:
-        return Crossover(threshold, "above", None, low, high)
-    for (x0, y0), (x1, y1) in zip(curve, curve[1:]):
-        if y0 < threshold <= y1:
-            t = (math.log(threshold) - math.log(y0)) / (math.log(y1) - math.log(y0))
-            x = math.exp(math.log(x0) + t * (math.log(x1) - math.log(x0)))
-            return Crossover(threshold, "crosses", x, low, high)
-    return Crossover(threshold, "below", None, low, high)
-
-
-def _median(values: list[float]) -> float:
-    s = sorted(values)
-    mid = len(s) // 2
-    return s[mid] if len(s) % 2 else (s[mid - 1] + s[mid]) / 2
-
-
-SERIES_KEYS = ("model", "batch_size", "dtype", "matmul_precision", "cpu_device", "gpu_device")
-
-
-def crossovers(pairs: pl.DataFrame, thresholds: tuple[float, ...], x: str = "params", y: str = "speedup",
+def crossovers(pairs: pl.DataFrame, levels: dict[str, float], size: str = "params", speedup: str = "speedup",
                by: tuple[str, ...] = SERIES_KEYS, unit: str = "parameters") -> pl.DataFrame:
-    """One row per series (`by`) and threshold: the crossover of y over x, with a sentence.
+    """`engine.crossover.crossover_table` over `speedup_table` pairs: one row per series and level.
 
-    Columns: *by, threshold, state, x (crossing or null), low, high, text. For speedup against
-    dataset size use x="dataset_size", y="speedup_end_to_end", by=(*SERIES_KEYS, "params").
+    levels: e.g. `thresholds(prices)`. For speedup against dataset size use size="dataset_size",
+    speedup="speedup_end_to_end", by=(*SERIES_KEYS, "params"), unit="samples".
     """
-    rows = []
-    if pairs.height:
-        for keys, group in pairs.group_by(*by, maintain_order=True):
-            for threshold in thresholds:
-                c = crossover(group[x].to_list(), group[y].to_list(), threshold)
-                rows.append({**dict(zip(by, keys)), "threshold": threshold, "state": c.state, "x": c.x,
-                             "low": c.low, "high": c.high, "text": c.describe(unit)})
-    schema = {**{k: pairs.schema.get(k, pl.String) for k in by}, "threshold": pl.Float64, "state": pl.String,
-              "x": pl.Float64, "low": pl.Float64, "high": pl.Float64, "text": pl.String}
-    return pl.DataFrame(rows, schema=schema)
-
-
-def price_ratio(gpu_per_h: float, cpu_per_h: float) -> float:
-    """How many times faster the GPU must be to cost no more than the CPU for the same job."""
-    return gpu_per_h / cpu_per_h
-
-
-def cost(seconds: float, price_per_h: float) -> float:
-    """Dollars for `seconds` of a machine rented at `price_per_h` dollars per hour."""
-    return seconds / SECONDS_PER_HOUR * price_per_h
-
-
-def scaled_seconds(compile_s: float | None, transfer_s: float | None, epoch_s: float, measured_samples: int,
-                   target_samples: int, batch_size: int, epochs: int) -> float:
-    """Training time for `target_samples` x `epochs`, scaled from one measured config.
-
-    Each epoch's time scales with its number of steps (samples // batch) and the transfer with
-    the dataset's size; compile time does not depend on either. This is a linear scaling of a
-    measurement, not a model of a different network.
-    """
-    steps_measured = max(measured_samples // batch_size, 1)
-    steps_target = max(target_samples // batch_size, 1)
-    transfer = (transfer_s or 0.0) * target_samples / measured_samples
-    return (compile_s or 0.0) + transfer + epochs * epoch_s * steps_target / steps_measured
-
-
-def distance(params: int, batch_size: int, dataset_size: int) -> pl.Expr:
-    """How far a row's config is from the asked-for one, in log space (0 = same sizes).
-
-    Parameters weigh most, batch size next (it sets the work per dispatch); the dataset size
-    weighs least because epoch time is scaled to it.
-    """
-    return (
-        (pl.col("params").log() - math.log(params)).abs()
-        + 0.5 * (pl.col("batch_size").log() - math.log(batch_size)).abs()
-        + 0.25 * (pl.col("dataset_size").log() - math.log(dataset_size)).abs()
-    ).alias("distance")
-
-
-def nearest_pair(pairs: pl.DataFrame, model: str, dtype: str, params: int, batch_size: int,
-                 dataset_size: int) -> dict | None:
-    """The measured CPU/accelerator pair closest to the asked-for config, as a dict (or None).
-
-    Own measurements come first: pairs whose CPU side is a local run are preferred, and among
-    those the ones whose accelerator side is local too; only then reference or imported ones.
-    """
-    candidates = pairs.filter((pl.col("model") == model) & (pl.col("dtype") == dtype))
-    if not candidates.height:
-        candidates = pairs.filter(pl.col("model") == model)
-    if not candidates.height:
-        return None
-    for side in ("cpu_source", "gpu_source"):
-        local = candidates.filter(pl.col(side) == "local")
-        if local.height:
-            candidates = local
-    best = candidates.with_columns(distance(params, batch_size, dataset_size)).sort("distance", "params").head(1)
-    return best.to_dicts()[0]
-
-
-def nearest_run(runs: pl.DataFrame, platform: str, model: str, dtype: str, params: int, batch_size: int,
-                dataset_size: int) -> dict | None:
-    """The ok run on `platform` closest to the asked-for config (own runs first), as a dict."""
-    rows = with_device(ok_runs(runs)).filter(pl.col("platform") == platform)
-    same = rows.filter((pl.col("model") == model) & (pl.col("dtype") == dtype))
-    rows = same if same.height else rows.filter(pl.col("model") == model)
-    if not rows.height:
-        return None
-    local = rows.filter(pl.col("source") == "local")
-    rows = local if local.height else rows
-    return rows.with_columns(distance(params, batch_size, dataset_size)).sort("distance").head(1).to_dicts()[0]
+    return crossover_table(pairs, levels, by=by, size=size, speedup=speedup, unit=unit)
 
 
 def same_config(runs: pl.DataFrame, record: dict) -> pl.DataFrame:
     """Every run (any device, any source) of the configuration `record` describes."""
-    cond = pl.lit(True)
-    for key in CONFIG_KEYS:
-        value = record.get(key)
-        cond = cond & (pl.col(key).is_null() if value is None else pl.col(key) == value)
-    return with_device(runs.filter(cond))
+    return with_device(runs.filter(matches(record)))
 
 
 # Bytes one training step must move at the least, per parameter: forward read, backward read,

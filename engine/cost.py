@@ -24,6 +24,8 @@ DEFAULT_GPU_PER_H = 0.25
 CPU_PRICE_FRACTION = 1 / 2.5
 DEFAULT_CPU_PER_H = DEFAULT_GPU_PER_H * CPU_PRICE_FRACTION  # 0.10
 MAX_PRICE_PER_H = 10_000.0
+MAX_EPOCHS = 1_000_000
+MAX_IDLE_HOURS = 24 * 365  # a year
 SAME_COST_TOLERANCE = 0.005  # costs within 0.5 % of each other count as the same
 
 
@@ -60,6 +62,23 @@ class Prices:
     def break_even_speedup(self) -> float:
         """How many times faster the GPU must be to cost less than the CPU for the same job."""
         return self.gpu_per_h / self.cpu_per_h
+
+
+def check_epochs(value: object) -> int:
+    """A training run's number of epochs: an integer in [1, MAX_EPOCHS] (a float like 10.0 is accepted)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_EPOCHS:
+        raise ConfigError("epochs", value, f"an integer in [1, {MAX_EPOCHS:,}]")
+    return value
+
+
+def check_idle_hours(value: object) -> float:
+    """Hours an instance stays on after the job: a number in [0, MAX_IDLE_HOURS]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not 0 <= value <= MAX_IDLE_HOURS:
+        raise ConfigError("idle_hours", value, f"hours in [0, {MAX_IDLE_HOURS:,}]")
+    return float(value)
 
 
 def cost(seconds: float, price_per_h: float) -> float:
@@ -151,15 +170,19 @@ class Amortization:
     epochs: int | None
     ahead_until: int | None = None
 
-    def describe(self) -> str:
+    def describe(self, measure: str = "time") -> str:
+        """One sentence; measure: "time" (seconds) or "cost" (US$), what `epochs` refers to."""
         if self.epochs == 0:
-            return "the GPU is ahead from the first epoch, compile and transfer included"
+            return f"the GPU's total {measure} is lower from the first epoch, compile and transfer included"
         if self.epochs is not None:
-            epochs = f"{self.epochs} epoch" + ("s" if self.epochs > 1 else "")
-            return f"the GPU's total time drops below the CPU's from {epochs} on (compile and transfer included)"
+            epochs = f"{self.epochs:,} epoch" + ("s" if self.epochs > 1 else "")
+            return (f"the GPU's total {measure} drops below the CPU's from {epochs} on "
+                    "(compile and transfer included)")
         if self.ahead_until is not None:
-            return f"the GPU is ahead only for runs shorter than {self.ahead_until} epochs; its epochs are slower"
-        return "the GPU never catches up: its epochs are no faster than the CPU's"
+            return (f"the GPU's total {measure} is lower only for runs shorter than {self.ahead_until:,} epochs; "
+                    f"each of its epochs {'takes longer' if measure == 'time' else 'costs more'}")
+        return (f"the GPU's total {measure} never drops below the CPU's: each of its epochs "
+                f"{'is no faster' if measure == 'time' else 'costs no less'}")
 
 
 def amortization(cpu_fixed_s: float, cpu_epoch_s: float, gpu_fixed_s: float, gpu_epoch_s: float) -> Amortization:
@@ -216,3 +239,55 @@ def with_costs(
         .when(pl.col("gpu_cost_run") >= pl.col("cpu_cost_run")).then(pl.lit("cpu"))
         .alias("cheaper")
     )
+
+
+def cost_amortization(prices: Prices, cpu_fixed_s: float, cpu_epoch_s: float, gpu_fixed_s: float,
+                      gpu_epoch_s: float) -> Amortization:
+    """`amortization` in money: epochs after which the GPU's run cost drops below the CPU's.
+
+    The same solve as `amortization` on each side's seconds times its price per second, so a
+    GPU that is faster but not by the price ratio never gets cheaper per epoch.
+    """
+    per_s_cpu, per_s_gpu = prices.cpu_per_h / SECONDS_PER_HOUR, prices.gpu_per_h / SECONDS_PER_HOUR
+    return amortization(_check_seconds("cpu_fixed_s", cpu_fixed_s) * per_s_cpu,
+                        _check_seconds("cpu_epoch_s", cpu_epoch_s, True) * per_s_cpu,
+                        _check_seconds("gpu_fixed_s", gpu_fixed_s) * per_s_gpu,
+                        _check_seconds("gpu_epoch_s", gpu_epoch_s, True) * per_s_gpu)
+
+
+def epoch_grid(max_epochs: int, points: int = 60) -> list[int]:
+    """About `points` distinct integers from 0 to max_epochs (both included), evenly spread."""
+    run_seconds(1.0, max_epochs)  # validates max_epochs
+    step = max(1, math.ceil(max_epochs / points))
+    return sorted({*range(0, max_epochs + 1, step), max_epochs})
+
+
+def run_cost_curve(prices: Prices, cpu_epoch_s: float, gpu_epoch_s: float, cpu_fixed_s: float = 0.0,
+                   gpu_fixed_s: float = 0.0, max_epochs: int = 100) -> pl.DataFrame:
+    """Seconds and US$ of a training run of 0 ... max_epochs epochs on each instance.
+
+    Columns: epochs (int), instance ("CPU" | "GPU"), seconds (fixed + epochs x epoch), cost (US$),
+    price_per_h. Straight lines; where they cross the GPU's run starts to cost less.
+    """
+    rows = []
+    for name, epoch_s, fixed_s, price in (("CPU", cpu_epoch_s, cpu_fixed_s, prices.cpu_per_h),
+                                          ("GPU", gpu_epoch_s, gpu_fixed_s, prices.gpu_per_h)):
+        for n in epoch_grid(max_epochs):
+            seconds = run_seconds(epoch_s, n, fixed_s)
+            rows.append({"epochs": n, "instance": name, "seconds": seconds, "cost": cost(seconds, price),
+                         "price_per_h": price})
+    return pl.DataFrame(rows, schema={"epochs": pl.Int64, "instance": pl.String, "seconds": pl.Float64,
+                                      "cost": pl.Float64, "price_per_h": pl.Float64})
+
+
+def idle_cost_curve(prices: Prices, max_hours: float, points: int = 49) -> pl.DataFrame:
+    """US$ of each instance left running idle for 0 ... max_hours hours.
+
+    Columns: hours, instance ("CPU" | "GPU"), cost (US$), price_per_h.
+    """
+    idle_cost(max_hours)  # validates max_hours
+    hours = [max_hours * i / (points - 1) for i in range(points)]
+    rows = [{"hours": h, "instance": name, "cost": idle_cost(h, price), "price_per_h": price}
+            for name, price in (("CPU", prices.cpu_per_h), ("GPU", prices.gpu_per_h)) for h in hours]
+    return pl.DataFrame(rows, schema={"hours": pl.Float64, "instance": pl.String, "cost": pl.Float64,
+                                      "price_per_h": pl.Float64})

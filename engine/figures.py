@@ -17,6 +17,7 @@ from engine.analysis import with_device
 
 SPEEDUP_HOVER = ["width", "depth", "channels", "heads", "seq_len", "dataset_size", "dtype", "matmul_precision",
                  "cpu_epoch_s", "gpu_epoch_s", "cpu_device", "gpu_device", "cpu_source", "gpu_source"]
+CI_HOVER = ["ci_low", "ci_high"]
 LABELS = {
     "params": "parameters",
     "speedup": "GPU speedup over CPU (per epoch)",
@@ -27,6 +28,10 @@ LABELS = {
     "gpu_epoch_s": "GPU s/epoch",
     "series": "model · batch",
     "device": "device",
+    "ci_low": "95% CI low",
+    "ci_high": "95% CI high",
+    "e2e_ci_low": "95% CI low",
+    "e2e_ci_high": "95% CI high",
 }
 
 
@@ -60,13 +65,22 @@ def _reference_lines(fig: go.Figure, xs: list[float], price_ratio: float | None)
 
 
 def _log_line(frame: pl.DataFrame, x: str, y: str, color: str, group: list[str], hover: list[str],
-              title: str) -> go.Figure:
-    """Log-log lines: a colour per `color`, a separate line per `group` within it (same colour)."""
+              title: str, ci: tuple[str, str] | None = None) -> go.Figure:
+    """Log-log lines: a colour per `color`, a separate line per `group` within it (same colour).
+
+    ci: (low, high) columns drawn as asymmetric error bars around y (missing bounds draw none).
+    """
     hover = {c: True for c in hover if c in frame.columns} | {"_line": False}
     frame = frame.with_columns(pl.concat_str([pl.col(color), *[pl.col(g).cast(pl.String) for g in group]],
                                              separator="|", ignore_nulls=True).alias("_line"))
+    bars = {}
+    if ci is not None and all(c in frame.columns for c in ci):
+        frame = frame.with_columns((pl.col(ci[1]) - pl.col(y)).clip(0).fill_null(0.0).alias("_ci_plus"),
+                                   (pl.col(y) - pl.col(ci[0])).clip(0).fill_null(0.0).alias("_ci_minus"))
+        bars = {"error_y": "_ci_plus", "error_y_minus": "_ci_minus"}
+        hover |= {"_ci_plus": False, "_ci_minus": False}
     fig = px.line(frame.sort(color, "_line", x), x=x, y=y, color=color, line_group="_line", markers=True,
-                  log_x=True, log_y=True, hover_data=hover, labels=LABELS, title=title)
+                  log_x=True, log_y=True, hover_data=hover, labels=LABELS, title=title, **bars)
     fig.update_layout(legend_title_text="", hovermode="closest")
     return fig
 
@@ -75,15 +89,26 @@ def speedup_vs_params(pairs: pl.DataFrame, price_ratio: float | None = None,
                       crossings: pl.DataFrame | None = None) -> go.Figure:
     """Log-log GPU-over-CPU speedup per epoch against parameter count, a line per model and batch.
 
-    pairs: `analysis.pair_runs` output. crossings: `analysis.crossovers` output (x, threshold,
-    state); points that cross are marked with an x on their threshold line.
+    pairs: `analysis.speedup_table(...).pairs`; its 95% bootstrap interval (ci_low, ci_high) is
+    drawn as error bars. crossings: `analysis.crossovers` output (kind, size, threshold, label);
+    each interpolated crossing is marked with an x on its threshold line.
     """
     frame = _series(pairs) if pairs.height else pairs.with_columns(pl.lit("").alias("series"))
     # One line per dataset size: speedup at one size is not comparable to another's.
-    fig = _log_line(frame, "params", "speedup", "series", ["dataset_size"], SPEEDUP_HOVER,
-                    "Speedup vs parameter count")
+    fig = _log_line(frame, "params", "speedup", "series", ["dataset_size"], [*SPEEDUP_HOVER, *CI_HOVER],
+                    "Speedup vs parameter count (error bars: 95% bootstrap CI)", ci=("ci_low", "ci_high"))
     _reference_lines(fig, frame["params"].to_list(), price_ratio)
     _crossover_marks(fig, crossings, "parameters")
+    return fig
+
+
+def mark_size(fig: go.Figure, size: float, label: str) -> go.Figure:
+    """A dashed vertical line at x = `size` (e.g. the user's parameter count) spanning the chart's
+    y values, as a legend entry named `label` (a trace, so it is placed right on log axes too)."""
+    ys = [y for trace in fig.data for y in (trace.y if trace.y is not None else []) if y is not None and y > 0]
+    low, high = (min(ys), max(ys)) if ys else (0.5, 2.0)
+    fig.add_trace(go.Scatter(x=[size, size], y=[low / 1.5, high * 1.5], mode="lines", name=label,
+                             line={"dash": "dash", "color": "#6b7280"}, hoverinfo="name"))
     return fig
 
 
@@ -91,14 +116,14 @@ def _crossover_marks(fig: go.Figure, crossings: pl.DataFrame | None, unit: str):
     """An x on its threshold line at each interpolated crossing (`analysis.crossovers` rows)."""
     if crossings is None or not crossings.height:
         return
-    hits = crossings.filter(pl.col("state") == "crosses")
+    hits = crossings.filter(pl.col("kind") == "crossing")
     if not hits.height:
         return
     fig.add_trace(go.Scatter(
-        x=hits["x"].to_list(), y=hits["threshold"].to_list(), mode="markers", name="crossover",
+        x=hits["size"].to_list(), y=hits["threshold"].to_list(), mode="markers", name="crossover",
         marker={"symbol": "x", "size": 12, "color": "black"},
-        text=[f"{m} · batch {b}" for m, b in zip(hits["model"], hits["batch_size"])],
-        hovertemplate=f"crossover %{{text}}<br>%{{x:,.0f}} {unit} at speedup %{{y:.3g}}<extra></extra>",
+        text=[f"{label}: {m} · batch {b}" for label, m, b in zip(hits["label"], hits["model"], hits["batch_size"])],
+        hovertemplate=f"crossover %{{text}}<br>%{{x:,.0f}} {unit} at speedup %{{y:.3g}} (interpolated)<extra></extra>",
     ))
 
 
@@ -106,13 +131,16 @@ def speedup_vs_dataset(pairs: pl.DataFrame, price_ratio: float | None = None,
                        crossings: pl.DataFrame | None = None) -> go.Figure:
     """Log-log end-to-end speedup (compile + transfer + epochs) against dataset size.
 
-    crossings: `analysis.crossovers(..., x="dataset_size", y="speedup_end_to_end")` output.
+    Error bars: the end-to-end 95% bootstrap interval (e2e_ci_low, e2e_ci_high). crossings:
+    `analysis.crossovers(..., size="dataset_size", speedup="speedup_end_to_end")` output.
     """
     frame = _series(pairs) if pairs.height else pairs.with_columns(pl.lit("").alias("series"))
-    hover = ["params", "epochs", "cpu_end_to_end_s", "gpu_end_to_end_s", *SPEEDUP_HOVER]
+    hover = ["params", "epochs", "cpu_end_to_end_s", "gpu_end_to_end_s", "e2e_ci_low", "e2e_ci_high",
+             *SPEEDUP_HOVER]
     # One line per network (its parameter count): the dataset grows, the network stays.
     fig = _log_line(frame, "dataset_size", "speedup_end_to_end", "series", ["params"], hover,
-                    "End-to-end speedup vs dataset size (compile and transfer included)")
+                    "End-to-end speedup vs dataset size (compile and transfer included)",
+                    ci=("e2e_ci_low", "e2e_ci_high"))
     _reference_lines(fig, frame["dataset_size"].to_list(), price_ratio)
     _crossover_marks(fig, crossings, "samples")
     return fig
@@ -230,6 +258,93 @@ def roofline(roofs: pl.DataFrame, runs: pl.DataFrame) -> go.Figure:
         xaxis={"type": "log", "title": "arithmetic intensity, FLOP per byte (ESTIMATE: weights, optimizer state "
                                        "and input only; activations not counted)"},
         yaxis={"type": "log", "title": "TFLOP/s"},
+        legend_title_text="",
+    )
+    return fig
+
+
+INSTANCE_COLORS = {"CPU": "#636EFA", "GPU": "#EF553B"}
+
+
+def cost_vs_epochs(curve: pl.DataFrame, break_even: int | None = None, epochs: int | None = None) -> go.Figure:
+    """US$ of a training run against its number of epochs, a line per instance (CPU, GPU).
+
+    curve: `engine.cost.run_cost_curve` output (epochs, instance, seconds, cost). Each line
+    starts at the instance's fixed cost (compile + transfer) and rises by its cost per epoch;
+    where the GPU's line drops below the CPU's its run costs less. break_even: that epoch count
+    (`engine.cost.cost_amortization(...).epochs`), marked when given; epochs: the run length
+    chosen on the page, marked with a vertical line.
+    """
+    fig = px.line(curve, x="epochs", y="cost", color="instance", color_discrete_map=INSTANCE_COLORS,
+                  hover_data={"seconds": ":.4g", "price_per_h": True},
+                  labels={"cost": "US$ per training run", "epochs": "epochs in the run", "seconds": "seconds",
+                          "price_per_h": "US$ per hour"},
+                  title="Cost of a training run vs its length (compile and transfer included)")
+    if break_even is not None and break_even > 0 and curve.height:
+        at = curve.filter(pl.col("instance") == "CPU")
+        x = float(break_even)
+        slope_points = at.sort("epochs")
+        cost_at = None
+        if slope_points.height >= 2:  # both lines are straight: read the CPU's cost at break_even off its line
+            (e0, c0), (e1, c1) = slope_points.select("epochs", "cost").head(2).rows()
+            cost_at = c0 + (c1 - c0) / (e1 - e0) * (x - e0)
+        if cost_at is not None:
+            fig.add_trace(go.Scatter(x=[x], y=[cost_at], mode="markers", name=f"GPU cheaper from {break_even:,} epochs",
+                                     marker={"symbol": "x", "size": 12, "color": "black"},
+                                     hovertemplate="GPU run costs less from %{x:,} epochs on<extra></extra>"))
+    if epochs is not None and curve.height:
+        fig.add_vline(x=epochs, line_dash="dot", line_color="gray")
+    fig.update_layout(legend_title_text="", hovermode="x unified")
+    return fig
+
+
+def idle_cost_vs_hours(curve: pl.DataFrame, hours: float | None = None) -> go.Figure:
+    """US$ of an instance left running idle against hours, a line per instance.
+
+    curve: `engine.cost.idle_cost_curve` output (hours, instance, cost). hours: the idle time
+    chosen on the page, marked with a vertical line.
+    """
+    fig = px.line(curve, x="hours", y="cost", color="instance", color_discrete_map=INSTANCE_COLORS,
+                  hover_data={"price_per_h": True},
+                  labels={"cost": "US$ spent while idle", "hours": "hours left running after the job",
+                          "price_per_h": "US$ per hour"},
+                  title="Forgot to shut it down: cost of an idle instance")
+    if hours is not None and curve.height:
+        fig.add_vline(x=hours, line_dash="dot", line_color="gray")
+    fig.update_layout(legend_title_text="", hovermode="x unified")
+    return fig
+
+
+def perf_model_fit(points: pl.DataFrame, curves: pl.DataFrame) -> go.Figure:
+    """Measured seconds per training step (markers) and the fitted overhead + FLOPs / rate (lines).
+
+    points: `engine.perfmodel.measured_vs_fitted` output; curves: `engine.perfmodel.fit_curves`.
+    Log-log, a colour per fit (device · model · dtype · precision · mode).
+    """
+    fig = go.Figure()
+    palette = px.colors.qualitative.Plotly
+    labels = sorted(set(points["fit"].to_list()) | set(curves["fit"].to_list()))
+    for i, label in enumerate(labels):
+        color = palette[i % len(palette)]
+        line = curves.filter(pl.col("fit") == label)
+        if line.height:
+            fig.add_trace(go.Scatter(x=line["flops_per_step"].to_list(), y=line["fitted_step_s"].to_list(),
+                                     mode="lines", name=f"fitted: {label}", line={"color": color},
+                                     legendgroup=label,
+                                     hovertemplate="fitted %{y:.3g} s/step at %{x:.3g} FLOPs<extra></extra>"))
+        dots = points.filter(pl.col("fit") == label)
+        if dots.height:
+            fig.add_trace(go.Scatter(
+                x=dots["flops_per_step"].to_list(), y=dots["measured_step_s"].to_list(), mode="markers",
+                name=f"measured: {label}", marker={"color": color, "size": 8}, legendgroup=label,
+                customdata=list(zip(dots["fitted_step_s"].to_list(), dots["params"].to_list())),
+                hovertemplate=("measured %{y:.3g} s/step, fitted %{customdata[0]:.3g}<br>%{x:.3g} FLOPs/step, "
+                               "%{customdata[1]:,} parameters<extra></extra>"),
+            ))
+    fig.update_layout(
+        title="Performance model: measured vs fitted time per step (t = overhead + FLOPs / rate)",
+        xaxis={"type": "log", "title": "FLOPs per training step (analytic)"},
+        yaxis={"type": "log", "title": "seconds per step"},
         legend_title_text="",
     )
     return fig

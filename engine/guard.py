@@ -293,15 +293,17 @@ def check_micro(devices: Sequence[str], full: bool, limits: Limits, free_memory_
 
 
 def fits_for_host(runs: pl.DataFrame, host: str | None = None) -> list[Fit]:
-    """Performance-model fits of the runs measured on `host` (default: this machine's name)."""
-    import platform
-
+    """Performance-model fits of the runs measured on this machine: same host name, CPU model and
+    core count (host names alone repeat: cloud and container machines are often all called "vm")."""
     import polars as pl
 
+    from engine.hostinfo import cpu_cores, cpu_model, host_facts
     from engine.perfmodel import fit_runs
 
-    host = host or platform.node()
-    mine = runs.filter(pl.col("host") == host) if "host" in runs.columns else runs.clear()
+    host = host or host_facts()["host"]
+    needed = {"host", "cpu_model", "cpu_cores"}
+    mine = (runs.filter((pl.col("host") == host) & (pl.col("cpu_model") == cpu_model())
+                        & (pl.col("cpu_cores") == cpu_cores())) if needed <= set(runs.columns) else runs.clear())
     if mine.is_empty():
         return []
     fits, _ = fit_runs(mine)

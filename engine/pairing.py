@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import polars as pl
 
 from engine.config import RunConfig
-from engine.perfmodel import device_label
 
 CONFIG_KEYS = (
     "model",
@@ -40,6 +39,18 @@ CONFIG_KEYS = (
 ACCELERATOR_PLATFORMS = ("gpu", "tpu")
 _SIDE = ("device", "source", "epoch_times_s", "epoch_s", "compile_s", "transfer_s", "epochs", "runs", "run_ids",
          "device_memory_bytes")
+
+
+def device_label() -> pl.Expr:
+    """A readable name for the device a row ran on, as column `device`.
+
+    CPUs all report device_kind "cpu", so a CPU is named by its model and core count
+    ("CPU: <model> (<cores> cores)"); accelerators by their device kind (e.g. "NVIDIA H200").
+    """
+    cpu = pl.format("CPU: {} ({} cores)", pl.col("cpu_model").fill_null("unknown"),
+                    pl.col("cpu_cores").cast(pl.String).fill_null("?"))
+    other = pl.coalesce(pl.col("device_kind"), pl.col("platform").str.to_uppercase())
+    return pl.when(pl.col("platform") == "cpu").then(cpu).otherwise(other).alias("device")
 
 
 def config_key(config: RunConfig) -> dict:

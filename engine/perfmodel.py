@@ -28,6 +28,7 @@ import numpy as np
 import polars as pl
 
 from engine.config import RunConfig
+from engine.pairing import device_label
 from engine.workload import Workload, from_config
 
 FIT_KEYS = ("device", "platform", "model", "dtype", "matmul_precision", "mode")
@@ -39,14 +40,6 @@ MAX_ITERATIONS = 100
 
 class FitError(ValueError):
     """The points cannot support a fit (too few distinct sizes, or time not growing with FLOPs)."""
-
-
-def device_label() -> pl.Expr:
-    """Readable device name: "CPU: <model> (<cores> cores)" for CPUs, else device_kind."""
-    cpu = pl.format("CPU: {} ({} cores)", pl.col("cpu_model").fill_null("unknown"),
-                    pl.col("cpu_cores").cast(pl.String).fill_null("?"))
-    other = pl.coalesce(pl.col("device_kind"), pl.col("platform").str.to_uppercase())
-    return pl.when(pl.col("platform") == "cpu").then(cpu).otherwise(other).alias("device")
 
 
 @dataclass(frozen=True)
@@ -156,6 +149,8 @@ def _points(runs: pl.DataFrame) -> pl.DataFrame:
         (pl.col("status") == "ok") & (pl.col("epoch_s_median") > 0) & (pl.col("steps_per_epoch") > 0)
         & (pl.col("flops_per_step_analytic") > 0)
     )
+    if "run_id" in ok.columns:  # one run loaded twice (e.g. own runs also copied into data/reference) counts once
+        ok = ok.filter(pl.col("run_id").is_null() | pl.col("run_id").is_first_distinct())
     return ok.with_columns(
         device_label(),
         (pl.col("epoch_s_median") / pl.col("steps_per_epoch")).alias("step_s"),
@@ -263,3 +258,50 @@ def predict(fit: Fit, job: Workload | RunConfig | float, steps_per_epoch: int | 
     band = fit.line.band_factor
     epoch = step * steps
     return Prediction(step, epoch, epoch / band, epoch * band, flops, steps, extrapolation, fit.fitted_on, fit.device)
+
+
+def fit_label(fit: Fit) -> str:
+    """Short name of a fit for legends: "<device> · <model> <dtype> (<precision>, <mode>)"."""
+    return f"{fit.device} · {fit.model} {fit.dtype} ({fit.matmul_precision}, {fit.mode})"
+
+
+def _fit_filter(fit: Fit) -> pl.Expr:
+    cond = pl.lit(True)
+    for key in FIT_KEYS:
+        cond = cond & (pl.col(key) == getattr(fit, key))
+    return cond
+
+
+def measured_vs_fitted(runs: pl.DataFrame, fits: list[Fit]) -> pl.DataFrame:
+    """Every run a fit rests on, measured against fitted: one row per (fit, run).
+
+    Columns: fit (`fit_label`), device, model, run_id, params, flops_per_step, measured_step_s,
+    fitted_step_s (the fit's overhead + FLOPs / rate at the run's FLOPs), ratio (measured / fitted).
+    """
+    points = _points(runs)
+    frames = []
+    for fit in fits:
+        part = points.filter(_fit_filter(fit))
+        frames.append(part.select(
+            pl.lit(fit_label(fit)).alias("fit"), "device", "model",
+            pl.col("run_id") if "run_id" in part.columns else pl.lit(None, pl.String).alias("run_id"),
+            "params", pl.col("flops_per_step_analytic").cast(pl.Float64).alias("flops_per_step"),
+            pl.col("step_s").alias("measured_step_s"),
+            pl.Series("fitted_step_s", fit.line.seconds(part["flops_per_step_analytic"].to_numpy()), pl.Float64),
+        ))
+    schema = {"fit": pl.String, "device": pl.String, "model": pl.String, "run_id": pl.String, "params": pl.Int64,
+              "flops_per_step": pl.Float64, "measured_step_s": pl.Float64, "fitted_step_s": pl.Float64}
+    out = pl.concat([f.cast(schema) for f in frames]) if frames else pl.DataFrame(schema=schema)
+    return out.with_columns((pl.col("measured_step_s") / pl.col("fitted_step_s")).alias("ratio"))
+
+
+def fit_curves(fits: list[Fit], points: int = 40) -> pl.DataFrame:
+    """Each fit's line over its measured FLOP range: columns fit, device, flops_per_step, fitted_step_s."""
+    rows = []
+    for fit in fits:
+        lo, hi = fit.line.flops_range
+        for flops in np.geomspace(lo, hi, points):
+            rows.append({"fit": fit_label(fit), "device": fit.device, "flops_per_step": float(flops),
+                         "fitted_step_s": float(fit.line.seconds(flops))})
+    return pl.DataFrame(rows, schema={"fit": pl.String, "device": pl.String, "flops_per_step": pl.Float64,
+                                      "fitted_step_s": pl.Float64})

@@ -34,8 +34,8 @@ from engine.config import RunConfig
 from engine.cost import Amortization, CostComparison, Prices, amortization, compare_costs
 from engine.crossover import Crossover, find_crossover
 from engine.memory import MemoryEstimate, MemoryVerdict, estimate
-from engine.pairing import ACCELERATOR_PLATFORMS, config_key, matches, pair_with_times
-from engine.perfmodel import Prediction, device_label, fit_runs, predict, select_fit
+from engine.pairing import ACCELERATOR_PLATFORMS, config_key, device_label, matches, pair_with_times
+from engine.perfmodel import Prediction, fit_runs, predict, select_fit
 from engine.workload import Workload, from_config
 
 BASES = ("measured", "predicted", "nearest measurement", "none")
@@ -53,6 +53,7 @@ class Side:
     memory: MemoryVerdict | None
     prediction: Prediction | None = None
     run_ids: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()  # where the runs came from: "local", "reference", "imported"
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ class Verdict:
         lines = [f"{w.name}: {w.params:,} parameters, batch {w.batch_size}, {w.samples:,} samples, {w.dtype}."]
         if self.basis == "none" or self.cpu is None or self.gpu is None:
             lines.append("No answer yet: " + " ".join(self.notes))
-            lines.append("Memory: " + self._memory_text())
+            lines.append("Memory: " + self.memory_text())
             return "\n".join(lines)
         label = {"measured": "Measured", "predicted": "Predicted, not measured",
                  "nearest measurement": "Not measured: from the nearest measured configuration"}[self.basis]
@@ -138,7 +139,7 @@ class Verdict:
         for name, cross in (("Faster", self.crossover_faster), ("Cheaper per epoch", self.crossover_cheaper)):
             if cross:
                 lines.append(f"{name}: {cross.describe('parameters', 'faster' if name == 'Faster' else 'cheaper')}.")
-        lines.append("Memory: " + self._memory_text())
+        lines.append("Memory: " + self.memory_text())
         for side in (self.cpu, self.gpu):
             if side.prediction:
                 lines.append(f"{side.platform.upper()}: {side.prediction.describe()}.")
@@ -147,7 +148,8 @@ class Verdict:
         lines.extend(self.notes)
         return "\n".join(lines)
 
-    def _memory_text(self) -> str:
+    def memory_text(self) -> str:
+        """The memory estimate and, per device, whether it fits (or how many devices it needs)."""
         text = self.memory.describe()
         for side in (self.cpu, self.gpu):
             if side and side.memory:
@@ -221,19 +223,20 @@ def verdict(
 
     exact = paired.filter(matches(config_key(job))) if isinstance(job, RunConfig) else paired.clear()
     if exact.height:
-        row = exact.sort("cpu_source", "gpu_source", descending=True).row(0, named=True)  # local sorts first
+        own_first = [pl.col("cpu_source") != "local", pl.col("gpu_source") != "local"]  # False sorts first
+        row = exact.sort(own_first).row(0, named=True)
         cpu_fixed = (row["cpu_compile_s"] or 0.0) + (row["cpu_transfer_s"] or 0.0)
         gpu_fixed = (row["gpu_compile_s"] or 0.0) + (row["gpu_transfer_s"] or 0.0)
         ci = bootstrap_speedup(row["epoch_times_s_cpu"], row["epoch_times_s_gpu"])
         cpu = Side(cpu_dev, "cpu", row["cpu_epoch_s"], cpu_fixed, cpu_fixed + epochs * row["cpu_epoch_s"],
-                   mem_verdict[cpu_dev], run_ids=tuple(row["cpu_run_ids"]))
+                   mem_verdict[cpu_dev], run_ids=tuple(row["cpu_run_ids"]), sources=(row["cpu_source"],))
         gpu = Side(gpu_dev, row["gpu_platform"], row["gpu_epoch_s"], gpu_fixed, gpu_fixed + epochs * row["gpu_epoch_s"],
-                   mem_verdict[gpu_dev], run_ids=tuple(row["gpu_run_ids"]))
+                   mem_verdict[gpu_dev], run_ids=tuple(row["gpu_run_ids"]), sources=(row["gpu_source"],))
         return _assemble(base, "measured", cpu, gpu, (ci.speedup, ci.low, ci.high), "95% bootstrap CI", crossings,
                          idle_hours, notes)
 
-    fits, _ = fit_runs(runs.filter(pl.col("status") == "ok").with_columns(device_label())
-                       .filter(pl.col("device").is_in([cpu_dev, gpu_dev])))
+    fits, fit_table = fit_runs(runs.filter(pl.col("status") == "ok").with_columns(device_label())
+                               .filter(pl.col("device").is_in([cpu_dev, gpu_dev])))
     chosen = {dev: select_fit(fits, device=dev, model=w.kind, dtype=w.dtype, matmul_precision=w.matmul_precision)
               for dev in (cpu_dev, gpu_dev)}
     if all(chosen.values()):
@@ -242,7 +245,8 @@ def verdict(
             p = predict(chosen[dev], w)
             fixed = _fixed_seconds(ok, dev, w.kind, w.dataset_bytes)
             sides.append(Side(dev, chosen[dev].platform, p.seconds_per_epoch, fixed, fixed + epochs * p.seconds_per_epoch,
-                              mem_verdict[dev], prediction=p, run_ids=chosen[dev].run_ids))
+                              mem_verdict[dev], prediction=p, run_ids=chosen[dev].run_ids,
+                              sources=_sources(ok, dev, chosen[dev].run_ids)))
         cpu, gpu = sides
         speed = (cpu.epoch_s / gpu.epoch_s, cpu.prediction.low / gpu.prediction.high,
                  cpu.prediction.high / gpu.prediction.low)
@@ -253,13 +257,15 @@ def verdict(
             notes.append(f"The workload is an approximation: {w.note}.")
         return _assemble(base, "predicted", cpu, gpu, speed, "prediction band", crossings, idle_hours, notes)
 
+    # Scaling the nearest measurement by steps per epoch only makes sense for a buildable config
+    # near the measured ones, not for a preset many orders of magnitude away.
     near = paired.filter((pl.col("model") == w.kind) & (pl.col("dtype") == w.dtype))
-    if near.height:
+    if near.height and isinstance(job, RunConfig):
         near = near.with_columns(
             ((pl.col("params").log() - math.log(w.params)).abs()
              + 0.5 * (pl.col("batch_size").log() - math.log(w.batch_size)).abs()
              + 0.25 * (pl.col("dataset_size").log() - math.log(w.samples)).abs()).alias("distance")
-        ).sort("distance")
+        ).sort("distance", pl.col("cpu_source") != "local", pl.col("gpu_source") != "local")  # own runs first
         row = near.row(0, named=True)
         scale = w.steps_per_epoch / max(row["dataset_size"] // row["batch_size"], 1)
         ci = bootstrap_speedup(row["epoch_times_s_cpu"], row["epoch_times_s_gpu"])
@@ -269,15 +275,67 @@ def verdict(
             fixed = (row[f"{side}_compile_s"] or 0.0) + (row[f"{side}_transfer_s"] or 0.0)
             platform = "cpu" if side == "cpu" else row["gpu_platform"]
             sides.append(Side(dev, platform, epoch, fixed, fixed + epochs * epoch, mem_verdict[dev],
-                              run_ids=tuple(row[f"{side}_run_ids"])))
+                              run_ids=tuple(row[f"{side}_run_ids"]), sources=(row[f"{side}_source"],)))
         notes.append(f"From the nearest measured configuration: {row['model']} with {row['params']:,} parameters, "
                      f"batch {row['batch_size']}, {row['dataset_size']:,} samples (epoch times scaled by steps "
                      f"per epoch x{scale:.3g}).")
         return _assemble(base, "nearest measurement", *sides, (ci.speedup, ci.low, ci.high), "95% bootstrap CI",
                          crossings, idle_hours, notes)
 
+    for dev, fit in chosen.items():
+        if fit is None:
+            notes.append(f"No performance model for {w.kind} {w.dtype} on {dev}: "
+                         + _fit_problem(fit_table, dev, w) + ".")
     notes.append(f"no {w.kind} {w.dtype} runs on both {cpu_dev} and {gpu_dev} to measure or predict from.")
     return Verdict(basis="none", notes=tuple(notes), **base, **{**empty, **crossings})
+
+
+def _fit_problem(fit_table: pl.DataFrame, device: str, w: Workload) -> str:
+    """Why `device` has no fit for the workload's kind and dtype (from `fit_runs`' table)."""
+    rows = fit_table.filter((pl.col("device") == device) & (pl.col("model") == w.kind) & (pl.col("dtype") == w.dtype)
+                            & pl.col("error").is_not_null())
+    if rows.height:
+        return rows["error"][0]
+    return "no ok runs of that kind and dtype with FLOP counts"
+
+
+def alone(job: RunConfig | Workload, runs: pl.DataFrame, platform: str = "cpu", epochs: int = 10,
+          device: str | None = None) -> Side | None:
+    """One device's time for `job` without a partner (e.g. only CPU runs exist): measured or predicted.
+
+    Measured when `job` is a RunConfig with ok runs of exactly that configuration on the device
+    (median of the pooled epoch times; compile and transfer medians); else predicted by the
+    device's performance model (labelled, with what it was fitted on); None when neither works.
+    """
+    w = from_config(job) if isinstance(job, RunConfig) else job
+    ok = runs.filter((pl.col("status") == "ok") & (pl.col("epoch_s_median") > 0)).with_columns(device_label())
+    platforms = ("cpu",) if platform == "cpu" else ACCELERATOR_PLATFORMS
+    dev = _choose_device(ok, platforms, w.kind, device)
+    if dev is None:
+        return None
+    memory = _device_memory(ok, dev)
+    mem_verdict = estimate(w).verdict(memory) if memory else None
+    if isinstance(job, RunConfig):
+        same = ok.filter((pl.col("device") == dev) & matches(config_key(job)))
+        if same.height:
+            times = same["epoch_times_s"].explode().drop_nulls()
+            epoch = float(times.median()) if times.len() else float(same["epoch_s_median"].median())
+            fixed = float(same["compile_s"].fill_null(0.0).median()) + float(same["transfer_s"].fill_null(0.0).median())
+            return Side(dev, same["platform"][0], epoch, fixed, fixed + epochs * epoch, mem_verdict,
+                        run_ids=tuple(same["run_id"].to_list()), sources=tuple(sorted(set(same["source"]))))
+    fits, _ = fit_runs(ok.filter(pl.col("device") == dev))
+    fit = select_fit(fits, device=dev, model=w.kind, dtype=w.dtype, matmul_precision=w.matmul_precision)
+    if fit is None:
+        return None
+    p = predict(fit, w)
+    fixed = _fixed_seconds(ok, dev, w.kind, w.dataset_bytes)
+    return Side(dev, fit.platform, p.seconds_per_epoch, fixed, fixed + epochs * p.seconds_per_epoch, mem_verdict,
+                prediction=p, run_ids=fit.run_ids, sources=_sources(ok, dev, fit.run_ids))
+
+
+def _sources(ok: pl.DataFrame, device: str, run_ids: tuple[str, ...]) -> tuple[str, ...]:
+    rows = ok.filter((pl.col("device") == device) & pl.col("run_id").is_in(list(run_ids)))
+    return tuple(sorted(set(rows["source"].drop_nulls())))
 
 
 def _crossovers(paired: pl.DataFrame, w: Workload, prices: Prices) -> dict:

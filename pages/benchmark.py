@@ -23,7 +23,8 @@ from engine.config import (
     RunConfig,
     TrainConfig,
 )
-from engine.worker import STARTUP_SLACK_S
+from engine.limits import LimitError
+from engine.worker import STARTUP_SLACK_S, SubmitRefused
 
 JOBS_KEY = "bench_job_ids"
 POWERS = [2**k for k in range(3, 17)]  # 8 ... 65,536
@@ -84,7 +85,12 @@ if submitted:
     except ConfigError as exc:
         st.error(f"{exc}. Change that setting and press Run again.")
     else:
-        jobs.remember(JOBS_KEY, data.worker().submit_run(config, time_limit_s=float(limit)))
+        try:
+            job = data.worker().submit_run(config, time_limit_s=float(limit), fits=data.host_fits(data.runs(["local"]).frame))
+        except (SubmitRefused, LimitError) as exc:  # over a limit, out of memory, or the queue is full
+            st.error(str(exc))
+        else:
+            jobs.remember(JOBS_KEY, job)
 
 jobs.panel(JOBS_KEY)
 
@@ -115,10 +121,11 @@ if ok.height:
     same = analysis.ok_runs(analysis.same_config(everything, record))
     st.subheader("This configuration on every device measured")
     st.plotly_chart(figures.config_comparison(same), key="bm_compare")
-    pairs = analysis.pair_runs(same)
+    pairs = analysis.speedup_table(same).pairs
     if pairs.height:
         for row in pairs.iter_rows(named=True):
-            st.markdown(f"**{row['speedup']:.2f}x** per epoch and **{row['speedup_end_to_end']:.2f}x** end to end "
+            st.markdown(f"**{row['speedup']:.2f}x** per epoch (95% CI {row['ci_low']:.2f}–{row['ci_high']:.2f}) and "
+                        f"**{row['speedup_end_to_end']:.2f}x** end to end "
                         f"for {row['epochs']} epochs: {row['gpu_device']} ({row['gpu_source']}) over "
                         f"{row['cpu_device']} ({row['cpu_source']}); {fmt.seconds(row['gpu_epoch_s'])} against "
                         f"{fmt.seconds(row['cpu_epoch_s'])} per epoch.")

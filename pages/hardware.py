@@ -1,15 +1,20 @@
-"""Hardware: what each device can do (microbenchmarks) and where the runs sit on its roofline.
+"""Hardware: what each device can do (microbenchmarks), where the runs sit on its roofline, and
+the fitted performance model.
 
 Matmul FLOP/s by size, dtype and precision; device memory and host-to-device bandwidth; a
 roofline per device (best measured matmul rate and memory bandwidth) with the training runs
-placed at their estimated arithmetic intensity and achieved FLOP/s.
+placed at their estimated arithmetic intensity and achieved FLOP/s. Then, per device and model
+kind, the step-time model t_step = overhead + FLOPs / rate fitted on the training runs
+(engine.perfmodel): the fitted rate, overhead and fit error, and measured against fitted.
 """
 
 import polars as pl
 import streamlit as st
 
 from dashboard import data, fmt, jobs, state
-from engine import analysis, figures
+from engine import analysis, figures, perfmodel
+from engine.limits import LimitError
+from engine.worker import SubmitRefused
 
 JOBS_KEY = "hw_job_ids"
 
@@ -26,7 +31,10 @@ with st.form("hw_form"):
         if not devices:
             st.error("devices=[] is not allowed: expected at least one of " + ", ".join(specs))
         else:
-            jobs.remember(JOBS_KEY, data.worker().submit_micro(tuple(devices), float(limit), full=full))
+            try:
+                jobs.remember(JOBS_KEY, data.worker().submit_micro(tuple(devices), float(limit), full=full))
+            except (SubmitRefused, LimitError) as exc:  # over a limit, or the queue is full
+                st.error(str(exc))
 jobs.panel(JOBS_KEY)
 for job in [j for j in jobs.session_jobs(JOBS_KEY) if not j.active][-1:]:
     (st.success if job.state == "done" else st.error)(f"{job.label}: {job.message}")
@@ -34,39 +42,73 @@ for job in [j for j in jobs.session_jobs(JOBS_KEY) if not j.active][-1:]:
 micro = data.micro()
 data.show_warnings(micro)
 ok = analysis.with_device(micro.frame.filter(pl.col("status") == "ok"))
+runs = analysis.ok_runs(data.runs().frame)
 if not ok.height:
     st.info("No microbenchmarks in the selected data sources yet. Run them above, or add *.micro.parquet files "
             "to data/reference/.")
+else:
+    if not ok.filter(pl.col("platform") != "cpu").height:
+        st.warning("**No GPU microbenchmarks exist in the selected data sources yet**: only CPU numbers below.")
+    roofs = analysis.device_roofs(ok)
+    st.subheader("Per device")
+    st.dataframe(
+        roofs.select(
+            "device",
+            (pl.col("peak_flops_per_s") / 1e12).round(3).alias("best matmul TFLOP/s"),
+            pl.col("peak_dtype").alias("at dtype / precision"),
+            (pl.col("bandwidth_bytes_per_s") / 1e9).round(1).alias("memory GB/s (read + write)"),
+        ),
+        hide_index=True,
+    )
+    if ok.filter(pl.col("benchmark") == "matmul").height:
+        st.plotly_chart(figures.matmul_rates(ok), key="hw_matmul")
+        st.caption("float32 'default' precision is TF32 on recent NVIDIA GPUs; 'highest' is true float32.")
+    if ok.filter(pl.col("benchmark") != "matmul").height:
+        st.plotly_chart(figures.bandwidths(ok), key="hw_bandwidth")
+
+    st.subheader("Roofline")
+    placed = analysis.with_intensity(runs)
+    st.plotly_chart(figures.roofline(roofs, placed), key="hw_roofline")
+    st.caption(
+        f"Each line: min(best matmul rate, memory bandwidth x intensity) of one device. Each dot: a training run's "
+        f"analytic FLOPs per second against its arithmetic intensity, an ESTIMATE: analytic FLOPs per step / "
+        f"({analysis.BYTES_PER_PARAM_PER_STEP} bytes per parameter for weights, gradients and Adam state + the "
+        f"input batch). Activations are not counted, so the true intensity is lower (dots sit further left). A dot "
+        f"above its device's roof ran from cache: its weights and optimizer state fit in the CPU's or GPU's cache, "
+        f"whose bandwidth is above the memory bandwidth measured on large arrays. "
+        f"{placed.height} runs, {fmt.count(placed['params'].max()) if placed.height else 0} parameters at most."
+    )
+
+st.subheader("Performance model: time per step = overhead + FLOPs / rate")
+if not runs.height:
+    st.info("No finished training runs in the selected data sources yet, so there is nothing to fit. Measure on "
+            "the Benchmark page or import runs on the Results page.")
     st.stop()
-if not ok.filter(pl.col("platform") != "cpu").height:
-    st.warning("**No GPU microbenchmarks exist in the selected data sources yet**: only CPU numbers below.")
-
-roofs = analysis.device_roofs(ok)
-st.subheader("Per device")
+fits, fit_table = perfmodel.fit_runs(runs)
+if not runs.filter(pl.col("platform") != "cpu").height:
+    st.warning("**No GPU runs exist in the selected data sources yet**, so there is no GPU model: only CPU fits "
+               "below.")
 st.dataframe(
-    roofs.select(
-        "device",
-        (pl.col("peak_flops_per_s") / 1e12).round(3).alias("best matmul TFLOP/s"),
-        pl.col("peak_dtype").alias("at dtype / precision"),
-        (pl.col("bandwidth_bytes_per_s") / 1e9).round(1).alias("memory GB/s (read + write)"),
+    fit_table.select(
+        "device", "model", "dtype", "matmul_precision", "mode",
+        (pl.col("rate_flops_per_s") / 1e12).round(4).alias("fitted rate TFLOP/s"),
+        (pl.col("overhead_s") * 1e6).round(2).alias("fitted overhead us/step"),
+        (pl.col("median_rel_error") * 100).round(1).alias("median error %"),
+        pl.col("band_factor").round(3).alias("band x (90% of runs within)"),
+        pl.col("n_points").alias("runs"), pl.col("n_sizes").alias("distinct FLOP counts"),
+        pl.col("flops_low").alias("FLOPs/step from"), pl.col("flops_high").alias("FLOPs/step to"),
+        pl.col("error").alias("no fit because"),
     ),
-    hide_index=True,
+    hide_index=True, key="hw_fits",
 )
-if ok.filter(pl.col("benchmark") == "matmul").height:
-    st.plotly_chart(figures.matmul_rates(ok), key="hw_matmul")
-    st.caption("float32 'default' precision is TF32 on recent NVIDIA GPUs; 'highest' is true float32.")
-if ok.filter(pl.col("benchmark") != "matmul").height:
-    st.plotly_chart(figures.bandwidths(ok), key="hw_bandwidth")
-
-st.subheader("Roofline")
-runs = analysis.with_intensity(analysis.ok_runs(data.runs().frame))
-st.plotly_chart(figures.roofline(roofs, runs), key="hw_roofline")
-st.caption(
-    f"Each line: min(best matmul rate, memory bandwidth x intensity) of one device. Each dot: a training run's "
-    f"analytic FLOPs per second against its arithmetic intensity, an ESTIMATE: analytic FLOPs per step / "
-    f"({analysis.BYTES_PER_PARAM_PER_STEP} bytes per parameter for weights, gradients and Adam state + the input "
-    f"batch). Activations are not counted, so the true intensity is lower (dots sit further left). A dot above "
-    f"its device's roof ran from cache: its weights and optimizer state fit in the CPU's or GPU's cache, whose "
-    f"bandwidth is above the memory bandwidth measured on large arrays. "
-    f"{runs.height} runs, {fmt.count(runs['params'].max()) if runs.height else 0} parameters at most."
-)
+st.caption("Fitted by robust weighted least squares on each group's runs (time per step = median epoch time / steps "
+           "per epoch; FLOPs = analytic per step). The rate and overhead are FITTED, not measured; median error is "
+           "|measured / fitted - 1| over the runs; 'band' is the factor that holds 90% of them. With two runs the "
+           "line passes through both and there is no error estimate. Outside the FLOP range a prediction is an "
+           "extrapolation.")
+if fits:
+    st.plotly_chart(figures.perf_model_fit(perfmodel.measured_vs_fitted(runs, fits), perfmodel.fit_curves(fits)),
+                    key="hw_fit_chart")
+else:
+    st.info("No group of runs could be fitted (each needs runs at 2 or more FLOP counts whose time grows with "
+            "FLOPs); the table says why for each.")

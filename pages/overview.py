@@ -1,163 +1,253 @@
-"""Do you need a GPU? Describe the training; get CPU time, GPU time, speedup and cost.
+"""Do you need a GPU? Describe the training, or pick one of the seed article's two examples, and get
+CPU time, GPU time, the speedup with its interval, the cost on each, the crossover and the memory verdict.
 
-Every number comes from measurements: the nearest measured CPU/GPU pair of the same model
-kind (own runs first, else reference or imported ones), scaled linearly to the asked-for
-dataset size and epochs. The page says which runs it used.
+The answer is engine.verdict.verdict: measured when both devices ran exactly this configuration
+(95% bootstrap interval over the raw epoch times), else predicted by each device's fitted
+performance model (labelled, with what it was fitted on), else scaled from the nearest measured
+configuration (labelled). The page says which runs it rests on. The two presets (a
+10-billion-parameter network; a final layer of 100 million outputs x 2,000) are far beyond
+anything measured: they are always answered as labelled predictions, with a memory verdict.
 """
 
 import polars as pl
 import streamlit as st
 
 from dashboard import data, fmt, state
-from engine import analysis, counts
+from engine import analysis, counts, figures
 from engine.config import DTYPES, MODEL_KINDS, ConfigError, DataConfig, ModelConfig, RunConfig, TrainConfig
+from engine.verdict import Side, Verdict, alone, verdict
+from engine.workload import PRESET_WORKLOADS
 
 POWERS = [2**k for k in range(3, 14)]  # 8 ... 8192
+# Radio label (also its value in the URL) -> engine.workload.PRESET_WORKLOADS key ("custom": the widgets below).
+PRESETS = {
+    "Your network": "custom",
+    "10-billion-parameter network": "10b_network",
+    "200-billion-parameter final layer": "final_layer_200b",
+}
+BASIS_LABEL = {"measured": "measured", "predicted": "predicted", "nearest measurement": "scaled from nearest"}
 
 state.through_app()
 st.title("Do you need a GPU?")
 st.caption("Describe the network and the training you plan. The answer comes from measured runs, "
            "never from a rule of thumb.")
 
-c1, c2, c3, c4 = st.columns(4)
-kind = c1.selectbox("Network", MODEL_KINDS, key="ov_model", bind="query-params",
-                    help="mlp: dense layers; cnn: 3x3 convolutions on 32x32x3 images; transformer: an encoder "
-                         "over 32 tokens.")
-width = c2.select_slider("Width (units / d_model)", POWERS[1:], value=256, key="ov_width", bind="query-params")
-depth = c3.slider("Depth (layers / blocks)", 1, 8, value=2, key="ov_depth", bind="query-params")
-channels = c4.select_slider("First conv channels (CNN)", [4, 8, 16, 32, 64, 128], value=16, key="ov_channels",
-                            bind="query-params", disabled=kind != "cnn")
-c1, c2, c3, c4 = st.columns(4)
-samples = c1.number_input("Dataset size (samples)", min_value=1, max_value=100_000_000, value=50_000, step=1000,
-                          key="ov_samples", bind="query-params")
-epochs = c2.number_input("Epochs", min_value=1, max_value=100_000, value=10, key="ov_epochs", bind="query-params")
-batch = c3.select_slider("Batch size", POWERS, value=128, key="ov_batch", bind="query-params")
-dtype = c4.selectbox("Compute dtype", DTYPES, key="ov_dtype", bind="query-params")
-
-try:
-    config = RunConfig(
-        model=ModelConfig(kind, width=int(width), depth=int(depth), channels=int(channels)),
-        data=DataConfig(samples=int(samples)),
-        train=TrainConfig(batch_size=int(batch), epochs=int(epochs), dtype=dtype),
-    )
-except ConfigError as exc:
-    st.error(f"{exc}. Change that setting above.")
-    st.stop()
-
-params = counts.parameter_count(config)
-st.markdown(f"Your network has **{params:,} parameters** ({fmt.count(params)}; exact count for this "
-            f"configuration) and one training step costs {fmt.si(counts.flops_per_step(config), 'FLOPs')} (analytic).")
+preset = PRESETS[st.radio(
+    "Answer for", list(PRESETS), horizontal=True, key="ov_preset", bind="query-params",
+    help="Your network, set with the widgets below, or one of the seed article's two examples: a network of 10 "
+         "billion parameters, and a final layer of 100 million outputs x 2,000 inputs (200 billion parameters).")]
+if preset == "custom":
+    c1, c2, c3, c4 = st.columns(4)
+    kind = c1.selectbox("Network", MODEL_KINDS, key="ov_model", bind="query-params",
+                        help="mlp: dense layers; cnn: 3x3 convolutions on 32x32x3 images; transformer: an encoder "
+                             "over 32 tokens.")
+    width = c2.select_slider("Width (units / d_model)", POWERS[1:], value=256, key="ov_width", bind="query-params")
+    depth = c3.slider("Depth (layers / blocks)", 1, 8, value=2, key="ov_depth", bind="query-params")
+    channels = c4.select_slider("First conv channels (CNN)", [4, 8, 16, 32, 64, 128], value=16, key="ov_channels",
+                                bind="query-params", disabled=kind != "cnn")
+    c1, c2, c3, c4 = st.columns(4)
+    samples = c1.number_input("Dataset size (samples)", min_value=1, max_value=100_000_000, value=50_000, step=1000,
+                              key="ov_samples", bind="query-params")
+    epochs = c2.number_input("Epochs", min_value=1, max_value=100_000, value=10, key="ov_epochs",
+                             bind="query-params")
+    batch = c3.select_slider("Batch size", POWERS, value=128, key="ov_batch", bind="query-params")
+    dtype = c4.selectbox("Compute dtype", DTYPES, key="ov_dtype", bind="query-params")
+    try:
+        job = RunConfig(
+            model=ModelConfig(kind, width=int(width), depth=int(depth), channels=int(channels)),
+            data=DataConfig(samples=int(samples)),
+            train=TrainConfig(batch_size=int(batch), epochs=int(epochs), dtype=dtype),
+        )
+    except ConfigError as exc:
+        st.error(f"{exc}. Change that setting above.")
+        st.stop()
+    params = counts.parameter_count(job)
+    st.markdown(f"Your network has **{params:,} parameters** ({fmt.count(params)}; exact count for this "
+                f"configuration) and one training step costs {fmt.si(counts.flops_per_step(job), 'FLOPs')} "
+                "(analytic).")
+else:
+    job = PRESET_WORKLOADS[preset]()
+    kind = job.kind
+    epochs = st.number_input("Epochs", min_value=1, max_value=100_000, value=10, key="ov_epochs",
+                             bind="query-params")
+    st.markdown(f"**{job.name}**: {job.params:,} parameters ({fmt.count(job.params)}), batch {job.batch_size}, "
+                f"{job.samples:,} samples, {job.dtype}; one training step costs "
+                f"{fmt.si(job.flops_per_step, 'FLOPs')} (analytic).")
+    st.caption(f"Built as {job.note}. Nothing this size was measured: the answer below is a PREDICTION from the "
+               "performance model fitted on measured runs, and says what it was fitted on.")
+epochs = int(epochs)
 
 runs = data.runs()
 data.show_warnings(runs)
-have = analysis.source_summary(runs.frame)
-gpu_price, cpu_price = state.prices()
-ratio = analysis.price_ratio(gpu_price, cpu_price)
-
 if not state.selected_sources():
     st.info("No data source is selected: tick at least one in the sidebar.")
     st.stop()
+prices = state.checked_prices()
+if prices is None:
+    st.stop()
+have = analysis.source_summary(runs.frame)
 if have["gpu"] + have["tpu"] == 0:
-    st.warning("**No GPU measurements exist in the selected data sources yet**, so there is no measured GPU time "
-               "or speedup to show. Run the Benchmark page on a machine with a GPU, import a file of GPU runs on "
-               "the Results page, or add reference files to data/reference/.")
+    st.warning("**No GPU measurements exist in the selected data sources yet**, so there is no measured or "
+               "predicted GPU time or speedup to show. Run the Benchmark page on a machine with a GPU, import a "
+               "file of GPU runs on the Results page, or add reference files to data/reference/.")
 
-pairs = analysis.pair_runs(runs.frame, epochs=int(epochs))
-pair = analysis.nearest_pair(pairs, kind, dtype, params, int(batch), int(samples))
 
-if pair is None:
-    cpu = analysis.nearest_run(runs.frame, "cpu", kind, dtype, params, int(batch), int(samples))
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def answer(job, prices, epochs: int, sources: tuple[str, ...], folders: tuple):
+    """The verdict and the chart of measured speedups around this network, cached per input and per
+    contents of the data folders (`folders`), so a visit or a rerun with the same inputs is instant."""
+    frame = data.runs(list(sources)).frame
+    result = verdict(job, frame, prices, epochs)
+    if result.cpu is None or result.gpu is None:  # nothing to place the network among
+        return result, None
+    same_kind = (pl.col("model") == result.workload.kind) & (pl.col("dtype") == result.workload.dtype) & pl.col(
+        "device").is_in([result.cpu.device, result.gpu.device])
+    pairs = analysis.speedup_table(analysis.with_device(frame).filter(same_kind)).pairs
+    if not pairs.height:
+        return result, None
+    fig = figures.speedup_vs_params(pairs, prices.break_even_speedup)
+    figures.mark_size(fig, result.workload.params, f"this network: {result.workload.params:,} parameters"
+                      + ("" if result.measured else f" ({BASIS_LABEL[result.basis]})"))
+    return result, fig
+
+
+v, chart = answer(job, prices, epochs, tuple(state.selected_sources()), data.fingerprint())
+
+
+def qualifier(basis: str) -> str:
+    return "" if basis == "measured" else f" ({BASIS_LABEL[basis]})"
+
+
+def where(side: Side) -> str:
+    """'this machine (<device>)' for own runs, else the device and where its runs came from."""
+    if "local" in side.sources:
+        return f"this machine ({side.device})"
+    return f"{side.device} ({', '.join(side.sources) or 'no source'})"
+
+
+def memory_section(verdict_: Verdict, sides: list[Side]):
+    text = verdict_.memory.describe()
+    for side in sides:
+        if side.memory:
+            text += f"; {side.memory.describe(side.device)}"
+    st.markdown(f"**Memory** (estimate: parameters, gradients, optimizer state, activations, dataset): {text}.")
+
+
+if v.basis == "none":
+    cpu = alone(job, runs.frame, "cpu", epochs)
     if cpu is None:
-        st.info(f"No measured {kind} runs in the selected sources. Measure one on the Benchmark page.")
-        st.stop()
-    cpu_s = analysis.scaled_seconds(cpu["compile_s"], cpu["transfer_s"], cpu["epoch_s_median"],
-                                    cpu["dataset_size"], int(samples), cpu["batch_size"], int(epochs))
-    st.metric("CPU time (from the nearest measured CPU run)", fmt.seconds(cpu_s))
-    st.metric("CPU cost", fmt.money(analysis.cost(cpu_s, cpu_price)))
-    st.caption(f"Measured: {cpu['model']} width {cpu['width']} depth {cpu['depth']}, {cpu['params']:,} parameters, "
-               f"batch {cpu['batch_size']}, {cpu['dataset_size']:,} samples on {cpu['device']} ({cpu['source']}): "
-               f"{fmt.seconds(cpu['epoch_s_median'])} per epoch, scaled to {samples:,} samples x {epochs} epochs.")
-    if have["gpu"] + have["tpu"]:
-        st.info(f"GPU runs exist, but none of a {kind} configuration that was also measured on a CPU.")
+        st.info(f"No measured {kind} runs in the selected sources to measure or predict from. Measure one on the "
+                "Benchmark page.")
+    else:
+        basis = "predicted" if cpu.prediction else "measured"
+        st.metric(f"CPU time{qualifier(basis)}", fmt.seconds(cpu.run_s),
+                  help=f"{epochs} epochs + compile and transfer on {cpu.device}")
+        st.metric(f"CPU cost{qualifier(basis)}", fmt.money(cpu.run_s / 3600 * prices.cpu_per_h),
+                  help=f"at ${prices.cpu_per_h:g} per hour (sidebar)")
+        if cpu.prediction:
+            st.markdown(f"- **{where(cpu)}**: {cpu.prediction.describe()}.")
+        else:
+            st.caption(f"Measured on {where(cpu)}: {fmt.seconds(cpu.epoch_s)} per epoch (median of "
+                       f"{len(cpu.run_ids)} runs) + {fmt.seconds(cpu.fixed_s)} compile and transfer.")
+    for note in v.notes:
+        st.info(note[0].upper() + note[1:])
+    memory_section(v, [cpu] if cpu else [])
     st.stop()
 
-
-def scaled(side: str) -> float:
-    """Seconds for the asked-for dataset and epochs from one side of the measured pair."""
-    return analysis.scaled_seconds(pair[f"{side}_compile_s"], pair[f"{side}_transfer_s"], pair[f"{side}_epoch_s"],
-                                   pair["dataset_size"], int(samples), pair["batch_size"], int(epochs))
-
-
-cpu_s, gpu_s = scaled("cpu"), scaled("gpu")
-speedup = cpu_s / gpu_s
-cpu_cost, gpu_cost = analysis.cost(cpu_s, cpu_price), analysis.cost(gpu_s, gpu_price)
-
+c = v.costs
+label = qualifier(v.basis)
+interval = (f"{v.interval} {v.speedup_low:.3g}–{v.speedup_high:.3g}x" if v.speedup_low == v.speedup_low
+            else "no error estimate: a fit through two runs")
 m1, m2, m3 = st.columns(3)
-m1.metric("CPU time", fmt.seconds(cpu_s), help=pair["cpu_device"])
-m2.metric("GPU time", fmt.seconds(gpu_s), help=pair["gpu_device"])
-m3.metric("GPU speedup", f"{speedup:.2f}x", help="CPU time / GPU time, compile and transfer included")
+m1.metric(f"CPU time{label}", fmt.seconds(v.cpu.run_s), help=f"{epochs} epochs + compile and transfer, {v.cpu.device}")
+m2.metric(f"GPU time{label}", fmt.seconds(v.gpu.run_s), help=f"{epochs} epochs + compile and transfer, {v.gpu.device}")
+m3.metric(f"GPU speedup{label}", f"{v.speedup:.2f}x",
+          help=f"CPU epoch time / GPU epoch time; {interval}")
 m1, m2, m3 = st.columns(3)
-m1.metric("CPU cost", fmt.money(cpu_cost), help=f"at ${cpu_price:g} per hour (sidebar)")
-m2.metric("GPU cost", fmt.money(gpu_cost), help=f"at ${gpu_price:g} per hour (sidebar)")
-m3.metric("Price ratio", f"{ratio:.3g}", help="GPU $/h over CPU $/h: the speedup at which both cost the same")
+m1.metric(f"CPU cost{label}", fmt.money(c.cpu_run), help=f"at ${prices.cpu_per_h:g} per hour (sidebar)")
+m2.metric(f"GPU cost{label}", fmt.money(c.gpu_run), help=f"at ${prices.gpu_per_h:g} per hour (sidebar)")
+m3.metric("Price ratio", f"{prices.break_even_speedup:.3g}",
+          help="GPU $/h over CPU $/h: the speedup at which both cost the same")
+st.caption(f"Speedup per epoch {v.speedup:.3g}x ({interval}); end to end, compile and transfer included, "
+           f"{v.speedup_end_to_end:.3g}x for {epochs} epochs.")
 
-if speedup < 1:
-    st.info(f"**No GPU needed**: the CPU finishes first ({fmt.seconds(cpu_s)} against {fmt.seconds(gpu_s)}) "
-            f"and costs less ({fmt.money(cpu_cost)}).")
-elif speedup >= ratio:
-    st.success(f"**A GPU is worth it**: {speedup:.2f}x faster, above the price ratio {ratio:.3g}, so it is also "
-               f"cheaper ({fmt.money(gpu_cost)} against {fmt.money(cpu_cost)}).")
+saved = fmt.seconds(v.cpu.run_s - v.gpu.run_s)
+doubt = "" if v.clear else " The interval includes 1, so neither is clearly faster."
+if v.faster == "cpu":
+    st.info(f"**No GPU needed**: the CPU finishes first ({fmt.seconds(v.cpu.run_s)} against "
+            f"{fmt.seconds(v.gpu.run_s)}) and costs {fmt.money(c.cpu_run)}.{doubt}")
+elif c.cheaper == "gpu":
+    st.success(f"**A GPU is worth it**: {v.speedup:.2f}x faster per epoch, above the price ratio "
+               f"{prices.break_even_speedup:.3g}, so it is also cheaper ({fmt.money(c.gpu_run)} against "
+               f"{fmt.money(c.cpu_run)}).{doubt}")
 else:
-    st.warning(f"**A GPU saves time, not money**: {speedup:.2f}x faster ({fmt.seconds(cpu_s - gpu_s)} saved), but "
-               f"below the price ratio {ratio:.3g}, so it costs more ({fmt.money(gpu_cost)} against "
-               f"{fmt.money(cpu_cost)}).")
+    st.warning(f"**A GPU saves time, not money**: {v.speedup:.2f}x faster per epoch ({saved} saved), but the run "
+               f"costs more on it ({fmt.money(c.gpu_run)} against {fmt.money(c.cpu_run)}; price ratio "
+               f"{prices.break_even_speedup:.3g}).{doubt}")
+if v.basis != "measured":
+    st.caption("Not measured: " + ("each device's time comes from its fitted performance model (below)."
+                                   if v.basis == "predicted" else "scaled from the nearest measured configuration."))
+
+if v.crossover_faster or v.crossover_cheaper:
+    parts = [cross.describe("parameters", name)
+             for name, cross in (("faster", v.crossover_faster), ("cheaper", v.crossover_cheaper)) if cross]
+    st.markdown(f"**Crossover** for {v.workload.kind} ({v.workload.dtype}) on these two devices, speedup per epoch "
+                f"measured across parameter counts: " + "; ".join(parts) + ".")
+if v.amortization:
+    st.markdown(f"**Compile time paid back**: {v.amortization.describe('time')}.")
+memory_section(v, [v.cpu, v.gpu])
+
+# Where this network sits among the measured speedups of its kind on these two devices.
+if chart is not None:
+    st.plotly_chart(chart, key="ov_chart")
+    st.caption(f"Measured speedups of {v.workload.kind} networks ({v.workload.dtype}), {v.gpu.device} over "
+               f"{v.cpu.device}; the dashed line is your network.")
+
+if v.cpu.prediction or v.gpu.prediction:
+    st.subheader("Prediction, and what it was fitted on")
+    for side in (v.cpu, v.gpu):
+        if side.prediction:
+            st.markdown(f"- **{where(side)}**: {side.prediction.describe()}.")
 
 st.subheader("Which measurements this used")
-exact = pair["params"] == params and pair["batch_size"] == batch
-st.markdown(
-    f"{'Your network at your batch size' if exact else 'The nearest measured network'}: "
-    f"**{pair['model']} width {pair['width']} "
-    f"depth {pair['depth']}** ({pair['params']:,} parameters), batch {pair['batch_size']}, "
-    f"{pair['dataset_size']:,} samples, {pair['dtype']} (matmul precision {pair['matmul_precision']})."
-)
+st.markdown(f"Basis: **{v.basis}**. " + " ".join(v.notes))
 used = pl.DataFrame({
     "side": ["CPU", "GPU"],
-    "device": [pair["cpu_device"], pair["gpu_device"]],
-    "source": [pair["cpu_source"], pair["gpu_source"]],
-    "runs combined": [pair["cpu_runs"], pair["gpu_runs"]],
-    "s per epoch (median)": [pair["cpu_epoch_s"], pair["gpu_epoch_s"]],
-    "compile s": [pair["cpu_compile_s"], pair["gpu_compile_s"]],
-    "transfer s": [pair["cpu_transfer_s"], pair["gpu_transfer_s"]],
+    "device": [v.cpu.device, v.gpu.device],
+    "source": [", ".join(s.sources) for s in (v.cpu, v.gpu)],
+    "basis": [f"predicted: fitted on {s.prediction.fitted_on}" if s.prediction else v.basis for s in (v.cpu, v.gpu)],
+    "runs": [len(s.run_ids) for s in (v.cpu, v.gpu)],
+    "s per epoch": [v.cpu.epoch_s, v.gpu.epoch_s],
+    "compile + transfer s": [v.cpu.fixed_s, v.gpu.fixed_s],
 })
-st.dataframe(used, hide_index=True)
-st.caption(f"Times above: compile + transfer x ({samples:,} / {pair['dataset_size']:,} samples) + {epochs} epochs x "
-           f"the measured epoch time x (steps in your dataset / steps measured). Own runs are preferred over "
-           f"reference ones. {'' if exact else 'Measure your exact network on the Benchmark page for a direct answer.'}")
-
-series = pairs.filter((pl.col("model") == kind) & (pl.col("batch_size") == pair["batch_size"])
-                      & (pl.col("dtype") == pair["dtype"]) & (pl.col("cpu_device") == pair["cpu_device"])
-                      & (pl.col("gpu_device") == pair["gpu_device"]))
-cross = analysis.crossover(series["params"].to_list(), series["speedup"].to_list(), 1.0)
-st.markdown(f"**Crossover** for {kind} at batch {pair['batch_size']} on these two devices (speedup per epoch = 1): "
-            f"{cross.describe()}.")
+st.dataframe(used, hide_index=True, key="ov_used")
+if v.measured and isinstance(job, RunConfig):
+    st.markdown(f"Your exact configuration was measured on both: **{v.workload.name}** ({v.workload.params:,} "
+                f"parameters), batch {v.workload.batch_size}, {v.workload.samples:,} samples, {v.workload.dtype}.")
+with st.expander("Run ids"):
+    st.markdown(f"CPU: {', '.join(v.cpu.run_ids)}\n\nGPU: {', '.join(v.gpu.run_ids)}")
+with st.expander("The whole answer as text"):
+    st.text(v.describe())
 
 st.subheader("Why")
-steps = max(pair["dataset_size"] // pair["batch_size"], 1)
-gpu_step, cpu_step = pair["gpu_epoch_s"] / steps, pair["cpu_epoch_s"] / steps
-flops = pair["flops_per_step_analytic"]
+w = v.workload
+steps = max(w.steps_per_epoch, 1)
+gpu_step, cpu_step = v.gpu.epoch_s / steps, v.cpu.epoch_s / steps
+how = "measured" if v.measured else BASIS_LABEL[v.basis]
 st.markdown(
     f"- **Dispatch overhead.** Each training step is a launch of work on the device, and a launch has a fixed "
-    f"cost however small the step. Here one step took {fmt.seconds(gpu_step)} on the GPU and "
-    f"{fmt.seconds(cpu_step)} on the CPU. When the step is tiny, that fixed cost is most of the time, and the "
-    f"GPU's size does not help.\n"
-    f"- **Matrix multiplication.** A step of this network is {fmt.si(flops, 'FLOPs')}, almost all of it matrix "
-    f"products. The GPU ran them at {fmt.si(flops / gpu_step, 'FLOP/s')} and the CPU at "
-    f"{fmt.si(flops / cpu_step, 'FLOP/s')}. Wider layers and bigger batches give the GPU's thousands of cores "
-    f"enough work; narrow ones leave most of them idle.\n"
+    f"cost however small the step. Here one step takes {fmt.seconds(gpu_step)} on the GPU and "
+    f"{fmt.seconds(cpu_step)} on the CPU ({how}). When the step is tiny, that fixed cost is most of the time, and "
+    f"the GPU's size does not help.\n"
+    f"- **Matrix multiplication.** A step of this network is {fmt.si(w.flops_per_step, 'FLOPs')}, almost all of it "
+    f"matrix products. That is {fmt.si(w.flops_per_step / gpu_step, 'FLOP/s')} on the GPU and "
+    f"{fmt.si(w.flops_per_step / cpu_step, 'FLOP/s')} on the CPU ({how}). Wider layers and bigger batches give the "
+    f"GPU's thousands of cores enough work; narrow ones leave most of them idle.\n"
     f"- **Memory bandwidth.** Small layers do few operations per byte they read, so the speed of memory, not of "
     f"arithmetic, sets the pace. GPU memory is much faster than a CPU's; the Hardware page shows the measured "
     f"bandwidths and where each run sits on the roofline.\n"
-    f"- **Compile and transfer.** Both are paid once: {fmt.seconds(pair['gpu_compile_s'])} compile and "
-    f"{fmt.seconds(pair['gpu_transfer_s'])} transfer on the GPU for the measured dataset. For short trainings "
-    f"they can outweigh the faster epochs."
+    f"- **Compile and transfer.** Both are paid once: {fmt.seconds(v.gpu.fixed_s)} on the GPU and "
+    f"{fmt.seconds(v.cpu.fixed_s)} on the CPU ({how}). For short trainings they can outweigh the faster epochs; "
+    f"the Cost page shows after how many epochs they are paid back."
 )

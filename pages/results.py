@@ -5,14 +5,13 @@ with source "imported"; a file that is not usable is rejected with the reason.
 """
 
 import io
-import tempfile
-from pathlib import Path
 
 import polars as pl
 import streamlit as st
 
 from dashboard import data, state
 from engine import analysis, store
+from engine.limits import LimitError
 
 MAIN_COLUMNS = ["created_at", "source", "status", "device", "model", "width", "depth", "params", "batch_size",
                 "dataset_size", "dtype", "matmul_precision", "mode", "epoch_s_median", "epoch_s_iqr", "end_to_end_s",
@@ -67,17 +66,16 @@ uploads = st.file_uploader("Run files", type=["parquet", "csv"], accept_multiple
 done: dict = st.session_state["results_imported"]
 for upload in uploads or []:
     if upload.file_id not in done:  # every rerun sees the same uploads; import each once
-        suffix = Path(upload.name).suffix.lower()
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / f"upload{suffix}"
-            path.write_bytes(upload.getvalue())
-            try:
-                written = store.import_file(path, state.runs_dir())
-                rows = pl.read_parquet(written).height
-                done[upload.file_id] = ("ok", f"{upload.name}: imported {rows} runs as {written.name}.")
-            except store.ImportRejected as exc:
-                done[upload.file_id] = ("rejected", f"file={upload.name!r} was rejected: {exc}. Expected run "
-                                                    f"records with at least: {', '.join(store.REQUIRED_RUN_COLUMNS)}.")
+        try:
+            caps = data.limits()
+            # Parsed as Parquet or CSV only; stored under a generated name in data/runs, never the uploaded one.
+            written = store.import_bytes(upload.name, upload.getvalue(), state.runs_dir(),
+                                         max_bytes=caps.max_upload_bytes, max_rows=caps.max_import_rows)
+            rows = pl.read_parquet(written).height
+            done[upload.file_id] = ("ok", f"{upload.name}: imported {rows} runs as {written.name}.")
+        except (store.ImportRejected, LimitError) as exc:
+            done[upload.file_id] = ("rejected", f"file={upload.name!r} was rejected: {exc}. Expected run "
+                                                f"records with at least: {', '.join(store.REQUIRED_RUN_COLUMNS)}.")
     verdict, message = done[upload.file_id]
     (st.success if verdict == "ok" else st.error)(message)
 if any(verdict == "ok" for verdict, _ in done.values()) and "imported" not in state.selected_sources():

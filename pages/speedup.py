@@ -1,8 +1,10 @@
 """Speedup explorer: where does the GPU start to win, and where does it start to pay?
 
-Runs of the same configuration on a CPU and on a GPU are paired (engine.analysis.pair_runs);
-speedup = CPU median epoch time / GPU median epoch time. Lines at speedup 1 and at the price
-ratio; crossovers are interpolated between measured points, never extrapolated.
+Runs of the same configuration on a CPU and on a GPU are paired (engine.analysis.speedup_table:
+engine.pairing + engine.confidence); speedup = CPU median epoch time / GPU median epoch time with
+a 95% bootstrap interval over both runs' raw epoch times; runs that could not be paired are
+listed. Lines at speedup 1 and at the price ratio; crossovers (engine.crossover) are
+interpolated between measured points, never extrapolated.
 """
 
 import polars as pl
@@ -45,12 +47,19 @@ for label, chosen, allowed in (("Model kind", models, options("model")), ("Batch
         st.error(f"{label}: nothing is selected; choose at least one of {', '.join(map(str, allowed))}.")
         st.stop()
 
-shown = frame.filter(pl.col("model").is_in(models) & (pl.col("dtype") == dtype) & pl.col("batch_size").is_in(batches)
-                     & pl.col("device").is_in([*gpus, *cpus]))
-gpu_price, cpu_price = state.prices()
-ratio = analysis.price_ratio(gpu_price, cpu_price)
+selected = (pl.col("model").is_in(models) & (pl.col("dtype") == dtype) & pl.col("batch_size").is_in(batches))
+shown = frame.filter(selected & pl.col("device").is_in([*gpus, *cpus]))
+prices = state.checked_prices()
+if prices is None:
+    st.stop()
+ratio = prices.break_even_speedup
+levels = analysis.thresholds(prices)
 
-pairs = analysis.pair_runs(shown)
+# Failed runs of the chosen configurations are kept so the unpaired list can name them, also on a
+# device that never finished a run (and so is not among the filter's options).
+devices = pl.col("device").is_in([*gpus, *cpus]) | ~pl.col("device").is_in([*gpu_devices, *cpu_devices])
+table = analysis.speedup_table(analysis.with_device(runs.frame).filter(selected & devices))
+pairs = table.pairs
 if not gpu_devices:
     st.warning("**No GPU measurements exist in the selected data sources yet**, so there is no speedup to show. "
                "Below: CPU time per epoch only. GPU numbers appear here as soon as GPU run files are in "
@@ -59,29 +68,58 @@ elif not pairs.height:
     st.warning("No configuration in the current filter was measured on both a CPU and a GPU, so no speedup can be "
                "computed. Widen the filters, or measure the same configuration on both.")
 else:
-    thresholds = tuple(sorted({1.0, ratio}))
-    by_params = analysis.crossovers(pairs, thresholds)
+    by_params = analysis.crossovers(pairs, levels)
     st.plotly_chart(figures.speedup_vs_params(pairs, ratio, by_params), key="sp_params")
     st.caption(f"Above the grey line the GPU is faster; above the red line (price ratio {ratio:.3g} = "
-               f"${gpu_price:g}/h over ${cpu_price:g}/h) it is also cheaper. x marks a crossover, interpolated in "
-               "log-log between the two measured points around it; a line per dataset size.")
-    by_size = analysis.crossovers(pairs, thresholds, x="dataset_size", y="speedup_end_to_end",
+               f"${prices.gpu_per_h:g}/h over ${prices.cpu_per_h:g}/h) it is also cheaper. Error bars: 95% "
+               "bootstrap interval over both runs' raw epoch times. x marks a crossover, interpolated in log-log "
+               "between the two measured points around it; a line per dataset size.")
+    by_size = analysis.crossovers(pairs, levels, size="dataset_size", speedup="speedup_end_to_end",
                                   by=(*analysis.SERIES_KEYS, "params"), unit="samples")
     st.plotly_chart(figures.speedup_vs_dataset(pairs, ratio, by_size), key="sp_dataset")
     st.caption("End to end = compile + host-to-device transfer + epochs x epoch time, for the CPU run's number "
                "of epochs on both devices: what you wait for. A line per network (parameter count).")
 
-    def table(crossings: pl.DataFrame, extra: tuple[str, ...] = ()) -> pl.DataFrame:
-        """One row per series, a column per threshold: where the speedup first reaches it."""
-        names = {t: "GPU faster (speedup 1)" if t == 1.0 else f"GPU cheaper (speedup {t:.3g})" for t in thresholds}
+    st.subheader("Speedup table")
+    st.dataframe(
+        pairs.select(
+            "model", "width", "depth", "channels", "params", "batch_size", "dataset_size", "dtype",
+            "matmul_precision", "gpu_device", "cpu_device", "gpu_source", "cpu_source",
+            pl.col("cpu_epoch_s").alias("CPU s/epoch"), pl.col("gpu_epoch_s").alias("GPU s/epoch"),
+            pl.col("speedup").round(3).alias("speedup per epoch"),
+            pl.col("ci_low").round(3).alias("95% CI low"), pl.col("ci_high").round(3).alias("95% CI high"),
+            pl.col("epochs").alias("epochs (end to end)"),
+            pl.col("speedup_end_to_end").round(3).alias("speedup end to end"),
+            pl.col("e2e_ci_low").round(3).alias("e2e 95% CI low"), pl.col("e2e_ci_high").round(3).alias(
+                "e2e 95% CI high"),
+            pl.col("epoch_times_s_cpu").list.len().alias("CPU epochs timed"),
+            pl.col("epoch_times_s_gpu").list.len().alias("GPU epochs timed"),
+            pl.col("cpu_runs").alias("CPU runs"), pl.col("gpu_runs").alias("GPU runs"),
+        ),
+        hide_index=True, key="sp_table",
+    )
+    st.caption("speedup = median CPU epoch time / median GPU epoch time, over every timed epoch of every run of "
+               "that configuration on that device. The interval resamples both sides' epochs (2,000 times); "
+               "with one epoch on both sides it collapses to the point.")
+
+    def crossing_table(crossings: pl.DataFrame, extra: tuple[str, ...] = ()) -> pl.DataFrame:
+        """One row per series, a column per threshold: where the speedup first exceeds it."""
+        names = {"faster": "GPU faster (speedup 1)", "cheaper": f"GPU cheaper (speedup {ratio:.3g})"}
         keys = ["model", "batch_size", *extra, "matmul_precision", "gpu_device", "cpu_device"]
-        wide = crossings.with_columns(pl.col("threshold").replace_strict(names, return_dtype=pl.String))
-        return wide.pivot("threshold", index=keys, values="text").select(*keys, *names.values())
+        wide = crossings.with_columns(pl.col("label").replace_strict(names, return_dtype=pl.String))
+        return wide.pivot("label", index=keys, values="text").select(*keys, *names.values())
 
     st.subheader("Crossovers")
     st.markdown("**By parameter count** (speedup per epoch)")
-    st.dataframe(table(by_params), hide_index=True)
+    st.dataframe(crossing_table(by_params), hide_index=True)
     st.markdown("**By dataset size** (end-to-end speedup, per network)")
-    st.dataframe(table(by_size, ("params",)), hide_index=True)
+    st.dataframe(crossing_table(by_size, ("params",)), hide_index=True)
+
+unpaired = table.unpaired
+if unpaired.height:
+    with st.expander(f"{unpaired.height} runs or device sides without a partner (not in the speedups)"):
+        st.dataframe(unpaired.select("reason", "platform", "device", "source", "model", "width", "depth", "channels",
+                                     "params", "batch_size", "dataset_size", "dtype", "matmul_precision", "runs",
+                                     "run_ids"), hide_index=True, key="sp_unpaired")
 
 st.plotly_chart(figures.epoch_time_vs_params(shown), key="sp_epoch")

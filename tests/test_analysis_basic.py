@@ -1,8 +1,7 @@
-"""engine.analysis: pairing, speedup, crossover, scaling and cost (Polars only, no jax)."""
+"""engine.analysis: the speedup table (pairs, intervals, unpaired), crossovers, roofline helpers (no jax)."""
 
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 
@@ -14,6 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures"))
 import fixture_data  # noqa: E402
 
 from engine import analysis  # noqa: E402
+from engine.confidence import bootstrap_speedup  # noqa: E402
+from engine.cost import Prices  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -26,95 +27,87 @@ def both(cpu) -> pl.DataFrame:
     return pl.concat([cpu, fixture_data.synthetic_gpu_runs(cpu).with_columns(pl.lit("reference").alias("source"))])
 
 
-def test_pairs_same_config_across_devices(both):
-    pairs = analysis.pair_runs(both)
+def test_pairs_same_config_across_devices_with_intervals(both):
+    pairs = analysis.speedup_table(both).pairs
     assert pairs.height == 7  # every CPU run has its GPU twin; nulls (an MLP's channels) pair as equal
     assert set(pairs["gpu_device"]) == {fixture_data.FAKE_GPU}
     assert pairs["cpu_device"][0] == "CPU: AMD EPYC (2 cores)"
     for row in pairs.iter_rows(named=True):
         assert row["speedup"] == pytest.approx(row["params"] / 1e5)
+        assert row["ci_low"] <= row["speedup"] <= row["ci_high"]
+        assert row["e2e_ci_low"] <= row["speedup_end_to_end"] <= row["e2e_ci_high"]
         assert row["cpu_source"] == "local" and row["gpu_source"] == "reference"
         want = (row["cpu_compile_s"] + row["cpu_transfer_s"] + row["epochs"] * row["cpu_epoch_s"]) / (
             row["gpu_compile_s"] + row["gpu_transfer_s"] + row["epochs"] * row["gpu_epoch_s"])
         assert row["speedup_end_to_end"] == pytest.approx(want)
+        assert row["cpu_end_to_end_s"] / row["gpu_end_to_end_s"] == pytest.approx(want)
 
 
-def test_no_pair_across_different_configs(both):
+def test_the_interval_is_the_bootstrap_of_the_raw_epochs(both):
+    row = analysis.speedup_table(both).pairs.row(0, named=True)
+    ci = bootstrap_speedup(row["epoch_times_s_cpu"], row["epoch_times_s_gpu"])
+    assert (row["speedup"], row["ci_low"], row["ci_high"]) == pytest.approx((ci.speedup, ci.low, ci.high))
+
+
+def test_end_to_end_for_a_chosen_number_of_epochs(both):
+    pairs = analysis.speedup_table(both, epochs=1000).pairs
+    assert set(pairs["epochs"]) == {1000}
+    # the longer the run, the nearer the end-to-end speedup gets to the per-epoch one
+    short = analysis.speedup_table(both, epochs=1).pairs
+    for long_row, short_row in zip(pairs.iter_rows(named=True), short.iter_rows(named=True)):
+        assert abs(long_row["speedup_end_to_end"] - long_row["speedup"]) <= abs(
+            short_row["speedup_end_to_end"] - short_row["speedup"]) + 1e-12
+
+
+def test_no_pair_across_different_configs_and_the_unpaired_are_listed(both):
     gpu = both.filter(pl.col("platform") == "gpu").with_columns(pl.col("dataset_size") * 2)
-    assert analysis.pair_runs(pl.concat([both.filter(pl.col("platform") == "cpu"), gpu])).height == 0
+    table = analysis.speedup_table(pl.concat([both.filter(pl.col("platform") == "cpu"), gpu]))
+    assert table.pairs.height == 0
+    assert table.unpaired.height == 14
+    assert set(table.unpaired["reason"]) == {"no accelerator run of this configuration",
+                                             "no CPU run of this configuration"}
 
 
-def test_failed_runs_are_left_out(both):
+def test_failed_runs_are_not_paired_but_listed(both):
     broken = both.with_columns(pl.when(pl.col("platform") == "gpu").then(pl.lit("oom")).otherwise(pl.col("status"))
                                .alias("status"))
-    assert analysis.pair_runs(broken).height == 0
+    table = analysis.speedup_table(broken)
+    assert table.pairs.height == 0
+    assert table.unpaired.filter(pl.col("reason").str.starts_with("status oom")).height == 7
 
 
-def test_repeated_runs_are_combined_by_median(cpu):
+def test_repeated_runs_are_pooled(cpu):
     gpu = fixture_data.synthetic_gpu_runs(cpu)
-    slower = gpu.with_columns(pl.col("epoch_s_median") * 3, pl.col("run_id") + "b")
-    pairs = analysis.pair_runs(pl.concat([cpu, gpu, slower, slower.with_columns(pl.col("run_id") + "c")]))
+    slower = gpu.with_columns(pl.col("epoch_s_median") * 3, pl.col("epoch_times_s") * 3, pl.col("run_id") + "b")
+    pairs = analysis.speedup_table(pl.concat([cpu, gpu, slower, slower.with_columns(pl.col("run_id") + "c")])).pairs
     assert pairs.height == 7 and set(pairs["gpu_runs"]) == {3}
     row = pairs.row(0, named=True)
-    assert row["speedup"] == pytest.approx(row["params"] / 1e5 / 3)  # median of (t, 3t, 3t) is 3t
+    assert len(row["epoch_times_s_gpu"]) == 9  # all timed epochs of the three runs
+    assert row["speedup"] == pytest.approx(row["params"] / 1e5 / 3, rel=0.1)  # two of three runs are 3x slower
 
 
-def test_crossover_interpolates_in_log_log():
-    c = analysis.crossover([1e4, 1e6], [0.1, 10.0], 1.0)
-    assert c.state == "crosses" and c.x == pytest.approx(1e5)
-    assert "100,000" in c.describe()
-
-
-def test_crossover_states():
-    above = analysis.crossover([1e3, 1e4], [2.0, 3.0])
-    assert above.state == "above" and above.describe() == (
-        "below the measured range [1,000, 10,000] parameters: at or above 1 throughout")
-    below = analysis.crossover([1e3, 1e4], [0.2, 0.5])
-    assert below.state == "below" and below.describe() == "none in measured range [1,000, 10,000] parameters"
-    assert analysis.crossover([], []).state == "empty"
-    assert analysis.crossover([1e3, 2e3, 4e3], [0.5, 0.9, 1.8], 1.0).x == pytest.approx(
-        math.exp(math.log(2e3) + (math.log(1.0) - math.log(0.9)) / (math.log(1.8) - math.log(0.9)) * math.log(2)))
-
-
-def test_crossover_takes_the_median_of_repeated_x():
-    c = analysis.crossover([10, 10, 10, 100], [0.1, 0.5, 100.0, 5.0], 1.0)
-    assert c.state == "crosses" and 10 < c.x < 100
-
-
-def test_crossovers_table(both):
-    table = analysis.crossovers(analysis.pair_runs(both), (1.0, 2.5))
+def test_crossovers_faster_and_cheaper(both):
+    levels = analysis.thresholds(Prices(cpu_per_h=0.10, gpu_per_h=0.25))
+    assert levels == {"faster": 1.0, "cheaper": pytest.approx(2.5)}
+    table = analysis.crossovers(analysis.speedup_table(both).pairs, levels)
     mlp = table.filter(pl.col("model") == "mlp").sort("threshold")
-    assert mlp["state"].to_list() == ["crosses", "crosses"]
-    assert mlp["x"].to_list() == pytest.approx([1e5, 2.5e5])
-    assert analysis.crossovers(analysis.pair_runs(both.head(0)), (1.0,)).height == 0
-    sizes = analysis.crossovers(analysis.pair_runs(both), (1.0,), x="dataset_size", y="speedup_end_to_end",
-                                by=(*analysis.SERIES_KEYS, "params"), unit="samples")
+    assert mlp["kind"].to_list() == ["crossing", "crossing"]
+    assert mlp["size"].to_list() == pytest.approx([1e5, 2.5e5])
+    assert mlp["text"][0].startswith("faster from about 100,000 parameters")
+    assert mlp["text"][1].startswith("cheaper from about 250,000 parameters")
+    never = table.filter(pl.col("kind") == "never")
+    assert never.height and all("no crossover in range [" in t for t in never["text"])
+    assert analysis.crossovers(analysis.speedup_table(both.head(0)).pairs, levels).height == 0
+    sizes = analysis.crossovers(analysis.speedup_table(both).pairs, {"faster": 1.0}, size="dataset_size",
+                                speedup="speedup_end_to_end", by=(*analysis.SERIES_KEYS, "params"), unit="samples")
     assert sizes.height == 7 and "samples" in sizes["text"][0]
 
 
-def test_scaled_seconds_and_cost():
-    # 10 steps measured at 1 s/epoch; 20 steps asked for 3 epochs: 2 + 0.5 x 2 + 3 x 2
-    assert analysis.scaled_seconds(2.0, 0.5, 1.0, 1280, 2560, 128, 3) == pytest.approx(9.0)
-    assert analysis.scaled_seconds(None, None, 1.0, 100, 100, 10, 1) == pytest.approx(1.0)
-    assert analysis.cost(3600, 0.25) == pytest.approx(0.25)
-    assert analysis.price_ratio(0.25, 0.1) == pytest.approx(2.5)
-
-
-def test_nearest_pair_prefers_own_runs_then_closeness(both):
-    pairs = analysis.pair_runs(both)
-    row = analysis.nearest_pair(pairs, "mlp", "float32", 300_000, 128, 2048)
-    assert row["width"] == 256
-    row = analysis.nearest_pair(pairs, "cnn", "float32", 10**6, 64, 1024)
-    assert row["channels"] == 16
-    assert analysis.nearest_pair(pairs, "mlp", "bfloat16", 300_000, 128, 2048)["dtype"] == "float32"  # falls back
-    assert analysis.nearest_pair(pairs.filter(pl.col("model") == "cnn"), "mlp", "float32", 1, 1, 1) is None
-
-
-def test_nearest_run_and_same_config(both):
-    run = analysis.nearest_run(both, "gpu", "transformer", "float32", 120_000, 64, 1024)
-    assert run["params"] == 119178 and run["device"] == fixture_data.FAKE_GPU
-    same = analysis.same_config(both, run)
+def test_same_config(both):
+    record = both.filter(pl.col("model") == "transformer").row(0, named=True)
+    same = analysis.same_config(both, record)
     assert sorted(same["platform"]) == ["cpu", "gpu"]
+    assert same["device"].n_unique() == 2
 
 
 def test_roofs_and_intensity(cpu):

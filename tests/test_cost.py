@@ -12,9 +12,15 @@ from engine.cost import (
     Prices,
     amortization,
     break_even_epochs,
+    check_epochs,
+    check_idle_hours,
     compare_costs,
     cost,
+    cost_amortization,
+    epoch_grid,
     idle_cost,
+    idle_cost_curve,
+    run_cost_curve,
     run_seconds,
     with_costs,
 )
@@ -93,3 +99,41 @@ def test_with_costs_adds_columns():
     assert out["cpu_cost_run"].to_list()[:2] == pytest.approx([0.10, 100 / 36_000])
     assert out["gpu_cost_run"].to_list() == pytest.approx([0.0275, 100 * 0.25 / 3600, 100 * 0.25 / 3600])
     assert out["cheaper"].to_list() == ["gpu", "cpu", None]
+
+
+def test_cost_amortization_is_amortization_in_dollars():
+    prices = Prices(0.10, 0.25)
+    # CPU 36 s/epoch ($0.001); GPU 3.6 s/epoch ($0.00025) + 360 s compile ($0.025): 0.025 + 0.00025 n < 0.001 n
+    assert cost_amortization(prices, 0.0, 36, 360, 3.6).epochs == 34
+    # 2x faster but 2.5x the price: dearer per epoch, so never cheaper however long the run
+    never = cost_amortization(prices, 0.0, 2.0, 0.0, 1.0)
+    assert never.epochs is None and "never" in never.describe("cost") and "costs no less" in never.describe("cost")
+    assert amortization(0.0, 2.0, 0.0, 1.0).epochs == 1  # while in time it is ahead from the first epoch
+    assert "total time" in amortization(0.0, 1.0, 5.0, 0.5).describe()
+    assert "11 epochs" in amortization(0.0, 1.0, 5.0, 0.5).describe()
+
+
+def test_run_and_idle_cost_curves():
+    prices = Prices(0.10, 0.25)
+    curve = run_cost_curve(prices, cpu_epoch_s=36, gpu_epoch_s=3.6, gpu_fixed_s=360, max_epochs=1000)
+    assert set(curve["instance"]) == {"CPU", "GPU"} and curve["epochs"].max() == 1000
+    gpu = curve.filter(pl.col("instance") == "GPU").sort("epochs")
+    assert gpu["cost"][0] == pytest.approx(0.025) and gpu["seconds"][-1] == pytest.approx(360 + 3600)
+    assert epoch_grid(7) == list(range(8)) and epoch_grid(1000)[-1] == 1000 and len(epoch_grid(1000)) <= 62
+    idle = idle_cost_curve(prices, 24)
+    assert idle.filter(pl.col("instance") == "GPU")["cost"].max() == pytest.approx(6.0)
+    with pytest.raises(ConfigError, match="idle_hours"):
+        idle_cost_curve(prices, -1)
+
+
+@pytest.mark.parametrize("bad", [0, -5, 1.5, "10", True, 10**7])
+def test_bad_epochs_name_the_field(bad):
+    with pytest.raises(ConfigError, match="epochs"):
+        check_epochs(bad)
+
+
+def test_run_settings_checks():
+    assert check_epochs(10.0) == 10 and check_idle_hours(8) == 8.0
+    for bad in (-1.0, math.nan, 10**6):
+        with pytest.raises(ConfigError, match="idle_hours"):
+            check_idle_hours(bad)

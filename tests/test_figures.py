@@ -13,7 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures"))
 
 import fixture_data  # noqa: E402
 
-from engine import analysis, figures  # noqa: E402
+from engine import analysis, figures, perfmodel  # noqa: E402
+from engine.cost import Prices, cost_amortization, idle_cost_curve, run_cost_curve  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -32,24 +33,33 @@ def names(fig: go.Figure) -> list[str]:
     return [trace.name for trace in fig.data]
 
 
+LEVELS = {"faster": 1.0, "cheaper": 2.5}
+
+
 def test_speedup_vs_params(runs):
-    pairs = analysis.pair_runs(runs)
-    crossings = analysis.crossovers(pairs, (1.0, 2.5))
+    pairs = analysis.speedup_table(runs).pairs
+    crossings = analysis.crossovers(pairs, LEVELS)
     fig = figures.speedup_vs_params(pairs, 2.5, crossings)
     assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
     assert {"mlp · batch 128", "cnn · batch 64", "transformer · batch 64"} <= set(names(fig))
     assert "speedup 1: GPU as fast as CPU" in names(fig)
     assert any(n.startswith("price ratio 2.5") for n in names(fig))
     (marks,) = [t for t in fig.data if t.name == "crossover"]
-    assert sorted(marks.x) == pytest.approx(sorted(crossings.filter(pl.col("state") == "crosses")["x"].to_list()))
+    assert sorted(marks.x) == pytest.approx(sorted(crossings.filter(pl.col("kind") == "crossing")["size"].to_list()))
     hover = fig.data[0].hovertemplate  # the config shows on hover
     assert "CPU s/epoch" in hover and "width" in hover and "dataset size" in hover and "_line" not in hover
+    assert "95% CI low" in hover and "_ci_plus" not in hover
+    first = fig.data[0]  # error bars are the bootstrap interval around each point
+    row = pairs.filter(pl.col("params") == first.x[0]).row(0, named=True)
+    assert first.error_y.array[0] == pytest.approx(row["ci_high"] - row["speedup"])
+    assert first.error_y.arrayminus[0] == pytest.approx(row["speedup"] - row["ci_low"])
 
 
 def test_speedup_vs_dataset(runs):
-    fig = figures.speedup_vs_dataset(analysis.pair_runs(runs), 2.5)
+    fig = figures.speedup_vs_dataset(analysis.speedup_table(runs).pairs, 2.5)
     assert fig.layout.yaxis.title.text == "GPU speedup over CPU (end to end)"
     assert "compile and transfer" in fig.layout.title.text
+    assert fig.data[0].error_y.array is not None
 
 
 def test_epoch_time_loss_and_comparison(runs):
@@ -73,8 +83,53 @@ def test_hardware_figures(micro, runs):
 
 
 def test_empty_frames_still_give_figures(runs, micro):
-    empty = analysis.pair_runs(runs.head(0))
-    assert isinstance(figures.speedup_vs_params(empty, 2.5, analysis.crossovers(empty, (1.0,))), go.Figure)
+    empty = analysis.speedup_table(runs.head(0)).pairs
+    assert isinstance(figures.speedup_vs_params(empty, 2.5, analysis.crossovers(empty, LEVELS)), go.Figure)
     assert isinstance(figures.speedup_vs_dataset(empty, None), go.Figure)
     assert isinstance(figures.epoch_time_vs_params(runs.head(0)), go.Figure)
     assert isinstance(figures.roofline(analysis.device_roofs(micro.head(0)), runs.head(0)), go.Figure)
+    assert isinstance(figures.perf_model_fit(perfmodel.measured_vs_fitted(runs.head(0), []),
+                                             perfmodel.fit_curves([])), go.Figure)
+
+
+def test_cost_vs_epochs_lines_cross_at_the_break_even():
+    prices = Prices(cpu_per_h=0.10, gpu_per_h=0.25)
+    # CPU 36 s/epoch, GPU 3.6 s/epoch + 360 s compile: costs equal where 0.001 n = 0.025 + 0.00025 n
+    curve = run_cost_curve(prices, cpu_epoch_s=36, gpu_epoch_s=3.6, gpu_fixed_s=360, max_epochs=100)
+    even = cost_amortization(prices, 0.0, 36, 360, 3.6)
+    assert even.epochs == 34  # 0.025 / 0.00075 = 33.3
+    fig = figures.cost_vs_epochs(curve, even.epochs, epochs=10)
+    assert {"CPU", "GPU"} <= set(names(fig))
+    (mark,) = [t for t in fig.data if t.name.startswith("GPU cheaper from")]
+    assert mark.x[0] == 34 and mark.y[0] == pytest.approx(34 * 0.001)
+    gpu = curve.filter(pl.col("instance") == "GPU")
+    assert gpu["cost"][0] == pytest.approx(0.025)  # compile alone, before any epoch
+    assert fig.layout.yaxis.title.text == "US$ per training run"
+
+
+def test_idle_cost_vs_hours():
+    curve = idle_cost_curve(Prices(cpu_per_h=0.10, gpu_per_h=0.25), max_hours=48)
+    fig = figures.idle_cost_vs_hours(curve, hours=8)
+    gpu = [t for t in fig.data if t.name == "GPU"][0]
+    assert max(gpu.y) == pytest.approx(12.0) and max(gpu.x) == 48
+    assert "shut it down" in fig.layout.title.text
+
+
+def test_perf_model_fit_shows_measured_and_fitted(runs):
+    cpu = runs.filter(pl.col("platform") == "cpu")
+    fits, _ = perfmodel.fit_runs(cpu)
+    points = perfmodel.measured_vs_fitted(cpu, fits)
+    assert points.height == sum(f.line.n_points for f in fits)
+    fig = figures.perf_model_fit(points, perfmodel.fit_curves(fits))
+    assert sum(n.startswith("measured: ") for n in names(fig)) == len(fits)
+    assert sum(n.startswith("fitted: ") for n in names(fig)) == len(fits)
+    assert fig.layout.xaxis.type == "log"
+
+
+def test_mark_size_draws_a_vertical_line_at_the_size_across_the_data(runs):
+    fig = figures.speedup_vs_params(analysis.speedup_table(runs).pairs, 2.5)
+    ys = [y for trace in fig.data for y in trace.y if y is not None and y > 0]
+    figures.mark_size(fig, 123_456, "this network")
+    line = fig.data[-1]
+    assert line.name == "this network" and list(line.x) == [123_456, 123_456]
+    assert line.y[0] < min(ys) and line.y[1] > max(ys)

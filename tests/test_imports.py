@@ -11,7 +11,9 @@ REPO = Path(__file__).resolve().parents[1]
 # Modules the Streamlit pages import; each must leave jax unloaded.
 JAX_FREE = ["engine", "engine.config", "engine.counts", "engine.presets", "engine.store", "engine.hostinfo"]
 # Written by other parts of the project; checked when present.
-JAX_FREE_IF_PRESENT = ["engine.analysis", "engine.figures", "engine.worker"]
+JAX_FREE_IF_PRESENT = ["engine.analysis", "engine.figures", "engine.worker", "engine.verdict", "engine.cost",
+                       "engine.crossover", "engine.confidence", "engine.pairing", "engine.perfmodel",
+                       "engine.workload", "engine.memory", "dashboard.state"]
 
 
 def _import_in_fresh_process(modules: list[str], forbidden: str) -> subprocess.CompletedProcess:

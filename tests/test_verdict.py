@@ -8,8 +8,8 @@ from engine.cost import Prices
 from engine.counts import flops_per_step, parameter_count
 from engine.pairing import config_key
 from engine.store import load_runs, records_to_frame
-from engine.verdict import verdict
-from engine.workload import preset_final_layer_200b
+from engine.verdict import alone, verdict
+from engine.workload import preset_10b_network, preset_final_layer_200b
 
 # Per-step seconds: the CPU has little overhead and a low rate, the GPU the opposite.
 CPU = (1e-4, 1e11)  # overhead s, FLOP/s
@@ -105,6 +105,35 @@ def test_final_layer_preset_on_the_reference_data_is_a_labelled_prediction():
     assert v.gpu.prediction.extrapolation > 10
     text = v.describe()
     assert "Predicted, not measured" in text and "does not fit" in text and "extrapolated" in text
+
+
+def test_measured_prefers_own_runs_over_reference_copies():
+    cfg = _config(100)
+    runs = records_to_frame([_record(cfg, "cpu", 0.004, "c-ref", source="reference"),
+                             _record(cfg, "cpu", 0.004, "c-own"), _record(cfg, "gpu", 0.001, "g", "reference")])
+    v = verdict(cfg, runs)
+    assert v.cpu.run_ids == ("c-own",) and v.cpu.sources == ("local",) and v.gpu.sources == ("reference",)
+
+
+def test_a_preset_is_never_scaled_from_a_small_measurement():
+    runs = _runs(widths=(64,))  # one size per device: no model can be fitted
+    v = verdict(preset_10b_network(), runs)
+    assert v.basis == "none" and v.speedup is None
+    assert any(n.startswith("No performance model for mlp float32 on Test GPU") for n in v.notes)
+    assert any("needs runs at 2 or more distinct FLOP counts" in n for n in v.notes)
+
+
+def test_one_device_alone_measured_or_predicted():
+    runs = _runs().filter(pl.col("platform") == "cpu")
+    measured = alone(_config(128), runs, "cpu", epochs=10)
+    assert measured.prediction is None and measured.run_ids == ("cpu-128",) and measured.sources == ("local",)
+    flops = flops_per_step(_config(128))
+    assert measured.epoch_s == pytest.approx((CPU[0] + flops / CPU[1]) * _config(128).steps_per_epoch)
+    assert measured.run_s == pytest.approx(0.51 + 10 * measured.epoch_s)
+    predicted = alone(preset_10b_network(), runs, "cpu")
+    assert predicted.prediction.is_prediction and "fitted on 5 mlp float32 runs" in predicted.prediction.describe()
+    assert not predicted.memory.fits  # 160 GB against the test CPU's 8 GB
+    assert alone(_config(128), runs, "gpu") is None
 
 
 def test_analysis_core_imports_no_jax():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -31,6 +32,17 @@ def data_dirs(tmp_path, monkeypatch):
 def cpu_only_dirs(tmp_path, monkeypatch):
     """Like data_dirs, with no GPU rows at all."""
     runs, reference = fixture_data.make_folders(tmp_path, with_gpu=False)
+    _point_at(monkeypatch, runs, reference)
+    return runs, reference
+
+
+@pytest.fixture
+def shipped_reference_dirs(tmp_path, monkeypatch):
+    """Own runs: the fixture's real CPU runs; reference: a copy of the shipped data/reference (real
+    NVIDIA H200 and host-CPU measurements), as a visitor of the app has them."""
+    runs, _ = fixture_data.make_folders(tmp_path / "fixture", with_gpu=False)
+    reference = tmp_path / "reference"
+    shutil.copytree(ROOT / "data" / "reference", reference)
     _point_at(monkeypatch, runs, reference)
     return runs, reference
 

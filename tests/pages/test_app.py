@@ -12,7 +12,8 @@ import pytest
 from page_helpers import APP, by_key, open_page, texts
 
 ROOT = Path(APP).parent
-PAGES = ["pages/overview.py", "pages/benchmark.py", "pages/speedup.py", "pages/hardware.py", "pages/results.py"]
+PAGES = ["pages/overview.py", "pages/benchmark.py", "pages/speedup.py", "pages/cost.py", "pages/hardware.py",
+         "pages/results.py"]
 
 
 def test_sidebar_sources_prices_and_devices(data_dirs):
@@ -35,6 +36,12 @@ def test_source_selector_filters_every_page(data_dirs):
 def test_prices_change_the_price_ratio(data_dirs):
     at = open_page("pages/overview.py", {"gpu_price": "1.0", "cpu_price": "0.5"})
     assert {m.label: m.value for m in at.metric}["Price ratio"] == "2"
+
+
+def test_bad_price_in_the_sidebar_names_the_field(data_dirs):
+    at = open_page("pages/results.py", {"gpu_price": "0"})
+    assert not at.exception
+    assert "GPU machine, $ per hour (sidebar): gpu_per_h=0.0 is not allowed" in texts(at.sidebar.error)
 
 
 def test_new_reference_files_show_without_a_restart(cpu_only_dirs):
@@ -66,6 +73,7 @@ for page in {PAGES!r}:
     at.switch_page(page).run()
     failed += [(page, e.message) for e in at.exception]
 import engine.analysis, engine.config, engine.counts, engine.figures, engine.presets, engine.store, engine.worker
+import engine.verdict, engine.cost, engine.crossover, engine.confidence, engine.pairing, engine.perfmodel
 print(json.dumps({{"jax": sorted(m for m in sys.modules if m == "jax" or m.startswith("jax.")), "failed": failed}}))
 """
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=dict(os.environ), capture_output=True,

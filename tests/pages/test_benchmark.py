@@ -2,7 +2,7 @@
 
 from page_helpers import button, by_key, open_page, texts
 
-from dashboard.data import _worker
+from dashboard.data import _worker, limits
 
 PAGE = "pages/benchmark.py"
 
@@ -44,7 +44,7 @@ def test_tiny_run_shows_table_loss_and_comparison(data_dirs):
     button(at, "Run").click().run()
     assert not at.exception and not at.error
     (job_id,) = at.session_state["bench_job_ids"]
-    job = _worker(str(runs_dir)).wait(job_id, timeout=60)
+    job = _worker(str(runs_dir), limits()).wait(job_id, timeout=60)
     assert job.state == "done", job.message + job.stderr_tail
     at.run()
     assert not at.exception
@@ -54,3 +54,20 @@ def test_tiny_run_shows_table_loss_and_comparison(data_dirs):
     assert len(at.get("plotly_chart")) == 2  # loss curve + this config on every device
     assert "No GPU measurement of this exact configuration" in texts(at.info)
     assert any(p.name.startswith("runs-") for p in runs_dir.glob("*.parquet"))
+
+
+def test_a_job_over_the_hosts_limits_is_refused_with_the_estimate_and_the_limit(data_dirs, monkeypatch):
+    monkeypatch.setenv("CROSSOVER_MAX_PARAMS", "100000")  # an operator's limit for a small public host
+    at = open_page(PAGE, {"bm_width": "1024", "bm_depth": "2", "bm_samples": "256", "bm_batch": "64"})
+    button(at, "Run").click().run()
+    assert not at.exception
+    error = texts(at.error)
+    assert "CROSSOVER_MAX_PARAMS" in error and "100,000" in error, error
+    assert at.session_state["bench_job_ids"] == []  # nothing was queued
+
+
+def test_an_unusable_limit_setting_is_named(data_dirs, monkeypatch):
+    monkeypatch.setenv("CROSSOVER_MAX_QUEUED_JOBS", "lots")
+    at = open_page(PAGE)
+    assert not at.exception
+    assert "CROSSOVER_MAX_QUEUED_JOBS='lots'" in texts(at.error)

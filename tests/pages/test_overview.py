@@ -1,24 +1,49 @@
-"""Overview page: the answer from measurements, which ones, and plain errors."""
+"""Overview page: the verdict (measured, scaled or predicted, and which runs), the seed presets, plain errors."""
 
+import pytest
 from page_helpers import by_key, open_page, texts
 
 PAGE = "pages/overview.py"
+# The fixture's measured MLP 784-256x2-10: batch 128, 2,048 samples (16 steps per epoch).
+MEASURED = {"ov_width": "256", "ov_depth": "2", "ov_batch": "128", "ov_samples": "2048"}
+
+
+def metrics(at) -> dict:
+    return {m.label: m.value for m in at.metric}
 
 
 def test_answers_with_times_speedup_and_cost(data_dirs):
-    at = open_page(PAGE)
+    at = open_page(PAGE)  # the default network at 50,000 samples: scaled from the measured 2,048-sample run
     assert not at.exception
-    labels = {m.label: m.value for m in at.metric}
-    assert {"CPU time", "GPU time", "GPU speedup", "CPU cost", "GPU cost", "Price ratio"} <= set(labels)
+    labels = metrics(at)
+    for name in ("CPU time", "GPU time", "GPU speedup", "CPU cost", "GPU cost"):
+        assert f"{name} (scaled from nearest)" in labels
     assert labels["Price ratio"] == "2.5"  # 0.25 $/h over 0.10 $/h, the defaults
     body = texts(at.markdown)
     assert "Which measurements" in texts(at.subheader)
-    assert "mlp width 256 depth 2" in body  # the default network was measured: it is its own nearest
+    assert "Basis: **nearest measurement**" in body and "nearest measured configuration: mlp with 269,322" in body
     assert "Dispatch overhead" in body and "Memory bandwidth" in body and "Matrix multiplication" in body
     # own CPU runs come first, the GPU side comes from the reference folder
     used = at.dataframe[0].value
     assert list(used["source"]) == ["local", "reference"]
-    assert "crossover" in body.lower() and "100,000 parameters" in body  # synthetic GPU: speedup = params / 1e5
+    # synthetic GPU: speedup = params / 1e5, so faster from 100,000 and cheaper (ratio 2.5) from 250,000
+    assert "**Crossover**" in body and "faster from about 100,000 parameters" in body
+    assert "cheaper from about 250,000 parameters" in body
+    assert "**Memory**" in body and "fits:" in body
+    # the chart of measured speedups with this network marked on it
+    (chart,) = at.get("plotly_chart")
+    assert '"this network: 269,322 parameters' in chart.proto.spec
+
+
+def test_measured_configuration_is_labelled_measured_with_its_interval(data_dirs):
+    at = open_page(PAGE, MEASURED)
+    assert not at.exception
+    labels = metrics(at)
+    assert {"CPU time", "GPU time", "GPU speedup", "CPU cost", "GPU cost"} <= set(labels)
+    assert labels["GPU speedup"] == "2.69x"  # 269,322 parameters / 1e5
+    assert "Basis: **measured**" in texts(at.markdown)
+    assert "95% bootstrap CI" in texts(at.caption)
+    assert "Your exact configuration was measured on both" in texts(at.markdown)
 
 
 def test_network_widgets_present_and_bound_to_url(data_dirs):
@@ -27,6 +52,7 @@ def test_network_widgets_present_and_bound_to_url(data_dirs):
     assert by_key(at.number_input, "ov_epochs").value == 20
     for key in ("ov_model", "ov_dtype"):
         by_key(at.selectbox, key)
+    by_key(at.radio, "ov_preset")
     assert "1,863,690 parameters" in texts(at.markdown)
 
 
@@ -39,12 +65,51 @@ def test_bad_input_names_the_field(data_dirs):
     assert "at most log2(min(H, W))=5" in texts(at.error)
 
 
+def test_negative_price_names_the_field(data_dirs):
+    at = open_page(PAGE, {"cpu_price": "-0.1"})
+    assert not at.exception
+    assert "CPU machine, $ per hour" in texts(at.error) and "cpu_per_h=-0.1 is not allowed" in texts(at.error)
+    assert not at.metric
+
+
+@pytest.mark.parametrize("preset, devices_needed", [("10-billion-parameter network", "2 devices"),
+                                                    ("200-billion-parameter final layer", "30 devices")])
+def test_seed_presets_are_labelled_predictions_with_a_memory_verdict(shipped_reference_dirs, preset, devices_needed):
+    at = open_page(PAGE)
+    by_key(at.radio, "ov_preset").set_value(preset).run()
+    assert not at.exception
+    labels = metrics(at)
+    assert "CPU time (predicted)" in labels and "GPU time (predicted)" in labels
+    assert "GPU speedup (predicted)" in labels
+    assert "Prediction, and what it was fitted on" in texts(at.subheader)
+    body = texts(at.markdown)
+    # this machine's CPU (the fixture's own runs) and the shipped reference GPU, each with its fit
+    assert "**this machine (CPU: AMD EPYC (2 cores))**: predicted" in body
+    assert "**NVIDIA H200 (reference)**: predicted" in body
+    assert body.count("fitted on ") >= 2 and "extrapolated" in body
+    assert "**Memory**" in body and "does not fit" in body and f"needs at least {devices_needed} of" in body
+    assert "Basis: **predicted**" in body
+    assert "PREDICTION" in texts(at.caption)
+    used = at.dataframe[0].value
+    assert all(b.startswith("predicted: fitted on ") for b in used["basis"])
+
+
+def test_preset_without_a_gpu_model_says_what_is_missing(data_dirs):
+    at = open_page(PAGE, {"ov_preset": "10-billion-parameter network"})  # a shareable link
+    assert not at.exception
+    assert "CPU time (predicted)" in metrics(at) and "GPU time (predicted)" not in metrics(at)
+    info = texts(at.info)
+    assert "No performance model for mlp float32 on TEST GPU (synthetic fixture)" in info
+    assert "does not fit" in texts(at.markdown)
+
+
 def test_says_plainly_when_no_gpu_data(cpu_only_dirs):
     at = open_page(PAGE)
     assert not at.exception
     assert "No GPU measurements exist" in texts(at.warning)
     labels = [m.label for m in at.metric]
-    assert "GPU time" not in labels and any("CPU time" in label for label in labels)
+    assert "GPU time" not in " ".join(labels) and any("CPU time" in label for label in labels)
+    assert "No ok runs on an accelerator" in texts(at.info)
 
 
 def test_nothing_measured_yet(empty_dirs):

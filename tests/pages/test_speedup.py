@@ -1,5 +1,8 @@
 """Speedup explorer: pairing, crossover table, charts, filters, and the no-GPU message."""
 
+import fixture_data
+import polars as pl
+import pytest
 from page_helpers import by_key, open_page, texts
 
 PAGE = "pages/speedup.py"
@@ -9,18 +12,46 @@ def test_charts_and_crossovers(data_dirs):
     at = open_page(PAGE)
     assert not at.exception
     assert len(at.get("plotly_chart")) == 3  # speedup vs params, vs dataset size, time per epoch
-    by_params, by_size = at.dataframe[0].value, at.dataframe[1].value
+    by_params, by_size = at.dataframe[1].value, at.dataframe[2].value
     mlp = by_params[by_params["model"] == "mlp"].iloc[0]
-    assert mlp["GPU faster (speedup 1)"].startswith("at about 100,000 parameters")  # synthetic: params / 1e5
-    assert mlp["GPU cheaper (speedup 2.5)"].startswith("at about 250,000 parameters")
-    assert "none in measured range" in " ".join(by_params["GPU cheaper (speedup 2.5)"])
+    assert mlp["GPU faster (speedup 1)"].startswith("faster from about 100,000 parameters")  # synthetic: params / 1e5
+    assert mlp["GPU cheaper (speedup 2.5)"].startswith("cheaper from about 250,000 parameters")
+    assert "no crossover in range [" in " ".join(by_params["GPU cheaper (speedup 2.5)"])
     assert set(by_size.columns) >= {"params", "GPU faster (speedup 1)"} and len(by_size) == 7
+
+
+def test_speedup_table_has_intervals(data_dirs):
+    at = open_page(PAGE)
+    table = at.dataframe[0].value
+    for column in ("speedup per epoch", "95% CI low", "95% CI high", "speedup end to end", "e2e 95% CI low",
+                   "e2e 95% CI high", "CPU epochs timed", "GPU epochs timed"):
+        assert column in table.columns
+    assert (table["95% CI low"] <= table["speedup per epoch"]).all()
+    assert (table["speedup per epoch"] <= table["95% CI high"]).all()
+    assert list(table["speedup per epoch"]) == pytest.approx(list(table["params"] / 1e5), rel=1e-3)
+    assert not at.expander  # everything paired
+
+
+def test_unpaired_runs_are_listed_not_dropped(data_dirs):
+    runs, _ = data_dirs
+    cpu = pl.read_parquet(fixture_data.CPU_RUNS)
+    failed = cpu.head(1).with_columns(pl.lit("gpu").alias("platform"), pl.lit("Other GPU").alias("device_kind"),
+                                      pl.lit("oom").alias("status"), pl.lit("RESOURCE_EXHAUSTED").alias("error"),
+                                      pl.lit("failed-1").alias("run_id"), pl.lit(None, pl.Float64).alias(
+                                          "epoch_s_median"))
+    failed.write_parquet(runs / "runs-failed.parquet")
+    at = open_page(PAGE)
+    assert not at.exception
+    (expander,) = at.expander
+    assert "without a partner" in expander.label
+    listed = at.dataframe[-1].value
+    assert list(listed["reason"]) == ["status oom: RESOURCE_EXHAUSTED"]
 
 
 def test_filters_bound_to_url(data_dirs):
     at = open_page(PAGE, {"sp_models": "mlp"})
     assert by_key(at.pills, "sp_models").value == ["mlp"]
-    table = at.dataframe[0].value
+    table = at.dataframe[1].value
     assert set(table["model"]) == {"mlp"}
     for key in ("sp_batches",):
         by_key(at.pills, key)

@@ -1,0 +1,174 @@
+"""Cost: what a training run costs on a CPU machine and on a GPU machine, and when the GPU pays.
+
+Prices are the sidebar's ($ per hour of each machine, engine.cost.Prices). For every
+configuration measured on both a CPU and a GPU (engine.analysis.speedup_table): cost per epoch
+and per training run on each, the break-even speedup (the price ratio) and amortization: with
+compile and transfer counted, after how many epochs the GPU's total time, and its total cost,
+drop below the CPU's (engine.cost). Last, what a GPU machine left running after the job costs.
+Every time comes from measured runs; costs are those times at the sidebar's prices.
+"""
+
+import polars as pl
+import streamlit as st
+
+from dashboard import data, fmt, state
+from engine import analysis, cost, figures
+from engine.config import ConfigError
+from engine.pairing import device_sides
+
+state.through_app()
+st.title("Cost")
+st.caption("What one epoch and one training run cost on each machine at your prices (sidebar), when the GPU's "
+           "compile time is paid back, and what a GPU machine costs if it is not shut down after the job.")
+
+prices = state.checked_prices()
+if prices is None:
+    st.stop()
+
+c1, c2, c3 = st.columns(3)
+c1.metric("CPU machine", f"${prices.cpu_per_h:g}/h", help="Sidebar price")
+c2.metric("GPU machine", f"${prices.gpu_per_h:g}/h", help="Sidebar price")
+c3.metric("Break-even speedup", f"{prices.break_even_speedup:.3g}x",
+          help="GPU $/h over CPU $/h: the GPU costs less for the same job only when it is more than this many "
+               "times faster.")
+
+c1, c2 = st.columns(2)
+epochs_in = c1.number_input("Epochs per training run", value=100, step=10, key="co_epochs", bind="query-params",
+                            help=f"1 to {cost.MAX_EPOCHS:,}. Compile and transfer are paid once per run.")
+idle_in = c2.number_input("Hours the GPU machine stays on after the job", value=8.0, step=1.0,
+                          key="co_idle_hours", bind="query-params",
+                          help=f"0 to {cost.MAX_IDLE_HOURS:,}: e.g. a night (8 h) or a weekend (60 h).")
+try:
+    epochs = cost.check_epochs(epochs_in)
+    idle_hours = cost.check_idle_hours(idle_in)
+except ConfigError as exc:
+    label = {"epochs": "Epochs per training run", "idle_hours": "Hours the GPU machine stays on after the job"}
+    st.error(f"{label.get(exc.field, exc.field)}: {exc}. Change that setting above.")
+    st.stop()
+
+runs = data.runs()
+data.show_warnings(runs)
+if not state.selected_sources():
+    st.info("No data source is selected: tick at least one in the sidebar.")
+    st.stop()
+
+table = analysis.speedup_table(runs.frame, epochs=epochs)
+pairs = table.pairs
+have = analysis.source_summary(runs.frame)
+run_per_gpu = None  # one GPU run's cost of the chosen configuration, for the idle comparison
+
+
+def _amortized(a: cost.Amortization) -> str:
+    if a.epochs == 0:
+        return "from the start"
+    if a.epochs is not None:
+        return f"{a.epochs:,}"
+    return f"only below {a.ahead_until:,}" if a.ahead_until is not None else "never"
+
+
+st.subheader("Cost per configuration")
+if have["gpu"] + have["tpu"] == 0:
+    st.warning("**No GPU measurements exist in the selected data sources yet**, so there is no GPU cost, "
+               "break-even or amortization to show. Below: what the CPU runs cost at your CPU price. Run the "
+               "Benchmark page on a machine with a GPU, import GPU runs on the Results page, or add reference "
+               "files to data/reference/.")
+    sides = device_sides(runs.frame).filter(pl.col("platform") == "cpu")
+    if sides.height:
+        fixed = pl.col("compile_s").fill_null(0.0) + pl.col("transfer_s").fill_null(0.0)
+        per_s = prices.cpu_per_h / cost.SECONDS_PER_HOUR
+        st.dataframe(
+            sides.sort("model", "params").select(
+                "device", "model", "width", "depth", "channels", "params", "batch_size", "dataset_size", "dtype",
+                pl.col("epoch_s").alias("CPU s/epoch"), fixed.alias("compile + transfer s"),
+                (pl.col("epoch_s") * per_s).alias("CPU $/epoch"),
+                ((fixed + epochs * pl.col("epoch_s")) * per_s).alias(f"CPU $ per {epochs}-epoch run"),
+            ),
+            hide_index=True, key="co_cpu_table",
+            column_config={name: st.column_config.NumberColumn(format="$%.3g")
+                           for name in ("CPU $/epoch", f"CPU $ per {epochs}-epoch run")},
+        )
+    else:
+        st.info("No finished CPU runs either: measure one on the Benchmark page.")
+elif not pairs.height:
+    st.warning("No configuration was measured on both a CPU and a GPU, so no cost comparison can be made. Measure "
+               "the same configuration on both (Benchmark page), or import matching runs.")
+else:
+    costed = cost.with_costs(pairs, prices, epochs)
+    time_amort, cost_amort = [], []
+    for row in costed.iter_rows(named=True):
+        args = (row["cpu_fixed_s"], row["cpu_epoch_s"], row["gpu_fixed_s"], row["gpu_epoch_s"])
+        time_amort.append(cost.amortization(*args))
+        cost_amort.append(cost.cost_amortization(prices, *args))
+    costed = costed.with_columns(
+        pl.Series("time_amort", [_amortized(a) for a in time_amort], pl.String),
+        pl.Series("cost_amort", [_amortized(a) for a in cost_amort], pl.String),
+        pl.when(pl.col("ci_low") > prices.break_even_speedup).then(pl.lit("yes"))
+        .when(pl.col("ci_high") < prices.break_even_speedup).then(pl.lit("no"))
+        .otherwise(pl.lit("not clear (interval spans it)")).alias("beats_break_even"),
+    )
+    st.dataframe(
+        costed.select(
+            "model", "width", "depth", "channels", "params", "batch_size", "dataset_size", "dtype",
+            "matmul_precision", "gpu_device", "cpu_device",
+            pl.col("speedup").round(3).alias("speedup per epoch"),
+            pl.col("ci_low").round(3).alias("95% CI low"), pl.col("ci_high").round(3).alias("95% CI high"),
+            pl.col("beats_break_even").alias(f"above break-even {prices.break_even_speedup:.3g}x?"),
+            pl.col("cpu_cost_epoch").alias("CPU $/epoch"), pl.col("gpu_cost_epoch").alias("GPU $/epoch"),
+            pl.col("cpu_cost_run").alias(f"CPU $ per {epochs}-epoch run"),
+            pl.col("gpu_cost_run").alias(f"GPU $ per {epochs}-epoch run"),
+            pl.col("cheaper").str.to_uppercase().alias("cheaper run"),
+            pl.col("time_amort").alias("GPU total time lower from epoch"),
+            pl.col("cost_amort").alias("GPU total cost lower from epoch"),
+        ),
+        hide_index=True, key="co_table",
+        column_config={name: st.column_config.NumberColumn(format="$%.3g") for name in (
+            "CPU $/epoch", "GPU $/epoch", f"CPU $ per {epochs}-epoch run", f"GPU $ per {epochs}-epoch run")},
+    )
+    st.caption(f"A run = compile + host-to-device transfer + {epochs} epochs x the median measured epoch time, on "
+               "each machine, at the sidebar's prices. 'Lower from epoch' is amortization: the fewest epochs from "
+               "which the GPU's total (compile and transfer included) stays below the CPU's; 'only below N' means "
+               "the GPU starts ahead but its epochs are slower or dearer; 'from the start' means its compile and "
+               "transfer alone are already shorter (cheaper) than the CPU's.")
+
+    st.subheader("One configuration: when does the GPU pay?")
+    labels = [f"{r['model']} width {r['width']} depth {r['depth']} · {r['params']:,} parameters · batch "
+              f"{r['batch_size']} · {r['dataset_size']:,} samples · {r['dtype']} · {r['gpu_device']} vs "
+              f"{r['cpu_device']}" for r in costed.iter_rows(named=True)]
+    default = max(range(len(labels)), key=lambda i: costed["params"][i])  # the largest network measured
+    index = st.selectbox("Configuration", range(len(labels)), index=default, format_func=lambda i: labels[i],
+                         key="co_config")
+    row = costed.row(index, named=True)
+    run_per_gpu = row["gpu_cost_run"]
+    t_amort, c_amort = time_amort[index], cost_amort[index]
+    longest = max([epochs, *(2 * a.epochs for a in (t_amort, c_amort) if a.epochs),
+                   *(2 * a.ahead_until for a in (t_amort, c_amort) if a.ahead_until)])
+    curve = cost.run_cost_curve(prices, row["cpu_epoch_s"], row["gpu_epoch_s"], row["cpu_fixed_s"],
+                                row["gpu_fixed_s"], max_epochs=min(longest, cost.MAX_EPOCHS))
+    st.plotly_chart(figures.cost_vs_epochs(curve, c_amort.epochs, epochs), key="co_cost_chart")
+    st.markdown(
+        f"- Measured: CPU {fmt.seconds(row['cpu_epoch_s'])} per epoch + {fmt.seconds(row['cpu_fixed_s'])} compile and "
+        f"transfer; GPU {fmt.seconds(row['gpu_epoch_s'])} per epoch + {fmt.seconds(row['gpu_fixed_s'])} compile and "
+        f"transfer (speedup {row['speedup']:.3g}x, 95% CI {row['ci_low']:.3g}–{row['ci_high']:.3g}).\n"
+        f"- **Time**: {t_amort.describe('time')}.\n"
+        f"- **Cost**: {c_amort.describe('cost')}.\n"
+        f"- {epochs} epochs cost {fmt.money(row['cpu_cost_run'])} on the CPU and {fmt.money(row['gpu_cost_run'])} on "
+        f"the GPU; the GPU would need to be more than {prices.break_even_speedup:.3g}x faster per epoch to be "
+        "cheaper in the long run."
+    )
+
+st.subheader("Forgot to shut it down?")
+idle_gpu = cost.idle_cost(idle_hours, prices.gpu_per_h)
+c1, c2 = st.columns(2)
+c1.metric(f"GPU machine idle for {idle_hours:g} h", fmt.money(idle_gpu),
+          help=f"{idle_hours:g} h x ${prices.gpu_per_h:g}/h")
+c2.metric(f"CPU machine idle for {idle_hours:g} h", fmt.money(cost.idle_cost(idle_hours, prices.cpu_per_h)),
+          help=f"{idle_hours:g} h x ${prices.cpu_per_h:g}/h")
+if run_per_gpu:
+    st.markdown(f"Leaving the GPU machine on for {idle_hours:g} h after the job costs as much as "
+                f"**{idle_gpu / run_per_gpu:,.3g} training runs** of the configuration above ({epochs} epochs each, "
+                f"{fmt.money(run_per_gpu)} per run). Closing the browser or the SSH session does not stop the meter: "
+                "shut the instance down.")
+else:
+    st.markdown("Closing the browser or the SSH session does not stop the meter: shut the instance down.")
+st.plotly_chart(figures.idle_cost_vs_hours(cost.idle_cost_curve(prices, max(24.0, 2 * idle_hours)), idle_hours),
+                key="co_idle_chart")
