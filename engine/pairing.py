@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from engine.config import RunConfig
+from engine.record import config_columns
 
 CONFIG_KEYS = (
     "model",
@@ -54,23 +55,9 @@ def device_label() -> pl.Expr:
 
 
 def config_key(config: RunConfig) -> dict:
-    """CONFIG_KEYS values of `config` as a run record stores them (mirrors engine.bench.config_columns)."""
-    m, d, t = config.model, config.data, config.train
-    return {
-        "model": m.kind,
-        "width": m.width,
-        "depth": m.depth,
-        "channels": m.channels if m.kind == "cnn" else None,
-        "heads": m.heads if m.kind == "transformer" else None,
-        "seq_len": m.seq_len if m.kind == "transformer" else None,
-        "vocab": m.vocab if m.kind == "transformer" else None,
-        "input_shape": "x".join(str(n) for n in config.input_shape),
-        "n_classes": d.n_classes,
-        "batch_size": t.batch_size,
-        "dataset_size": d.samples,
-        "dtype": t.dtype,
-        "matmul_precision": t.matmul_precision,
-    }
+    """CONFIG_KEYS values of `config` as a run record stores them (a projection of its record columns)."""
+    columns = config_columns(config)
+    return {key: columns[key] for key in CONFIG_KEYS}
 
 
 def matches(key: dict) -> pl.Expr:
