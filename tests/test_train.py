@@ -145,3 +145,18 @@ def test_same_seed_same_initial_weights():
     for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
     assert not np.array_equal(np.asarray(a.params.head.weight), np.asarray(c.params.head.weight))
+
+
+def test_max_pool_2x2_matches_equinox_maxpool_values_and_gradients():
+    import equinox as eqx
+    import jax
+    import numpy as np
+
+    from engine.models import max_pool_2x2
+
+    x = jax.random.normal(jax.random.key(3), (5, 9, 8))  # odd height: the last row is dropped by both
+    reference = eqx.nn.MaxPool2d(2, stride=2)
+    np.testing.assert_array_equal(max_pool_2x2(x), reference(x))
+    grad = jax.grad(lambda v: (max_pool_2x2(v) ** 2).sum())(x)
+    grad_ref = jax.grad(lambda v: (reference(v) ** 2).sum())(x)
+    np.testing.assert_allclose(grad, grad_ref, rtol=1e-6, atol=1e-6)
