@@ -131,3 +131,13 @@ def source_summary(runs: pl.DataFrame) -> dict[str, int]:
     """How many ok runs each platform has: e.g. {"cpu": 12, "gpu": 0}."""
     ok = ok_runs(runs)
     return {p: ok.filter(pl.col("platform") == p).height for p in ("cpu", *ACCELERATOR_PLATFORMS)}
+
+
+def verdict_pairs(runs: pl.DataFrame, verdict) -> pl.DataFrame:
+    """Speedup pairs of the verdict's model kind and dtype on its two devices (the Overview's chart);
+    empty when the verdict has no CPU or no accelerator side."""
+    if verdict.cpu is None or verdict.gpu is None:
+        return pl.DataFrame()
+    same_kind = (pl.col("model") == verdict.workload.kind) & (pl.col("dtype") == verdict.workload.dtype) & pl.col(
+        "device").is_in([verdict.cpu.device, verdict.gpu.device])
+    return speedup_table(with_device(runs).filter(same_kind)).pairs

@@ -112,6 +112,12 @@ def mark_size(fig: go.Figure, size: float, label: str) -> go.Figure:
     return fig
 
 
+def network_among_measured(pairs: pl.DataFrame, params: int, label: str, price_ratio: float) -> go.Figure:
+    """The Overview's chart: measured speedups vs parameters (`speedup_vs_params`) with the user's
+    network (`params`) drawn as a dashed vertical line named `label`."""
+    return mark_size(speedup_vs_params(pairs, price_ratio), params, label)
+
+
 def _crossover_marks(fig: go.Figure, crossings: pl.DataFrame | None, unit: str):
     """An x on its threshold line at each interpolated crossing (`analysis.crossovers` rows)."""
     if crossings is None or not crossings.height:

@@ -99,17 +99,12 @@ def answer(job, prices, epochs: int, sources: tuple[str, ...], folders: tuple):
     contents of the data folders (`folders`), so a visit or a rerun with the same inputs is instant."""
     frame = data.runs(list(sources)).frame
     result = verdict(job, frame, prices, epochs)
-    if result.cpu is None or result.gpu is None:  # nothing to place the network among
+    pairs = analysis.verdict_pairs(frame, result)
+    if not pairs.height:  # no CPU/GPU pairs to place the network among
         return result, None
-    same_kind = (pl.col("model") == result.workload.kind) & (pl.col("dtype") == result.workload.dtype) & pl.col(
-        "device").is_in([result.cpu.device, result.gpu.device])
-    pairs = analysis.speedup_table(analysis.with_device(frame).filter(same_kind)).pairs
-    if not pairs.height:
-        return result, None
-    fig = figures.speedup_vs_params(pairs, prices.break_even_speedup)
-    figures.mark_size(fig, result.workload.params, f"this network: {result.workload.params:,} parameters"
-                      + ("" if result.measured else f" ({BASIS_LABEL[result.basis]})"))
-    return result, fig
+    label = f"this network: {result.workload.params:,} parameters" + (
+        "" if result.measured else f" ({BASIS_LABEL[result.basis]})")
+    return result, figures.network_among_measured(pairs, result.workload.params, label, prices.break_even_speedup)
 
 
 v, chart = answer(job, prices, epochs, tuple(state.selected_sources()), data.fingerprint())
