@@ -4,7 +4,7 @@ Method (one run, one machine):
 1. Start `streamlit run app.py` (shipped data/reference, an empty runs folder) and two servers
    running `benchmarks/one_chart_app.py`, a page with nothing but one Plotly chart:
    (a) the Overview's own figure for its default inputs (built by the same engine calls:
-   `engine.verdict.verdict`, `engine.analysis.verdict_pairs`, `engine.figures.network_among_measured`);
+   `engine.explain.answer`, as the page calls it);
    (b) a one-trace log-log scatter with as many points as the Overview's chart.
 2. In headless Chromium (/usr/bin/chromium via Playwright), open each once to warm the server.
 3. Time, `ROUNDS` times each and in turn, from `page.goto` to the first Plotly chart's SVG being
@@ -77,19 +77,14 @@ def overview_figure_json(path: Path) -> None:
     """The Overview's chart for its default inputs, written as Plotly JSON (same engine calls as the page)."""
     import plotly.io as pio
 
-    from engine import analysis, figures, store
+    from engine import explain, store
     from engine.config import DataConfig, ModelConfig, RunConfig, TrainConfig
     from engine.cost import Prices
-    from engine.verdict import verdict
 
     runs = store.load_runs([ROOT / "data" / "reference"], source="reference").frame.collect()
     job = RunConfig(model=ModelConfig("mlp", width=256, depth=2, channels=16), data=DataConfig(samples=50_000),
                     train=TrainConfig(batch_size=128, epochs=10, dtype="float32"))
-    prices = Prices()
-    result = verdict(job, runs, prices, 10)
-    label = f"this network: {result.workload.params:,} parameters" + ("" if result.measured else " (predicted)")
-    fig = figures.network_among_measured(analysis.verdict_pairs(runs, result), result.workload.params, label,
-                                         prices.break_even_speedup)
+    _, fig = explain.answer(job, runs, Prices(), 10)
     pio.write_json(fig, str(path))
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data, fmt, state
+from dashboard import data, state
+from engine import fmt
 
 
 def render():

@@ -9,8 +9,8 @@ measurement of the same configuration (CPU vs GPU).
 import polars as pl
 import streamlit as st
 
-from dashboard import data, fmt, jobs, state
-from engine import analysis, figures, store
+from dashboard import data, jobs, state
+from engine import analysis, figures, fmt, store
 from engine.config import (
     DTYPES,
     MATMUL_PRECISIONS,

@@ -11,8 +11,8 @@ Every time comes from measured runs; costs are those times at the sidebar's pric
 import polars as pl
 import streamlit as st
 
-from dashboard import data, fmt, state
-from engine import analysis, cost, figures
+from dashboard import data, state
+from engine import analysis, cost, figures, fmt
 from engine.config import ConfigError
 from engine.pairing import device_sides
 

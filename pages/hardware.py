@@ -11,8 +11,8 @@ kind, the step-time model t_step = overhead + FLOPs / rate fitted on the trainin
 import polars as pl
 import streamlit as st
 
-from dashboard import data, fmt, jobs, state
-from engine import analysis, figures, perfmodel
+from dashboard import data, jobs, state
+from engine import analysis, figures, fmt, perfmodel
 from engine.limits import LimitError
 from engine.worker import SubmitRefused
 

@@ -9,13 +9,12 @@ configuration (labelled). The page says which runs it rests on. The two presets 
 anything measured: they are always answered as labelled predictions, with a memory verdict.
 """
 
-import polars as pl
 import streamlit as st
 
-from dashboard import data, fmt, state
-from engine import analysis, counts, figures
+from dashboard import data, state
+from engine import analysis, counts, explain, fmt
 from engine.config import DTYPES, MODEL_KINDS, ConfigError, DataConfig, ModelConfig, RunConfig, TrainConfig
-from engine.verdict import Side, Verdict, alone, verdict
+from engine.verdict import alone
 from engine.workload import PRESET_WORKLOADS
 
 POWERS = [2**k for k in range(3, 14)]  # 8 ... 8192
@@ -25,7 +24,6 @@ PRESETS = {
     "10-billion-parameter network": "10b_network",
     "200-billion-parameter final layer": "final_layer_200b",
 }
-BASIS_LABEL = {"measured": "measured", "predicted": "predicted", "nearest measurement": "scaled from nearest"}
 
 state.through_app()
 st.title("Do you need a GPU?")
@@ -97,36 +95,10 @@ if have["gpu"] + have["tpu"] == 0:
 def answer(job, prices, epochs: int, sources: tuple[str, ...], folders: tuple):
     """The verdict and the chart of measured speedups around this network, cached per input and per
     contents of the data folders (`folders`), so a visit or a rerun with the same inputs is instant."""
-    frame = data.runs(list(sources)).frame
-    result = verdict(job, frame, prices, epochs)
-    pairs = analysis.verdict_pairs(frame, result)
-    if not pairs.height:  # no CPU/GPU pairs to place the network among
-        return result, None
-    label = f"this network: {result.workload.params:,} parameters" + (
-        "" if result.measured else f" ({BASIS_LABEL[result.basis]})")
-    return result, figures.network_among_measured(pairs, result.workload.params, label, prices.break_even_speedup)
+    return explain.answer(job, data.runs(list(sources)).frame, prices, epochs)
 
 
 v, chart = answer(job, prices, epochs, tuple(state.selected_sources()), data.fingerprint())
-
-
-def qualifier(basis: str) -> str:
-    return "" if basis == "measured" else f" ({BASIS_LABEL[basis]})"
-
-
-def where(side: Side) -> str:
-    """'this machine (<device>)' for own runs, else the device and where its runs came from."""
-    if "local" in side.sources:
-        return f"this machine ({side.device})"
-    return f"{side.device} ({', '.join(side.sources) or 'no source'})"
-
-
-def memory_section(verdict_: Verdict, sides: list[Side]):
-    text = verdict_.memory.describe()
-    for side in sides:
-        if side.memory:
-            text += f"; {side.memory.describe(side.device)}"
-    st.markdown(f"**Memory** (estimate: parameters, gradients, optimizer state, activations, dataset): {text}.")
 
 
 if v.basis == "none":
@@ -136,24 +108,23 @@ if v.basis == "none":
                 "Benchmark page.")
     else:
         basis = "predicted" if cpu.prediction else "measured"
-        st.metric(f"CPU time{qualifier(basis)}", fmt.seconds(cpu.run_s),
+        st.metric(f"CPU time{explain.qualifier(basis)}", fmt.seconds(cpu.run_s),
                   help=f"{epochs} epochs + compile and transfer on {cpu.device}")
-        st.metric(f"CPU cost{qualifier(basis)}", fmt.money(cpu.run_s / 3600 * prices.cpu_per_h),
+        st.metric(f"CPU cost{explain.qualifier(basis)}", fmt.money(cpu.run_s / 3600 * prices.cpu_per_h),
                   help=f"at ${prices.cpu_per_h:g} per hour (sidebar)")
         if cpu.prediction:
-            st.markdown(f"- **{where(cpu)}**: {cpu.prediction.describe()}.")
+            st.markdown(f"- **{explain.where(cpu)}**: {cpu.prediction.describe()}.")
         else:
-            st.caption(f"Measured on {where(cpu)}: {fmt.seconds(cpu.epoch_s)} per epoch (median of "
+            st.caption(f"Measured on {explain.where(cpu)}: {fmt.seconds(cpu.epoch_s)} per epoch (median of "
                        f"{len(cpu.run_ids)} runs) + {fmt.seconds(cpu.fixed_s)} compile and transfer.")
     for note in v.notes:
         st.info(note[0].upper() + note[1:])
-    memory_section(v, [cpu] if cpu else [])
+    st.markdown(explain.memory_text(v, [cpu] if cpu else []))
     st.stop()
 
 c = v.costs
-label = qualifier(v.basis)
-interval = (f"{v.interval} {v.speedup_low:.3g}–{v.speedup_high:.3g}x" if v.speedup_low == v.speedup_low
-            else "no error estimate: a fit through two runs")
+label = explain.qualifier(v.basis)
+interval = explain.interval_text(v)
 m1, m2, m3 = st.columns(3)
 m1.metric(f"CPU time{label}", fmt.seconds(v.cpu.run_s), help=f"{epochs} epochs + compile and transfer, {v.cpu.device}")
 m2.metric(f"GPU time{label}", fmt.seconds(v.gpu.run_s), help=f"{epochs} epochs + compile and transfer, {v.gpu.device}")
@@ -167,31 +138,15 @@ m3.metric("Price ratio", f"{prices.break_even_speedup:.3g}",
 st.caption(f"Speedup per epoch {v.speedup:.3g}x ({interval}); end to end, compile and transfer included, "
            f"{v.speedup_end_to_end:.3g}x for {epochs} epochs.")
 
-saved = fmt.seconds(v.cpu.run_s - v.gpu.run_s)
-doubt = "" if v.clear else " The interval includes 1, so neither is clearly faster."
-if v.faster == "cpu":
-    st.info(f"**No GPU needed**: the CPU finishes first ({fmt.seconds(v.cpu.run_s)} against "
-            f"{fmt.seconds(v.gpu.run_s)}) and costs {fmt.money(c.cpu_run)}.{doubt}")
-elif c.cheaper == "gpu":
-    st.success(f"**A GPU is worth it**: {v.speedup:.2f}x faster per epoch, above the price ratio "
-               f"{prices.break_even_speedup:.3g}, so it is also cheaper ({fmt.money(c.gpu_run)} against "
-               f"{fmt.money(c.cpu_run)}).{doubt}")
-else:
-    st.warning(f"**A GPU saves time, not money**: {v.speedup:.2f}x faster per epoch ({saved} saved), but the run "
-               f"costs more on it ({fmt.money(c.gpu_run)} against {fmt.money(c.cpu_run)}; price ratio "
-               f"{prices.break_even_speedup:.3g}).{doubt}")
-if v.basis != "measured":
-    st.caption("Not measured: " + ("each device's time comes from its fitted performance model (below)."
-                                   if v.basis == "predicted" else "scaled from the nearest measured configuration."))
-
-if v.crossover_faster or v.crossover_cheaper:
-    parts = [cross.describe("parameters", name)
-             for name, cross in (("faster", v.crossover_faster), ("cheaper", v.crossover_cheaper)) if cross]
-    st.markdown(f"**Crossover** for {v.workload.kind} ({v.workload.dtype}) on these two devices, speedup per epoch "
-                f"measured across parameter counts: " + "; ".join(parts) + ".")
+level, headline = explain.headline(v, prices)
+{"info": st.info, "success": st.success, "warning": st.warning}[level](headline)
+if note := explain.basis_note(v):
+    st.caption(note)
+if crossover := explain.crossover_text(v):
+    st.markdown(crossover)
 if v.amortization:
     st.markdown(f"**Compile time paid back**: {v.amortization.describe('time')}.")
-memory_section(v, [v.cpu, v.gpu])
+st.markdown(explain.memory_text(v, [v.cpu, v.gpu]))
 
 # Where this network sits among the measured speedups of its kind on these two devices.
 if chart is not None:
@@ -203,19 +158,11 @@ if v.cpu.prediction or v.gpu.prediction:
     st.subheader("Prediction, and what it was fitted on")
     for side in (v.cpu, v.gpu):
         if side.prediction:
-            st.markdown(f"- **{where(side)}**: {side.prediction.describe()}.")
+            st.markdown(f"- **{explain.where(side)}**: {side.prediction.describe()}.")
 
 st.subheader("Which measurements this used")
 st.markdown(f"Basis: **{v.basis}**. " + " ".join(v.notes))
-used = pl.DataFrame({
-    "side": ["CPU", "GPU"],
-    "device": [v.cpu.device, v.gpu.device],
-    "source": [", ".join(s.sources) for s in (v.cpu, v.gpu)],
-    "basis": [f"predicted: fitted on {s.prediction.fitted_on}" if s.prediction else v.basis for s in (v.cpu, v.gpu)],
-    "runs": [len(s.run_ids) for s in (v.cpu, v.gpu)],
-    "s per epoch": [v.cpu.epoch_s, v.gpu.epoch_s],
-    "compile + transfer s": [v.cpu.fixed_s, v.gpu.fixed_s],
-})
+used = explain.used_table(v)
 st.dataframe(used, hide_index=True, key="ov_used")
 if v.measured and isinstance(job, RunConfig):
     st.markdown(f"Your exact configuration was measured on both: **{v.workload.name}** ({v.workload.params:,} "
@@ -226,23 +173,4 @@ with st.expander("The whole answer as text"):
     st.text(v.describe())
 
 st.subheader("Why")
-w = v.workload
-steps = max(w.steps_per_epoch, 1)
-gpu_step, cpu_step = v.gpu.epoch_s / steps, v.cpu.epoch_s / steps
-how = "measured" if v.measured else BASIS_LABEL[v.basis]
-st.markdown(
-    f"- **Dispatch overhead.** Each training step is a launch of work on the device, and a launch has a fixed "
-    f"cost however small the step. Here one step takes {fmt.seconds(gpu_step)} on the GPU and "
-    f"{fmt.seconds(cpu_step)} on the CPU ({how}). When the step is tiny, that fixed cost is most of the time, and "
-    f"the GPU's size does not help.\n"
-    f"- **Matrix multiplication.** A step of this network is {fmt.si(w.flops_per_step, 'FLOPs')}, almost all of it "
-    f"matrix products. That is {fmt.si(w.flops_per_step / gpu_step, 'FLOP/s')} on the GPU and "
-    f"{fmt.si(w.flops_per_step / cpu_step, 'FLOP/s')} on the CPU ({how}). Wider layers and bigger batches give the "
-    f"GPU's thousands of cores enough work; narrow ones leave most of them idle.\n"
-    f"- **Memory bandwidth.** Small layers do few operations per byte they read, so the speed of memory, not of "
-    f"arithmetic, sets the pace. GPU memory is much faster than a CPU's; the Hardware page shows the measured "
-    f"bandwidths and where each run sits on the roofline.\n"
-    f"- **Compile and transfer.** Both are paid once: {fmt.seconds(v.gpu.fixed_s)} on the GPU and "
-    f"{fmt.seconds(v.cpu.fixed_s)} on the CPU ({how}). For short trainings they can outweigh the faster epochs; "
-    f"the Cost page shows after how many epochs they are paid back."
-)
+st.markdown(explain.why_text(v))

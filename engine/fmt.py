@@ -1,4 +1,4 @@
-"""Numbers for people: durations, money, counts, bytes."""
+"""Numbers for people: durations, money, counts, bytes. No jax, no streamlit: pages and engine text use it."""
 
 from __future__ import annotations
 

@@ -1,0 +1,129 @@
+"""The Overview's words: a `engine.verdict.Verdict` turned into labels, sentences and a table.
+
+Pure functions (no jax, no streamlit), so the page only lays them out. Every number in the text
+comes from the verdict (measured, predicted or scaled, and the text says which).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from engine import analysis, figures, fmt
+from engine.cost import Prices
+from engine.verdict import Side, Verdict, verdict
+
+BASIS_LABEL = {"measured": "measured", "predicted": "predicted", "nearest measurement": "scaled from nearest"}
+
+
+def answer(job, runs: pl.DataFrame, prices: Prices, epochs: int):
+    """(verdict, chart or None): the Overview's answer for `job` (a RunConfig or a Workload) from
+    `runs`, and its chart: the measured speedups of the job's kind on the verdict's two devices,
+    with the job's parameter count marked (None when no CPU/GPU pair exists to place it among)."""
+    result = verdict(job, runs, prices, epochs)
+    pairs = analysis.verdict_pairs(runs, result)
+    if not pairs.height:
+        return result, None
+    label = f"this network: {result.workload.params:,} parameters" + (
+        "" if result.measured else f" ({BASIS_LABEL[result.basis]})")
+    return result, figures.network_among_measured(pairs, result.workload.params, label, prices.break_even_speedup)
+
+
+def qualifier(basis: str) -> str:
+    """'' for a measurement, else ' (predicted)' / ' (scaled from nearest)' for metric labels."""
+    return "" if basis == "measured" else f" ({BASIS_LABEL[basis]})"
+
+
+def where(side: Side) -> str:
+    """'this machine (<device>)' for own runs, else the device and where its runs came from."""
+    if "local" in side.sources:
+        return f"this machine ({side.device})"
+    return f"{side.device} ({', '.join(side.sources) or 'no source'})"
+
+
+def memory_text(verdict: Verdict, sides: list[Side]) -> str:
+    """The memory verdict of the job and of each side's device, as one Markdown sentence."""
+    text = verdict.memory.describe()
+    for side in sides:
+        if side.memory:
+            text += f"; {side.memory.describe(side.device)}"
+    return f"**Memory** (estimate: parameters, gradients, optimizer state, activations, dataset): {text}."
+
+
+def interval_text(v: Verdict) -> str:
+    """The speedup's interval (bootstrap CI or prediction band), or why there is none."""
+    if v.speedup_low == v.speedup_low:  # NaN when the fit has no error estimate
+        return f"{v.interval} {v.speedup_low:.3g}–{v.speedup_high:.3g}x"
+    return "no error estimate: a fit through two runs"
+
+
+def headline(v: Verdict, prices: Prices) -> tuple[str, str]:
+    """(level, Markdown): level "info" (no GPU needed), "success" (worth it) or "warning" (time, not money)."""
+    c = v.costs
+    doubt = "" if v.clear else " The interval includes 1, so neither is clearly faster."
+    if v.faster == "cpu":
+        return "info", (f"**No GPU needed**: the CPU finishes first ({fmt.seconds(v.cpu.run_s)} against "
+                        f"{fmt.seconds(v.gpu.run_s)}) and costs {fmt.money(c.cpu_run)}.{doubt}")
+    if c.cheaper == "gpu":
+        return "success", (f"**A GPU is worth it**: {v.speedup:.2f}x faster per epoch, above the price ratio "
+                           f"{prices.break_even_speedup:.3g}, so it is also cheaper ({fmt.money(c.gpu_run)} against "
+                           f"{fmt.money(c.cpu_run)}).{doubt}")
+    saved = fmt.seconds(v.cpu.run_s - v.gpu.run_s)
+    return "warning", (f"**A GPU saves time, not money**: {v.speedup:.2f}x faster per epoch ({saved} saved), but the "
+                       f"run costs more on it ({fmt.money(c.gpu_run)} against {fmt.money(c.cpu_run)}; price ratio "
+                       f"{prices.break_even_speedup:.3g}).{doubt}")
+
+
+def basis_note(v: Verdict) -> str | None:
+    """Why the numbers are not a measurement, or None when they are."""
+    if v.basis == "measured":
+        return None
+    return "Not measured: " + ("each device's time comes from its fitted performance model (below)."
+                               if v.basis == "predicted" else "scaled from the nearest measured configuration.")
+
+
+def crossover_text(v: Verdict) -> str | None:
+    """The faster / cheaper crossovers along parameter count, or None when there are none."""
+    parts = [cross.describe("parameters", name)
+             for name, cross in (("faster", v.crossover_faster), ("cheaper", v.crossover_cheaper)) if cross]
+    if not parts:
+        return None
+    return (f"**Crossover** for {v.workload.kind} ({v.workload.dtype}) on these two devices, speedup per epoch "
+            f"measured across parameter counts: " + "; ".join(parts) + ".")
+
+
+def used_table(v: Verdict) -> pl.DataFrame:
+    """One row per side: device, sources, basis (with what a prediction was fitted on), runs, seconds."""
+    sides = (v.cpu, v.gpu)
+    return pl.DataFrame({
+        "side": ["CPU", "GPU"],
+        "device": [s.device for s in sides],
+        "source": [", ".join(s.sources) for s in sides],
+        "basis": [f"predicted: fitted on {s.prediction.fitted_on}" if s.prediction else v.basis for s in sides],
+        "runs": [len(s.run_ids) for s in sides],
+        "s per epoch": [s.epoch_s for s in sides],
+        "compile + transfer s": [s.fixed_s for s in sides],
+    })
+
+
+def why_text(v: Verdict) -> str:
+    """The plain-language explanation (dispatch, matrix products, bandwidth, compile) with this job's numbers."""
+    w = v.workload
+    steps = max(w.steps_per_epoch, 1)
+    gpu_step, cpu_step = v.gpu.epoch_s / steps, v.cpu.epoch_s / steps
+    how = "measured" if v.measured else BASIS_LABEL[v.basis]
+    return (
+        f"- **Dispatch overhead.** Each training step is a launch of work on the device, and a launch has a fixed "
+        f"cost however small the step. Here one step takes {fmt.seconds(gpu_step)} on the GPU and "
+        f"{fmt.seconds(cpu_step)} on the CPU ({how}). When the step is tiny, that fixed cost is most of the time, "
+        f"and the GPU's size does not help.\n"
+        f"- **Matrix multiplication.** A step of this network is {fmt.si(w.flops_per_step, 'FLOPs')}, almost all of "
+        f"it matrix products. That is {fmt.si(w.flops_per_step / gpu_step, 'FLOP/s')} on the GPU and "
+        f"{fmt.si(w.flops_per_step / cpu_step, 'FLOP/s')} on the CPU ({how}). Wider layers and bigger batches give "
+        f"the GPU's thousands of cores enough work; narrow ones leave most of them idle.\n"
+        f"- **Memory bandwidth.** Small layers do few operations per byte they read, so the speed of memory, not "
+        f"of arithmetic, sets the pace. GPU memory is much faster than a CPU's; the Hardware page shows the "
+        f"measured bandwidths and where each run sits on the roofline.\n"
+        f"- **Compile and transfer.** Both are paid once: {fmt.seconds(v.gpu.fixed_s)} on the GPU and "
+        f"{fmt.seconds(v.cpu.fixed_s)} on the CPU ({how}). For short trainings they can outweigh the faster "
+        f"epochs; the Cost page shows after how many epochs they are paid back."
+    )

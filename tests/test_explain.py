@@ -1,0 +1,39 @@
+"""engine.explain: the Overview's answer and words, from the shipped reference measurements."""
+
+from pathlib import Path
+
+import pytest
+
+from engine import explain, store
+from engine.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from engine.cost import Prices
+
+REFERENCE = Path(__file__).resolve().parents[1] / "data" / "reference"
+
+
+@pytest.fixture(scope="module")
+def answered():
+    runs = store.load_runs([REFERENCE], source="reference").frame.collect()
+    job = RunConfig(ModelConfig("mlp", width=256, depth=2), DataConfig(samples=50_000), TrainConfig(batch_size=128))
+    return explain.answer(job, runs, Prices(), 10)
+
+
+def test_answer_has_a_two_sided_verdict_and_marks_the_network_on_its_chart(answered):
+    v, chart = answered
+    assert v.cpu is not None and v.gpu is not None
+    assert chart.data[-1].name.startswith(f"this network: {v.workload.params:,} parameters")
+    assert list(chart.data[-1].x) == [v.workload.params, v.workload.params]
+
+
+def test_words_carry_the_verdicts_numbers_and_basis(answered):
+    v, _ = answered
+    level, text = explain.headline(v, Prices())
+    assert level in ("info", "success", "warning")
+    assert f"{v.speedup:.2f}x" in text or "No GPU needed" in text
+    table = explain.used_table(v)
+    assert table["side"].to_list() == ["CPU", "GPU"] and table["s per epoch"].to_list() == [v.cpu.epoch_s,
+                                                                                           v.gpu.epoch_s]
+    why = explain.why_text(v)
+    assert "Dispatch overhead" in why and f"({explain.BASIS_LABEL[v.basis]})" in why
+    assert explain.memory_text(v, [v.cpu, v.gpu]).startswith("**Memory**")
+    assert (explain.basis_note(v) is None) == (v.basis == "measured")
