@@ -18,9 +18,7 @@ Failures (out of memory, XLA errors, a blown time budget) come back as a record 
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import jax
 import jaxlib
@@ -29,9 +27,7 @@ import numpy as np
 from engine.config import RunConfig
 from engine.data import make_dataset, split_batches
 from engine.devices import DeviceNotFound, device_memory_bytes, resolve
-from engine.hostinfo import host_facts
-from engine.record import config_columns
-from engine.store import SCHEMA_VERSION
+from engine.record import config_columns, run_identity  # noqa: F401 (config_columns re-exported)
 from engine.train import init_state, make_fused_epoch, make_train_step, run_per_step_epoch
 
 NOISY_IQR_RATIO = 0.10
@@ -60,21 +56,12 @@ _cache_hits = _CacheHitCounter()
 
 def _base_record(config: RunConfig, device_spec: str, batch_id: str | None, source: str) -> dict:
     return {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": uuid.uuid4().hex,
-        "batch_id": batch_id or uuid.uuid4().hex,
-        "created_at": datetime.now(UTC),
-        "source": source,
-        **host_facts(),
-        "platform": device_spec.partition(":")[0],
-        "device_spec": device_spec,
+        **run_identity(config, device_spec, batch_id, source),
         "device_kind": None,
         "device_count": 1,
         "device_memory_bytes": None,
         "jax_version": jax.__version__,
         "jaxlib_version": jaxlib.__version__,
-        **config_columns(config),
-        "mode": config.resolved_mode(device_spec.partition(":")[0]),
         "compile_s": None,
         "compile_cache_hit": None,
         "transfer_s": None,

@@ -6,8 +6,31 @@ worker (`engine.worker`, which writes records for runs that never finished).
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
+
 from engine import counts
 from engine.config import RunConfig
+from engine.hostinfo import host_facts
+from engine.store import SCHEMA_VERSION
+
+
+def run_identity(config: RunConfig, device_spec: str, batch_id: str | None, source: str) -> dict:
+    """The columns every run record starts with: ids, time (UTC), host, device spec, the config and
+    the epoch runner it resolves to on that platform. Measurements are added by whoever ran it."""
+    platform = device_spec.partition(":")[0]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": uuid.uuid4().hex,
+        "batch_id": batch_id or uuid.uuid4().hex,
+        "created_at": datetime.now(UTC),
+        "source": source,
+        **host_facts(),
+        "platform": platform,
+        "device_spec": device_spec,
+        **config_columns(config),
+        "mode": config.resolved_mode(platform),
+    }
 
 
 def config_columns(config: RunConfig) -> dict:

@@ -40,14 +40,12 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from engine import guard, store
 from engine.config import RunConfig
-from engine.hostinfo import host_facts
 from engine.limits import Limits
-from engine.record import config_columns
+from engine.record import run_identity
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOCK_NAME = ".worker.lock"
@@ -116,22 +114,9 @@ def micro_argv(devices: tuple[str, ...], out: Path, full: bool = False, python: 
 
 def unfinished_record(config: RunConfig, device_spec: str, status: str, message: str, batch_id: str | None) -> dict:
     """A run record for a run that never finished: what was asked, where, and why it stopped."""
-    platform = device_spec.partition(":")[0]
-    return {
-        "schema_version": store.SCHEMA_VERSION,
-        "run_id": uuid.uuid4().hex,
-        "batch_id": batch_id or uuid.uuid4().hex,
-        "created_at": datetime.now(UTC),
-        "source": "local",
-        **host_facts(),
-        "platform": platform,
-        "device_spec": device_spec,
-        "device_kind": "cpu" if platform == "cpu" else None,
-        **config_columns(config),
-        "mode": config.resolved_mode(platform),
-        "status": status,
-        "error": message,
-    }
+    record = run_identity(config, device_spec, batch_id, "local")
+    record.update(device_kind="cpu" if record["platform"] == "cpu" else None, status=status, error=message)
+    return record
 
 
 @dataclass
