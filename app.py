@@ -7,7 +7,9 @@ This process never imports jax: measurements run in `python -m engine` subproces
 
 import streamlit as st
 
-from dashboard import sidebar, state
+from dashboard import gc_tuning, sidebar, state
+
+gc_tuning.freeze_imported_objects()
 
 st.set_page_config(page_title="Crossover: do I need a GPU?", page_icon=":material/speed:", layout="wide")
 state.init_session()

@@ -160,17 +160,21 @@ if v.cpu.prediction or v.gpu.prediction:
         if side.prediction:
             st.markdown(f"- **{explain.where(side)}**: {side.prediction.describe()}.")
 
-st.subheader("Which measurements this used")
-st.markdown(f"Basis: **{v.basis}**. " + " ".join(v.notes))
-used = explain.used_table(v)
-st.dataframe(used, hide_index=True, key="ov_used")
-if v.measured and isinstance(job, RunConfig):
-    st.markdown(f"Your exact configuration was measured on both: **{v.workload.name}** ({v.workload.params:,} "
-                f"parameters), batch {v.workload.batch_size}, {v.workload.samples:,} samples, {v.workload.dtype}.")
-with st.expander("Run ids"):
-    st.markdown(f"CPU: {', '.join(v.cpu.run_ids)}\n\nGPU: {', '.join(v.gpu.run_ids)}")
-with st.expander("The whole answer as text"):
-    st.text(v.describe())
+# The details are drawn only while their expander is open (it reruns the page when toggled), so a first
+# visit renders the answer and its chart without them (docs/PERFORMANCE.md, page load).
+used_box = st.expander("Which measurements this used", key="ov_used_open", bind="query-params",
+                       icon=":material/fact_check:")
+if used_box.open:
+    with used_box:
+        st.markdown(f"Basis: **{v.basis}**. " + " ".join(v.notes))
+        st.dataframe(explain.used_table(v), hide_index=True, key="ov_used")
+        if v.measured and isinstance(job, RunConfig):
+            st.markdown(f"Your exact configuration was measured on both: **{v.workload.name}** "
+                        f"({v.workload.params:,} parameters), batch {v.workload.batch_size}, "
+                        f"{v.workload.samples:,} samples, {v.workload.dtype}.")
+        st.markdown(f"Run ids. CPU: {', '.join(v.cpu.run_ids)}\n\nGPU: {', '.join(v.gpu.run_ids)}")
+        st.caption("The whole answer as text")
+        st.text(v.describe())
 
 st.subheader("Why")
 st.markdown(explain.why_text(v))

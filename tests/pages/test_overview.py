@@ -13,14 +13,15 @@ def metrics(at) -> dict:
 
 
 def test_answers_with_times_speedup_and_cost(data_dirs):
-    at = open_page(PAGE)  # the default network at 50,000 samples: scaled from the measured 2,048-sample run
+    # the default network at 50,000 samples: scaled from the measured 2,048-sample run; details opened
+    at = open_page(PAGE, {"ov_used_open": "true"})
     assert not at.exception
     labels = metrics(at)
     for name in ("CPU time", "GPU time", "GPU speedup", "CPU cost", "GPU cost"):
         assert f"{name} (scaled from nearest)" in labels
     assert labels["Price ratio"] == "2.5"  # 0.25 $/h over 0.10 $/h, the defaults
     body = texts(at.markdown)
-    assert "Which measurements" in texts(at.subheader)
+    assert [e.label for e in at.expander] == ["Which measurements this used"]
     assert "Basis: **nearest measurement**" in body and "nearest measured configuration: mlp with 269,322" in body
     assert "Dispatch overhead" in body and "Memory bandwidth" in body and "Matrix multiplication" in body
     # own CPU runs come first, the GPU side comes from the reference folder
@@ -41,9 +42,22 @@ def test_measured_configuration_is_labelled_measured_with_its_interval(data_dirs
     labels = metrics(at)
     assert {"CPU time", "GPU time", "GPU speedup", "CPU cost", "GPU cost"} <= set(labels)
     assert labels["GPU speedup"] == "2.69x"  # 269,322 parameters / 1e5
-    assert "Basis: **measured**" in texts(at.markdown)
     assert "95% bootstrap CI" in texts(at.caption)
+    assert "Basis: **measured**" not in texts(at.markdown)  # the details wait until their expander opens
+    at = open_page(PAGE, {**MEASURED, "ov_used_open": "true"})
+    assert "Basis: **measured**" in texts(at.markdown)
     assert "Your exact configuration was measured on both" in texts(at.markdown)
+
+
+def test_details_are_drawn_only_while_their_expander_is_open(data_dirs):
+    at = open_page(PAGE)
+    (details,) = at.expander
+    assert details.label == "Which measurements this used"
+    assert not at.dataframe and not at.text  # nothing drawn inside while it is closed
+    at.query_params["ov_used_open"] = "true"
+    at.run()
+    assert len(at.dataframe) == 1 and "Run ids. CPU: " in texts(at.markdown)
+    assert "MLP 784-256x2-10: 269,322 parameters" in texts(at.text)  # the whole answer as text
 
 
 def test_network_widgets_present_and_bound_to_url(data_dirs):
@@ -75,7 +89,7 @@ def test_negative_price_names_the_field(data_dirs):
 @pytest.mark.parametrize("preset, devices_needed", [("10-billion-parameter network", "2 devices"),
                                                     ("200-billion-parameter final layer", "30 devices")])
 def test_seed_presets_are_labelled_predictions_with_a_memory_verdict(shipped_reference_dirs, preset, devices_needed):
-    at = open_page(PAGE)
+    at = open_page(PAGE, {"ov_used_open": "true"})
     by_key(at.radio, "ov_preset").set_value(preset).run()
     assert not at.exception
     labels = metrics(at)
