@@ -21,6 +21,7 @@ PAGES = [
     st.Page("pages/speedup.py", title="Speedup explorer", icon=":material/show_chart:", url_path="speedup"),
     st.Page("pages/cost.py", title="Cost", icon=":material/payments:", url_path="cost"),
     st.Page("pages/hardware.py", title="Hardware", icon=":material/memory:", url_path="hardware"),
+    st.Page("pages/scaling.py", title="Scaling", icon=":material/stacked_line_chart:", url_path="scaling"),
     st.Page("pages/results.py", title="Results", icon=":material/table:", url_path="results"),
 ]
 

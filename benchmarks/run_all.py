@@ -3,7 +3,6 @@
 Each benchmark is its own script (run here as a subprocess, one after the other, so they never
 time each other) and prints lines that name a goal and say pass or FAIL; this collects them.
 Usage: python benchmarks/run_all.py   (needs benchmarks/requirements.txt for vs_pytorch)
-Not measured yet (issue 6): the dashboard with 1,000,000 run records.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ SCRIPTS = [
     ("vs_pytorch.py", ["--json", str(RESULTS / "vs_pytorch.json")]),
     ("sweep_cache_memory.py", ["--json", str(RESULTS / "sweep_cache_memory.json")]),
     ("page_load.py", []),
+    ("million_runs.py", []),
 ]
 
 

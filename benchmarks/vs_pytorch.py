@@ -6,7 +6,11 @@ For each config, the same architecture, batch, dataset size, optimizer (Adam, lr
   per-step dispatch for the CNN), samples/s from the median of the timed epochs;
 - PyTorch eager: a plain loop over pre-made batch tensors (`optimizer.zero_grad(); loss.backward();
   optimizer.step()`), one warm-up epoch, then the median of `repeats` timed epochs.
-Reported: samples/s of each and the ratio JAX / PyTorch. Goals (issue 6): MLP >= 1.6x at large
+Reported: samples/s of each and the ratio JAX / PyTorch, and for each config the ceiling: the ratio
+JAX would reach if its training ran at 100% of this machine's float32 matmul rate (`engine.micro.matmul`
+at n = 2048 for JAX; `torch.mm` at the same size is printed beside it), i.e.
+(matmul FLOP/s / analytic FLOPs per sample) / PyTorch samples/s. A goal above the ceiling cannot
+be met by a faster training loop, only by a faster matmul. Goals (issue 6): MLP >= 1.6x at large
 sizes and >= 4x at tiny sizes; CNN >= 0.8x. Requires `pip install -r benchmarks/requirements.txt`.
 Usage: JAX_PLATFORMS=cpu python benchmarks/vs_pytorch.py [--repeats N] [--json FILE]
 """
@@ -33,6 +37,9 @@ from engine.bench import measure  # noqa: E402
 from engine.config import BenchConfig, DataConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
 from engine.data import make_dataset, split_batches  # noqa: E402
 from engine.hostinfo import cpu_cores, cpu_model  # noqa: E402
+from engine.micro import matmul  # noqa: E402
+
+MATMUL_N = 2048  # float32 square matmul size for the ceiling (the matmul rate has flattened by here)
 
 CASES = {  # name -> (config, goal ratio JAX / PyTorch)
     "MLP tiny 784-64-64-10, batch 32": (
@@ -126,12 +133,26 @@ def torch_samples_per_s(config: RunConfig, repeats: int) -> float:
     return len(xs) * config.train.batch_size / statistics.median(times)
 
 
+def torch_matmul_flops_per_s(n: int = MATMUL_N, repeats: int = 10) -> float:
+    """float32 `torch.mm` of two n x n matrices: 2 n^3 FLOPs over the median of `repeats` calls."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        times.append(time.perf_counter() - t0)
+    return 2 * n**3 / statistics.median(times)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     torch.set_num_threads(cpu_cores())
+    (mm,) = matmul("cpu", (MATMUL_N,), dtypes=("float32",), precisions=("default",))
+    jax_matmul, torch_matmul = mm["flops_per_s"], torch_matmul_flops_per_s()
     rows = []
     for name, (config, goal) in CASES.items():
         config = RunConfig(config.model, config.data, config.train,
@@ -140,15 +161,23 @@ def main() -> int:
         assert record["status"] == "ok", record["error"]
         jax_sps = record["samples_per_s"]
         torch_sps = torch_samples_per_s(config, args.repeats)
+        flops_per_sample = record["flops_per_step_analytic"] / config.train.batch_size
+        ceiling = jax_matmul / flops_per_sample / torch_sps
         rows.append({"case": name, "mode": record["mode"], "jax_samples_per_s": jax_sps,
-                     "torch_samples_per_s": torch_sps, "ratio": jax_sps / torch_sps, "goal": goal})
+                     "torch_samples_per_s": torch_sps, "ratio": jax_sps / torch_sps, "goal": goal,
+                     "flops_per_sample": flops_per_sample, "jax_flops_per_s": jax_sps * flops_per_sample,
+                     "torch_flops_per_s": torch_sps * flops_per_sample, "ceiling_ratio": ceiling,
+                     "jax_matmul_flops_per_s": jax_matmul, "torch_matmul_flops_per_s": torch_matmul})
     print(f"vs_pytorch  {datetime.now(UTC).isoformat(timespec='seconds')}  {cpu_model()}, {cpu_cores()} cores  "
           f"torch {torch.__version__}")
+    print(f"  float32 matmul n={MATMUL_N}: JAX {jax_matmul / 1e9:.1f} GFLOP/s, torch.mm {torch_matmul / 1e9:.1f} GFLOP/s")
     for r in rows:
         verdict = "" if r["goal"] is None else ("pass" if r["ratio"] >= r["goal"] else "FAIL")
         goal = "-" if r["goal"] is None else f">= {r['goal']}"
         print(f"  {r['case']:<44} JAX [{r['mode']}] {r['jax_samples_per_s']:>10,.0f}/s  PyTorch "
-              f"{r['torch_samples_per_s']:>10,.0f}/s  ratio {r['ratio']:5.2f}  goal {goal:<6} {verdict}")
+              f"{r['torch_samples_per_s']:>10,.0f}/s  ratio {r['ratio']:5.2f}  goal {goal:<6} {verdict:<4}  "
+              f"({r['jax_flops_per_s'] / 1e9:.0f} vs {r['torch_flops_per_s'] / 1e9:.0f} GFLOP/s; ceiling "
+              f"{r['ceiling_ratio']:.2f})")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     return 0

@@ -1,8 +1,12 @@
 """Cached access to the run log, the microbenchmarks, the devices and the shared worker.
 
-Loads are cached with `st.cache_data` keyed on the folder's file listing (names, sizes,
-modification times), so a file dropped into data/reference or written by a run shows up on
-the next rerun without a restart, and an unchanged folder is not read twice.
+Loads are cached keyed on the folder's file listing (names, sizes, modification times), so a
+file dropped into data/reference or written by a run shows up on the next rerun without a
+restart, and an unchanged folder is not read twice. Loaded frames are shared, not copied
+(`st.cache_resource`: copying a 1,000,000-run frame out of `st.cache_data` takes seconds; Polars
+frames are never changed in place here). Answers derived from them (speedup tables, crossovers,
+filter options, the epoch-time chart) are cached with `st.cache_data` on the same listing
+(`fingerprint()`), so a rerun with unchanged data and inputs recomputes nothing.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ import polars as pl
 import streamlit as st
 
 from dashboard import state
-from engine import guard, store
+from engine import analysis, figures, guard, store
 from engine.limits import LimitError, Limits
+from engine.pairing import Paired, Pooled, pool
 from engine.worker import DevicesUnavailable, Worker, list_devices
 
 
@@ -38,7 +43,7 @@ def fingerprint() -> tuple:
     return _fingerprint(state.runs_dir()), _fingerprint(state.reference_dir())
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
+@st.cache_resource(show_spinner=False, max_entries=8)
 def _load(folder: str, source: str | None, micro: bool, fingerprint: tuple) -> tuple[pl.DataFrame, list[str]]:
     del fingerprint  # part of the cache key only
     loaded = (store.load_micro if micro else store.load_runs)([folder], source=source)
@@ -61,10 +66,10 @@ def _select(micro: bool, sources: list[str] | None) -> Data:
         folder = state.runs_dir()
         frame, warn = _load(str(folder), None, micro, _fingerprint(folder))
         # Own runs and imported files share data/runs; the source column tells them apart.
-        imported = pl.col("source").fill_null("local") == "imported"
-        keep = (imported if "imported" in sources else pl.lit(False)) | (
-            ~imported if "local" in sources else pl.lit(False))
-        frames.append(frame.filter(keep))
+        if not ("local" in sources and "imported" in sources):  # both: no filter (a copy of every row)
+            imported = pl.col("source").fill_null("local") == "imported"
+            frame = frame.filter(imported if "imported" in sources else ~imported)
+        frames.append(frame)
         warnings += warn
     if "reference" in sources:
         folder = state.reference_dir()
@@ -83,6 +88,103 @@ def runs(sources: list[str] | None = None) -> Data:
 def micro(sources: list[str] | None = None) -> Data:
     """Microbenchmark records (MICRO_SCHEMA) of the ticked sources."""
     return _select(True, sources)
+
+
+@st.cache_resource(show_spinner="Pooling repeated runs...", max_entries=4)
+def _pooled(sources: tuple[str, ...], folders: tuple) -> Pooled:
+    del folders  # part of the cache key only
+    return pool(runs(list(sources)).frame)  # run ids kept for the unpaired list; pairs show counts
+
+
+@st.cache_data(show_spinner="Pairing runs and computing speedups...", max_entries=32)
+def _speedup_table(sources: tuple[str, ...], folders: tuple, view: tuple | None, epochs: int | None) -> Paired:
+    where = None if view is None else analysis.explorer_view(*view)
+    return analysis.speedup_table(_pooled(sources, folders), epochs, where=where,
+                                  max_intervals=analysis.MAX_INTERVALS, times=False)
+
+
+def speedup_table(view: tuple | None = None, epochs: int | None = None, sources: list[str] | None = None) -> Paired:
+    """`engine.analysis.speedup_table` of the ticked sources' runs (or `sources`), cached per data
+    folder contents and inputs; without the raw time lists and run ids, and with intervals for at
+    most `analysis.MAX_INTERVALS` pairs (`.note` says when some have none). Repeated runs are
+    pooled once per folder contents (`engine.pairing.pool`, shared by every view and run length).
+
+    view: None for every run, or `analysis.explorer_view`'s arguments as tuples (models, dtype,
+    batches, devices, known devices). epochs: the end-to-end run length (None: each CPU run's own).
+    """
+    sources = state.selected_sources() if sources is None else sources
+    return _speedup_table(tuple(sources), fingerprint(), view, epochs)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _crossovers(sources: tuple[str, ...], folders: tuple, view: tuple | None, levels: tuple, along: str):
+    pairs = _speedup_table(sources, folders, view, None).pairs
+    if along == "params":
+        return analysis.crossovers(pairs, dict(levels))
+    return analysis.crossovers(pairs, dict(levels), size="dataset_size", speedup="speedup_end_to_end",
+                               by=(*analysis.SERIES_KEYS, "params"), unit="samples")
+
+
+def crossovers(levels: dict[str, float], along: str = "params", view: tuple | None = None,
+               sources: list[str] | None = None) -> pl.DataFrame:
+    """Crossovers of `speedup_table(view)` at `levels` (`analysis.thresholds`), cached: along="params"
+    (per-epoch speedup against parameter count, a row per series and level) or "dataset_size"
+    (end-to-end speedup against dataset size, per network)."""
+    sources = state.selected_sources() if sources is None else sources
+    return _crossovers(tuple(sources), fingerprint(), view, tuple(levels.items()), along)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _speedup_charts(sources: tuple[str, ...], folders: tuple, view: tuple | None, levels: tuple, ratio: float):
+    pairs = _speedup_table(sources, folders, view, None).pairs
+    return (figures.speedup_vs_params(pairs, ratio, _crossovers(sources, folders, view, levels, "params")),
+            figures.speedup_vs_dataset(pairs, ratio, _crossovers(sources, folders, view, levels, "dataset_size")))
+
+
+def speedup_charts(levels: dict[str, float], ratio: float, view: tuple | None = None,
+                   sources: list[str] | None = None):
+    """(speedup vs parameters, end-to-end speedup vs dataset size): `engine.figures` of
+    `speedup_table(view)` with its crossovers at `levels` and the price `ratio` line, cached
+    (building a 5,000-point figure takes ~0.15 s)."""
+    sources = state.selected_sources() if sources is None else sources
+    return _speedup_charts(tuple(sources), fingerprint(), view, tuple(levels.items()), ratio)
+
+
+# What the Speedup explorer reads of every ok run: its filters' options and the epoch-time chart.
+EXPLORER_COLUMNS = ("status", "platform", "cpu_model", "cpu_cores", "device_kind", "model", "dtype", "batch_size",
+                    "params", "epoch_s_median", "width", "depth", "dataset_size", "mode", "source", "epoch_s_iqr")
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _ok_runs(sources: tuple[str, ...], folders: tuple) -> pl.DataFrame:
+    del folders  # part of the cache key only
+    return analysis.with_device(analysis.ok_runs(runs(list(sources)).frame.select(EXPLORER_COLUMNS)))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _explorer_options(sources: tuple[str, ...], folders: tuple) -> dict[str, list]:
+    return analysis.explorer_options(_ok_runs(sources, folders))
+
+
+def explorer_options(sources: list[str] | None = None) -> dict[str, list]:
+    """`engine.analysis.explorer_options` of the ticked sources' runs, cached per folder contents."""
+    sources = state.selected_sources() if sources is None else sources
+    return _explorer_options(tuple(sources), fingerprint())
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _epoch_chart(sources: tuple[str, ...], folders: tuple, view: tuple):
+    frame = _ok_runs(sources, folders)
+    models, dtype, batches, devices, _ = view
+    shown = frame.filter(pl.col("model").is_in(list(models)) & (pl.col("dtype") == dtype)
+                         & pl.col("batch_size").is_in(list(batches)) & pl.col("device").is_in(list(devices)))
+    return figures.epoch_time_vs_params(shown)
+
+
+def epoch_chart(view: tuple, sources: list[str] | None = None):
+    """`engine.figures.epoch_time_vs_params` of the ok runs in `view` (thinned when large), cached."""
+    sources = state.selected_sources() if sources is None else sources
+    return _epoch_chart(tuple(sources), fingerprint(), view)
 
 
 def show_warnings(data: Data):

@@ -12,16 +12,31 @@ Polars only; no jax and no streamlit. Units: seconds, US dollars per hour, param
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
-from engine.confidence import with_speedup_ci
+from engine.confidence import bootstrap_intervals
 from engine.cost import Prices
 from engine.crossover import crossover_table
-from engine.pairing import ACCELERATOR_PLATFORMS, CONFIG_KEYS, Paired, device_label, matches, pair_with_times
+from engine.pairing import (
+    ACCELERATOR_PLATFORMS,
+    CONFIG_KEYS,
+    Paired,
+    Pooled,
+    device_label,
+    matches,
+    pair_sides,
+    pool,
+    unpaired,
+)
 
 __all__ = ["ACCELERATOR_PLATFORMS", "CONFIG_KEYS", "SERIES_KEYS", "device_label", "with_device", "ok_runs",
            "speedup_table", "thresholds", "crossovers", "same_config", "with_intensity", "device_roofs",
-           "source_summary"]
+           "source_summary", "explorer_view", "explorer_options", "MAX_INTERVALS"]
+
+# Bootstrap intervals cost ~0.1 ms per pair (both, 2,000 resamples each, 2-core dev machine); the dashboard
+# computes them for at most this many pairs per view and says so (`speedup_table(max_intervals=...)`).
+MAX_INTERVALS = 2_000
 
 # One speedup curve: the same model kind, batch size, dtype, precision and device pair.
 SERIES_KEYS = ("model", "batch_size", "dtype", "matmul_precision", "cpu_device", "gpu_device")
@@ -39,31 +54,101 @@ def ok_runs(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def speedup_table(runs: pl.DataFrame, epochs: int | None = None) -> Paired:
+def speedup_table(runs: pl.DataFrame | Pooled, epochs: int | None = None, *, where: pl.Expr | None = None,
+                  max_intervals: int | None = None, times: bool = True) -> Paired:
     """CPU/accelerator pairs of the same configuration with speedups and 95% bootstrap intervals.
 
-    `engine.pairing.pair_with_times` pairs the runs (repeats pooled; unpaired and failed runs
-    listed in `.unpaired` with a reason); `engine.confidence.with_speedup_ci` adds, per pair:
-    - speedup, ci_low, ci_high: steady-state epoch, median(CPU epochs) / median(GPU epochs);
-    - speedup_end_to_end, e2e_ci_low, e2e_ci_high: (fixed + epochs x epoch) on each side, fixed =
-      compile + transfer (held constant, nulls count 0), for `epochs` epochs (None: the CPU
-      run's own number of epochs) on both sides.
-    Also epochs, cpu_fixed_s, gpu_fixed_s, cpu_end_to_end_s, gpu_end_to_end_s (seconds).
+    `engine.pairing` pools repeated runs per side and pairs the sides (unpaired and failed runs
+    listed in `.unpaired` with a reason). Per pair:
+    - speedup: steady-state epoch, median(CPU epochs) / median(GPU epochs), every pooled epoch;
+    - speedup_end_to_end: (fixed + epochs x epoch) on each side, fixed = compile + transfer
+      (held constant, nulls count 0), for `epochs` epochs (None: the CPU run's own number of
+      epochs) on both sides;
+    - ci_low, ci_high and e2e_ci_low, e2e_ci_high: their 95% percentile bootstrap intervals
+      (`engine.confidence.bootstrap_intervals`, both from the same resamples);
+    - epochs, cpu_fixed_s, gpu_fixed_s, cpu_end_to_end_s, gpu_end_to_end_s (seconds), and
+      cpu_n_epochs / gpu_n_epochs: how many timed epochs each side pools.
+    runs: run records, or `engine.pairing.pool(runs)` already computed (the dashboard pools once
+    per data change and reuses it for every view); where: keep only the sides and failed runs
+    this expression selects (SIDE_KEYS columns, e.g. `explorer_view(...)`).
+    Point speedups are Polars expressions over all pairs. The intervals cost ~0.1 ms per pair, so
+    `max_intervals` bounds them to the first that many pairs in table order (None: all); the rest
+    get null intervals and `.note` says how many have one. `times`: also return the pooled raw
+    times as sorted lists (epoch_times_s_cpu / epoch_times_s_gpu; that sorts every epoch time) and
+    the run ids (cpu_run_ids / gpu_run_ids); the dashboard leaves both out (False). With
+    times=False and raw runs, run ids are not collected at all (unpaired sides list none); pass a
+    `pool(runs)` to keep them for the unpaired list.
     """
-    paired = pair_with_times(runs)
+    pooled = runs if isinstance(runs, Pooled) else pool(runs, run_ids=times)
+    if where is not None:
+        pooled = pooled.select(where)
+    pairs, lonely = pair_sides(pooled.sides)
     n_epochs = pl.col("cpu_epochs").fill_null(1) if epochs is None else pl.lit(int(epochs))
-    pairs = paired.pairs.with_columns(
+    pairs = pairs.with_columns(
         n_epochs.cast(pl.Int64).alias("epochs"),
         (pl.col("cpu_compile_s").fill_null(0.0) + pl.col("cpu_transfer_s").fill_null(0.0)).alias("cpu_fixed_s"),
         (pl.col("gpu_compile_s").fill_null(0.0) + pl.col("gpu_transfer_s").fill_null(0.0)).alias("gpu_fixed_s"),
     ).with_columns(
         (pl.col("cpu_fixed_s") + pl.col("epochs") * pl.col("cpu_epoch_s")).alias("cpu_end_to_end_s"),
         (pl.col("gpu_fixed_s") + pl.col("epochs") * pl.col("gpu_epoch_s")).alias("gpu_end_to_end_s"),
+    ).with_columns(
+        (pl.col("cpu_epoch_s") / pl.col("gpu_epoch_s")).alias("speedup"),
+        (pl.col("cpu_end_to_end_s") / pl.col("gpu_end_to_end_s")).alias("speedup_end_to_end"),
     )
-    pairs = with_speedup_ci(pairs)
-    pairs = with_speedup_ci(pairs, cpu_fixed_col="cpu_fixed_s", other_fixed_col="gpu_fixed_s", epochs="epochs",
-                            prefix="e2e_").rename({"e2e_speedup": "speedup_end_to_end"})
-    return Paired(pairs, paired.unpaired)
+    usable = (pl.col("cpu_times_ok") & pl.col("gpu_times_ok") & (pl.col("epochs") > 0)).fill_null(False)
+    candidates = pairs.with_row_index("_row").filter(usable)
+    limit = candidates.height if max_intervals is None else min(int(max_intervals), candidates.height)
+    chosen = candidates.head(limit)
+    rows = chosen["_row"].to_numpy()
+    cpu = pooled.sorted_times(chosen["cpu_side"].to_numpy())
+    gpu = pooled.sorted_times(chosen["gpu_side"].to_numpy())
+    zeros, ones = np.zeros(limit), np.ones(limit)
+    fixed = (chosen["cpu_fixed_s"].to_numpy(), chosen["gpu_fixed_s"].to_numpy(),
+             chosen["epochs"].cast(pl.Float64).to_numpy())
+    (_, low, high), (_, e2e_low, e2e_high) = bootstrap_intervals(cpu, gpu, [(zeros, zeros, ones), fixed])
+    columns = {}
+    for name, values in (("ci_low", low), ("ci_high", high), ("e2e_ci_low", e2e_low), ("e2e_ci_high", e2e_high)):
+        column = np.full(pairs.height, np.nan)
+        column[rows] = values
+        columns[name] = pl.Series(name, column, dtype=pl.Float64, nan_to_null=True)
+    pairs = pairs.with_columns(**columns).with_columns(
+        pl.when(usable).then(pl.col(c)).alias(c) for c in ("speedup", "speedup_end_to_end"))
+    if not times:
+        pairs = pairs.drop("cpu_run_ids", "gpu_run_ids", strict=False)
+    else:
+        lists = pooled.with_times().select("side", "epoch_times_s")
+        pairs = (pairs.join(lists.rename({"side": "cpu_side", "epoch_times_s": "epoch_times_s_cpu"}), on="cpu_side",
+                            how="left", maintain_order="left")
+                 .join(lists.rename({"side": "gpu_side", "epoch_times_s": "epoch_times_s_gpu"}), on="gpu_side",
+                       how="left", maintain_order="left"))
+    note = None
+    if limit < candidates.height:
+        note = (f"95% intervals computed for the first {limit:,} of {candidates.height:,} pairs (in table order) to "
+                "keep the page fast; narrow the filters to get intervals for the others.")
+    return Paired(pairs.drop("cpu_times_ok", "gpu_times_ok"), unpaired(lonely, pooled.failed), note)
+
+
+def explorer_view(models, dtype: str, batches, devices, known_devices) -> pl.Expr:
+    """The runs the Speedup explorer pairs (a filter on a frame with a `device` column):
+    model kind in `models`, this dtype, batch size in `batches`, on one of `devices`, plus runs on
+    devices not in `known_devices` (ones that never finished a run), so the unpaired list can
+    name their failures."""
+    chosen = pl.col("model").is_in(list(models)) & (pl.col("dtype") == dtype) & pl.col("batch_size").is_in(
+        list(batches))
+    return chosen & (pl.col("device").is_in(list(devices)) | ~pl.col("device").is_in(list(known_devices)))
+
+
+def explorer_options(runs: pl.DataFrame) -> dict[str, list]:
+    """What the Speedup explorer's filters offer: sorted distinct model, dtype and batch_size of the
+    ok runs, and their devices split into cpu_devices and gpu_devices (every non-CPU platform)."""
+    ok = with_device(ok_runs(runs))
+
+    def distinct(column: str, keep: pl.Expr = pl.lit(True)) -> list:
+        return sorted(ok.filter(keep)[column].drop_nulls().unique().to_list())
+
+    return {"model": distinct("model"), "dtype": distinct("dtype"), "batch_size": distinct("batch_size"),
+            "gpu_devices": distinct("device", pl.col("platform") != "cpu"),
+            "cpu_devices": distinct("device", pl.col("platform") == "cpu")}
 
 
 def thresholds(prices: Prices) -> dict[str, float]:

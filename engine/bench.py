@@ -1,7 +1,11 @@
 """The measurement harness: `measure(config, device_spec) -> record` (one run-record dict).
 
+Every run trains data-parallel on a mesh of `config.bench.device_count` devices of the spec's
+platform (`engine.parallel`); with the default of 1 that is ordinary single-device training.
+
 What is timed, and how (DESIGN.md, "Measurement rules"):
-- transfer_s: `jax.device_put` of the initial state and the whole dataset, until ready.
+- transfer_s: `jax.device_put` of the initial state (replicated on every device of the mesh)
+  and the whole dataset (each batch split over the devices), until ready.
 - compile_s: `jax.jit(runner).lower(*args).compile()` of the epoch runner that will train
   (the per-step `train_step`, or the fused `lax.scan` epoch), alone; `compile_cache_hit`
   says whether JAX's persistent compilation cache served it.
@@ -10,7 +14,11 @@ What is timed, and how (DESIGN.md, "Measurement rules"):
   Raw seconds per epoch are kept; median, IQR and `noisy` (IQR / median > 0.10) derived.
 - end_to_end_s = compile_s + transfer_s + epochs x median epoch seconds: what a user waits for.
 - FLOPs: analytic per step (`engine.counts`) and XLA's `cost_analysis()` of ONE compiled
-  step (never of the scanned epoch, whose loop body XLA counts once).
+  step (never of the scanned epoch, whose loop body XLA counts once). On N devices the
+  partitioned step's count is per device; the record holds it times N (all devices together;
+  the replicated optimizer update is then counted N times, as N devices do run it).
+- Per device, on N devices: device_memory_bytes (the first device's), executable_memory_bytes
+  (XLA's analysis of the partitioned program) and peak_memory_bytes (the busiest device's).
 Failures (out of memory, XLA errors, a blown time budget) come back as a record with
 `status` and `error`; no exception escapes.
 """
@@ -26,7 +34,8 @@ import numpy as np
 
 from engine.config import RunConfig
 from engine.data import make_dataset, split_batches
-from engine.devices import DeviceNotFound, device_memory_bytes, resolve
+from engine.devices import DeviceNotFound, device_memory_bytes, resolve_many
+from engine.parallel import batch_shapes, data_parallel, describe, jit_epoch, jit_step, put_batches, put_state
 from engine.record import config_columns, run_identity  # noqa: F401 (config_columns re-exported)
 from engine.train import init_state, make_fused_epoch, make_train_step, run_per_step_epoch
 
@@ -58,7 +67,6 @@ def _base_record(config: RunConfig, device_spec: str, batch_id: str | None, sour
     return {
         **run_identity(config, device_spec, batch_id, source),
         "device_kind": None,
-        "device_count": 1,
         "device_memory_bytes": None,
         "jax_version": jax.__version__,
         "jaxlib_version": jaxlib.__version__,
@@ -84,11 +92,6 @@ def _base_record(config: RunConfig, device_spec: str, batch_id: str | None, sour
         "status": "ok",
         "error": None,
     }
-
-
-def state_sharding(device):
-    """The sharding of an array committed to one device."""
-    return jax.sharding.SingleDeviceSharding(device)
 
 
 def _classify(exc: BaseException) -> str:
@@ -122,13 +125,18 @@ def _executable_bytes(compiled) -> int | None:
     return int(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes - m.alias_size_in_bytes)
 
 
-def _peak_memory(device) -> int | None:
-    """The backend's high-water mark of device memory in this process, where it reports one."""
-    try:
-        stats = device.memory_stats()
-    except Exception:  # the CPU backend has no allocator statistics
-        return None
-    return int(stats["peak_bytes_in_use"]) if stats and "peak_bytes_in_use" in stats else None
+def _peak_memory(devices: list) -> int | None:
+    """The backend's high-water mark of device memory in this process on the busiest of `devices`,
+    where it reports one."""
+    peaks = []
+    for device in devices:
+        try:
+            stats = device.memory_stats()
+        except Exception:  # the CPU backend has no allocator statistics
+            stats = None
+        if stats and "peak_bytes_in_use" in stats:
+            peaks.append(int(stats["peak_bytes_in_use"]))
+    return max(peaks) if peaks else None
 
 
 def _budget_check(start: float, budget_s: float, next_cost_s: float, what: str):
@@ -166,10 +174,12 @@ def measure(
 def _measure_into(record: dict, config: RunConfig, device_spec: str, notify: Progress):
     start = time.perf_counter()
     budget = config.bench.time_budget_s
-    device = resolve(device_spec)
-    record["device_kind"] = str(device.device_kind)
-    record["device_count"] = 1
-    record["device_memory_bytes"] = device_memory_bytes(device)
+    devices = resolve_many(device_spec, config.bench.device_count)
+    dp = data_parallel(devices)
+    record["device_kind"] = str(devices[0].device_kind)
+    record["device_count"] = dp.device_count
+    record["mesh_shape"] = describe(dp)
+    record["device_memory_bytes"] = device_memory_bytes(devices[0])
     mode = record["mode"]
 
     notify({"event": "phase", "phase": "prepare", "device": device_spec})
@@ -182,31 +192,25 @@ def _measure_into(record: dict, config: RunConfig, device_spec: str, notify: Pro
 
     notify({"event": "phase", "phase": "transfer", "device": device_spec})
     t0 = time.perf_counter()
-    state = jax.device_put(state, device)
-    if mode == "fused":
-        data = jax.device_put((batches.x, batches.y), device)
-    else:
-        data = jax.device_put(list(zip(batches.x, batches.y)), device)
+    state = put_state(state, dp)
+    data = put_batches(batches.x, batches.y, dp, mode)
     jax.block_until_ready((state, data))
     record["transfer_s"] = time.perf_counter() - t0
-    # Shapes are all the compiler needs for one step; slicing device data would dispatch.
-    first_batch = (
-        jax.ShapeDtypeStruct(batches.x.shape[1:], batches.x.dtype, sharding=state_sharding(device)),
-        jax.ShapeDtypeStruct(batches.y.shape[1:], batches.y.dtype, sharding=state_sharding(device)),
-    )
+    first_batch = batch_shapes(batches.x, batches.y, dp)
 
     notify({"event": "phase", "phase": "compile", "device": device_spec})
     # One step compiled on its own gives XLA's FLOPs for ONE step; in per_step mode it is
     # also the runner, so its compile time is the one recorded.
     hits_before = _cache_hits.hits
     t0 = time.perf_counter()
-    step = jax.jit(train_step, donate_argnums=0).lower(state, first_batch).compile()
+    step = jit_step(train_step, dp).lower(state, first_batch).compile()
     step_compile_s = time.perf_counter() - t0
-    record["flops_per_step_xla"] = _xla_flops(step)
+    step_flops = _xla_flops(step)  # per device of the partitioned program
+    record["flops_per_step_xla"] = None if step_flops is None else step_flops * dp.device_count
     if mode == "fused":
         hits_before = _cache_hits.hits
         t0 = time.perf_counter()
-        epoch = jax.jit(make_fused_epoch(train_step), donate_argnums=0).lower(state, *data).compile()
+        epoch = jit_epoch(make_fused_epoch(train_step), dp).lower(state, *data).compile()
         record["compile_s"] = time.perf_counter() - t0
         record["executable_memory_bytes"] = _executable_bytes(epoch)
 
@@ -257,7 +261,7 @@ def _measure_into(record: dict, config: RunConfig, device_spec: str, notify: Pro
                 "loss": float(losses.mean()),
             }
         )
-    record["peak_memory_bytes"] = _peak_memory(device)
+    record["peak_memory_bytes"] = _peak_memory(devices)
 
 
 def _summarise(record: dict, config: RunConfig):

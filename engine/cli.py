@@ -1,5 +1,9 @@
 """`python -m engine devices | run | sweep | micro | import | show`.
 
+`run` and `sweep` take `--device-count N` (train data-parallel on N devices of each platform in
+--devices) or `--device-counts 1,2,4` (every config once per N: a scaling sweep; `--preset
+scaling` without it uses 1, 2, 4, ... up to the devices present).
+
 Human progress by default (a progress line on stderr, each finished run on one line of
 stdout); `--jsonl` prints one JSON event per line on stdout for the dashboard's worker:
   {"event": "start", "total": N, "batch_id": ...}
@@ -39,6 +43,7 @@ from engine.config import (
     ModelConfig,
     RunConfig,
     TrainConfig,
+    with_device_count,
 )
 from engine.limits import LimitError, Limits, enforce_requested
 from engine.presets import PRESETS
@@ -108,6 +113,14 @@ def _add_run_flags(p: argparse.ArgumentParser):
                    default=d_bench.time_budget_s, help="seconds per run")
 
 
+def _add_device_counts(p: argparse.ArgumentParser):
+    p.add_argument("--device-count", type=_int_flag("device_count"), default=None,
+                   help="N: train data-parallel on N devices of each --devices platform, the batch split over "
+                        "them (default 1; the batch size must be a multiple of N)")
+    p.add_argument("--device-counts", default=None,
+                   help="comma-separated N values, e.g. 1,2,4: every config once per N (a scaling sweep)")
+
+
 def _add_common(p: argparse.ArgumentParser, out_help: str):
     p.add_argument("--devices", default="cpu", help="comma-separated: cpu,gpu,gpu:1 (default cpu)")
     p.add_argument("--out", default=str(DEFAULT_RUNS), help=out_help)
@@ -124,12 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
     out_help = "a folder (one new file per run) or a .parquet file (rewritten after each run)"
     p = sub.add_parser("run", help="measure one config on each device")
     _add_run_flags(p)
+    _add_device_counts(p)
     _add_common(p, out_help)
     p = sub.add_parser("sweep", help="measure a preset grid of configs")
     p.add_argument("--preset", required=True, help="|".join(PRESETS))
     p.add_argument("--repeats", type=_int_flag("repeats"), default=None)
     p.add_argument("--time-budget", type=_float_flag("time_budget_s", *TIME_BUDGET_RANGE), default=None,
                    help="seconds per run")
+    _add_device_counts(p)
     _add_common(p, out_help)
     p = sub.add_parser("micro", help="matmul FLOP/s, memory and host-to-device bandwidth")
     p.add_argument("--full", action="store_true", help="larger sizes (8192^3 matmul, 1 GiB copies)")
@@ -157,15 +172,45 @@ def _parse_devices(text: str) -> tuple[str, ...]:
     return specs
 
 
+def _parse_device_counts(args) -> tuple[int, ...] | None:
+    """The N values asked for: --device-counts 1,2,4, or --device-count N, or None (neither given)."""
+    if args.device_counts is not None and args.device_count is not None:
+        raise UsageError("--device-count and --device-counts: give one of them, not both")
+    if args.device_count is not None:
+        return (args.device_count,)
+    if args.device_counts is None:
+        return None
+    low, high = LIMITS["device_count"]
+    counts = []
+    for part in args.device_counts.split(","):
+        try:
+            counts.append(int(part.strip()))
+        except ValueError:
+            raise ConfigError("device_count", part.strip()[:40],
+                              f"integers in [{low}, {high}] joined by commas, e.g. 1,2,4") from None
+    if not counts:
+        raise ConfigError("device_count", args.device_counts, f"integers in [{low}, {high}] joined by commas")
+    return tuple(dict.fromkeys(counts))  # in the order given, each once
+
+
+def _expand(configs: list[RunConfig], counts: tuple[int, ...]) -> list[RunConfig]:
+    """Each config once per device count, counts innermost (a stopped sweep still holds whole series).
+    Validates again: a batch that does not split over N devices is a ConfigError naming batch_size."""
+    return [with_device_count(config, n) for config in configs for n in counts]
+
+
 def config_from_args(args) -> RunConfig:
-    """The RunConfig that `run`'s flags describe; raises ConfigError naming a bad field."""
+    """The RunConfig that `run`'s flags describe (the first device count when several are asked for);
+    raises ConfigError naming a bad field."""
     if not math.isfinite(args.lr):
         raise ConfigError("learning_rate", args.lr, "a finite number")
+    counts = _parse_device_counts(args) if hasattr(args, "device_counts") else None
     return RunConfig(
         model=ModelConfig(args.model, args.width, args.depth, args.channels, args.heads, args.seq_len, args.vocab),
         data=DataConfig(args.samples, _parse_shape(args.input_shape), args.classes, args.seed),
         train=TrainConfig(args.batch_size, args.epochs, args.optimizer, args.lr, args.dtype, args.precision, args.mode),
-        bench=BenchConfig(args.warmup, args.repeats, _parse_devices(args.devices), args.time_budget),
+        bench=BenchConfig(args.warmup, args.repeats, _parse_devices(args.devices), args.time_budget,
+                          counts[0] if counts else 1),
     )
 
 
@@ -199,14 +244,32 @@ def enable_compilation_cache():
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
-def _check_devices_present(devices: tuple[str, ...]):
-    from engine.devices import DeviceNotFound, resolve
+def _check_devices_present(devices: tuple[str, ...], device_count: int = 1):
+    from engine.devices import DeviceNotFound, resolve_many
 
     for spec in devices:
         try:
-            resolve(spec)
+            resolve_many(spec, device_count)
         except DeviceNotFound as exc:
             raise UsageError(str(exc)) from None
+
+
+def _scaling_counts(devices: tuple[str, ...]) -> tuple[int, ...]:
+    """`--preset scaling` without --device-counts: 1, 2, 4, ... up to the devices every requested
+    platform has (from each spec's index on). Imports jax."""
+    from engine.devices import platform_device_count
+
+    available = min(platform_device_count(spec) for spec in devices)
+    if available < 2:
+        raise UsageError(
+            f"--preset scaling needs at least 2 devices of each platform in --devices={','.join(devices)}; found "
+            f"{available}. For the CPU, JAX_NUM_CPU_DEVICES=4 set before the command emulates 4 devices (they "
+            "share this machine's cores, and the runs are labelled emulated)")
+    counts, n = [], 1
+    while n <= available:
+        counts.append(n)
+        n *= 2
+    return tuple(counts)
 
 
 def _json_default(value):
@@ -249,6 +312,8 @@ class Reporter:
 def describe_run(r: dict) -> str:
     size = f"{r['model']} w={r['width']} d={r['depth']}" + (f" c={r['channels']}" if r.get("channels") else "")
     head = f"{size} params={r['params']:,} batch={r['batch_size']} n={r['dataset_size']} {r['dtype']} on {r['device_spec']}"
+    if (r.get("device_count") or 1) > 1:
+        head += f" x{r['device_count']} devices ({r['mesh_shape']}{', emulated' if r.get('devices_emulated') else ''})"
     if r["status"] != "ok" and r.get("epoch_s_median") is None:
         return f"{head}: {r['status']}: {r['error']}"
     tail = "" if r["status"] == "ok" else f" ({r['status']})"
@@ -292,6 +357,7 @@ class RecordSink:
 def _measure_configs(configs: list[RunConfig], args) -> int:
     from engine.bench import measure
 
+    _check_devices_present(configs[0].bench.devices, max(c.bench.device_count for c in configs))
     batch_id = uuid.uuid4().hex
     devices = configs[0].bench.devices
     reporter = Reporter(args.jsonl, len(configs) * len(devices))
@@ -314,12 +380,12 @@ def _measure_configs(configs: list[RunConfig], args) -> int:
 
 def cmd_run(args) -> int:
     config = config_from_args(args)
-    apply_limits([config])
+    configs = _expand([config], _parse_device_counts(args) or (1,))
+    apply_limits(configs)
     _prepare_environment(config.bench.devices)
     if not args.no_compile_cache:
         enable_compilation_cache()
-    _check_devices_present(config.bench.devices)
-    return _measure_configs([config], args)
+    return _measure_configs(configs, args)
 
 
 def cmd_sweep(args) -> int:
@@ -329,11 +395,16 @@ def cmd_sweep(args) -> int:
         raise UsageError(f"--preset={args.preset!r} is not allowed: expected one of {', '.join(PRESETS)}")
     devices = _parse_devices(args.devices)
     configs = preset_configs(args.preset, devices, args.repeats, args.time_budget)
+    counts = _parse_device_counts(args)
+    if counts is not None:
+        configs = _expand(configs, counts)
     apply_limits(configs)
     _prepare_environment(devices)
     if not args.no_compile_cache:
         enable_compilation_cache()
-    _check_devices_present(devices)
+    if counts is None and args.preset == "scaling":  # how many devices there are is known only now
+        _check_devices_present(devices)
+        configs = _expand(configs, _scaling_counts(devices))
     return _measure_configs(configs, args)
 
 

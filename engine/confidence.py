@@ -8,19 +8,34 @@ the other device ran one steady-state epoch. Optionally end-to-end: each side's 
 
 The fixed seconds are single measurements and are held constant; only the epoch times vary.
 
-Interval: a percentile bootstrap. Both arrays are resampled with replacement, independently
+Interval: a percentile bootstrap. Both samples are resampled with replacement, independently
 (the two runs' epochs are not paired), `resamples` times; the speedup of each resample is
-computed and the interval is the (1 - confidence) / 2 and (1 + confidence) / 2 quantiles.
-Draws come from `numpy.random.default_rng((seed, side, n))`, so a row's interval depends only
-on its own times, the seed and the resample count: the same numbers in a frame of one row or
-of a thousand, on every run. With one epoch on a side that side contributes no spread, and
-with a single epoch on both the interval is the point (a single sample says nothing about
-noise); `n_cpu` / `n_other` say how many epochs an interval rests on.
+computed and the interval is the (1 - confidence) / 2 and (1 + confidence) / 2 quantiles
+(numpy's default, linear interpolation). With one epoch on a side that side contributes no
+spread, and with a single epoch on both the interval is the point (a single sample says nothing
+about noise); `n_cpu` / `n_other` say how many epochs an interval rests on.
+
+How a resample's median is drawn (exact, and cheap for thousands of pairs): resampling n values
+with replacement draws n positions uniformly from the SORTED sample, and the resample's median
+is the value at the middle order statistic(s) of those positions. The k-th smallest of n uniform
+positions is floor(n * U_(k)), U_(k) the k-th smallest of n uniforms on (0, 1), and (U_(k),
+U_(k+1)) is drawn exactly from exponential spacings: U_(k) = A_k / T, U_(k+1) = (A_k + X) / T,
+T = A_k + X + B_(n-k), where A_j, B_j are cumulative sums of two streams of standard
+exponentials and X is one more. So a resample costs O(1) per pair instead of O(n), and the
+draws are the same in distribution as resampling the raw times (tests/test_speedup_at_scale.py
+checks them against enumerating every resample, and the intervals against the textbook
+bootstrap). The streams come from `numpy.random.default_rng((seed, side, stream, block))` in
+fixed blocks of BLOCK columns (above SPACINGS_UP_TO values, A and B are Gamma draws from
+`default_rng((seed, side, 3 or 4, n))`), so a row's interval depends only on its own times, its
+sample sizes, the seed and the resample count: the same numbers in a frame of one row or of a
+thousand, on every run. Many pairs at once: `bootstrap_intervals` (~0.1 ms per pair and interval
+at 2,000 resamples on the 2-core development machine; docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,8 +44,12 @@ import polars as pl
 RESAMPLES = 2000
 CONFIDENCE = 0.95
 SEED = 0
-# Rows processed together by `with_speedup_ci`: bounds memory to ~ROW_CHUNK x RESAMPLES x n floats.
-ROW_CHUNK = 256
+# Columns of exponential spacings drawn per generator call (fixed: the draws depend on it).
+BLOCK = 64
+# Larger samples draw their middle order statistics from Gamma variables instead (`median_ranks`).
+SPACINGS_UP_TO = 4096
+# Elements (rows x resamples) handled at once: bounds the working memory to ~50 MB per thread.
+CHUNK_ELEMENTS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -62,9 +81,143 @@ def _clean(times, name: str) -> np.ndarray:
     return arr
 
 
-def _indices(side: int, n: int, resamples: int, seed: int) -> np.ndarray:
-    """(resamples, n) indices into an n-element array; depends only on (seed, side, n)."""
-    return np.random.default_rng((seed, side, n)).integers(0, n, size=(resamples, n))
+def median_ranks(side: int, sizes, resamples: int = RESAMPLES, seed: int = SEED) -> dict[int, tuple]:
+    """For each sample size n in `sizes`: (lo, hi), two int64 arrays of `resamples` 0-based ranks.
+
+    A bootstrap resample of n sorted values has median (x[lo] + x[hi]) / 2 (lo == hi for odd n).
+    Exact draws by exponential spacings (module doc); `side` (0 CPU, 1 other) picks independent
+    streams. Cost O(resamples x max(sizes)) for all sizes up to SPACINGS_UP_TO together; above
+    it, A_k and B_(n-k) are drawn directly as Gamma(k) and Gamma(n - k) variables (the same
+    distribution: a sum of j standard exponentials is Gamma(j)), O(resamples) per size.
+    """
+    ns = sorted({int(n) for n in sizes})
+    if not ns:
+        return {}
+    if ns[0] < 1:
+        raise ValueError(f"sample sizes must be positive, got {ns[0]}")
+    x = np.random.default_rng((seed, side, 2)).standard_exponential(resamples)
+    out: dict[int, tuple] = {}
+    for n in (n for n in ns if n > SPACINGS_UP_TO):
+        k = (n + 1) // 2
+        a = np.random.default_rng((seed, side, 3, n)).standard_gamma(k, resamples)
+        b = np.random.default_rng((seed, side, 4, n)).standard_gamma(n - k, resamples)
+        out[n] = _ranks(n, a, b, x)
+    ns = [n for n in ns if n <= SPACINGS_UP_TO]
+    if not ns:
+        return out
+    ks = {n: (n + 1) // 2 for n in ns}  # the (lower) middle order statistic, 1-based
+    want_a: dict[int, list[int]] = {}  # column of A (1-based k) -> sizes needing it
+    want_b: dict[int, list[int]] = {}  # column of B (n - k) -> sizes needing it
+    for n in ns:
+        want_a.setdefault(ks[n], []).append(n)
+        want_b.setdefault(n - ks[n], []).append(n)
+    got_a: dict[int, np.ndarray] = {}
+    got_b: dict[int, np.ndarray] = {n: np.zeros(resamples) for n in want_b.get(0, [])}
+    carry = {0: np.zeros(resamples), 1: np.zeros(resamples)}
+    last = max(max(want_a), max(want_b))
+    for block in range((last + BLOCK - 1) // BLOCK):
+        first = block * BLOCK + 1  # 1-based column of this block's first cumulative sum
+        for stream, want, got in ((0, want_a, got_a), (1, want_b, got_b)):
+            cols = [c for c in range(first, first + BLOCK) if c in want]
+            draws = np.random.default_rng((seed, side, stream, block)).standard_exponential((resamples, BLOCK))
+            sums = np.cumsum(draws, axis=1)
+            sums += carry[stream][:, None]
+            for c in cols:
+                for n in want[c]:
+                    got[n] = sums[:, c - first]
+            carry[stream] = sums[:, -1].copy()
+        for n in [n for n in got_a if n in got_b]:
+            out[n] = _ranks(n, got_a.pop(n), got_b.pop(n), x)
+    return out
+
+
+def _ranks(n: int, a: np.ndarray, b: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Middle ranks floor(n U_(k)), floor(n U_(k+1)) from A_k, B_(n-k) and X (module doc)."""
+    total = a + x + b
+    lo = np.minimum(np.floor(n * (a / total)).astype(np.int64), n - 1)
+    hi = lo if n % 2 else np.minimum(np.floor(n * ((a + x) / total)).astype(np.int64), n - 1)
+    return lo, hi
+
+
+def _median_sorted(flat: np.ndarray, offsets: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    return (flat[offsets + (sizes - 1) // 2] + flat[offsets + sizes // 2]) / 2
+
+
+def _rank_table(side: int, sizes: np.ndarray, resamples: int, seed: int):
+    """(index of each row's size, lo table, hi table): tables of shape (distinct sizes, resamples)."""
+    distinct, where = np.unique(sizes, return_inverse=True)
+    ranks = median_ranks(side, distinct.tolist(), resamples, seed)
+    lo = np.stack([ranks[int(n)][0] for n in distinct])
+    hi = np.stack([ranks[int(n)][1] for n in distinct])
+    return where, lo, hi
+
+
+def bootstrap_intervals(
+    cpu: tuple[np.ndarray, np.ndarray, np.ndarray],
+    other: tuple[np.ndarray, np.ndarray, np.ndarray],
+    variants: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    *,
+    resamples: int = RESAMPLES,
+    confidence: float = CONFIDENCE,
+    seed: int = SEED,
+    threads: int = 2,
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Point speedups and percentile intervals for many pairs at once, from sorted samples.
+
+    cpu, other: (values, offsets, sizes): row i's sample is values[offsets[i]:offsets[i] + sizes[i]],
+    sorted ascending, positive and finite, sizes >= 1. variants: (cpu_fixed, other_fixed, epochs)
+    arrays per row, e.g. zeros/zeros/ones for the steady-state epoch speedup and compile +
+    transfer / run length for end-to-end; every variant uses the same resamples. Returns one
+    (point, low, high) triple of arrays per variant. Rows are processed in chunks on `threads`
+    threads (NumPy's partition releases the GIL); the result does not depend on either.
+    """
+    _check_options(resamples, confidence, 0.0, 0.0, 1.0)
+    c_flat, c_off, c_n = (np.asarray(a) for a in cpu)
+    o_flat, o_off, o_n = (np.asarray(a) for a in other)
+    rows = c_n.size
+    q = [(1 - confidence) / 2, (1 + confidence) / 2]
+    c_med, o_med = _median_sorted(c_flat, c_off, c_n), _median_sorted(o_flat, o_off, o_n)
+    out = [(_ratio(c_med, o_med, fc, fo, ep), np.empty(rows), np.empty(rows)) for fc, fo, ep in variants]
+    if not rows:
+        return out
+    c_where, c_lo, c_hi = _rank_table(0, c_n, resamples, seed)
+    o_where, o_lo, o_hi = _rank_table(1, o_n, resamples, seed)
+
+    k = np.array([(resamples - 1) * p for p in q])
+    below = np.floor(k).astype(int)
+    kth = sorted({int(i) for b in below for i in (b, min(b + 1, resamples - 1))})
+
+    def bootstrap_medians(flat, off, where, lo, hi, sl) -> np.ndarray:
+        """(chunk, resamples) medians of each row's resamples."""
+        index = lo[where[sl]]
+        index += off[sl, None]
+        meds = flat[index]
+        index = hi[where[sl]]
+        index += off[sl, None]
+        meds += flat[index]
+        meds *= 0.5
+        return meds
+
+    def run(start: int, stop: int):
+        sl = slice(start, stop)
+        cpu_meds = bootstrap_medians(c_flat, c_off, c_where, c_lo, c_hi, sl)
+        other_meds = bootstrap_medians(o_flat, o_off, o_where, o_lo, o_hi, sl)
+        for (fc, fo, ep), (_, low, high) in zip(variants, out):
+            ratios = _ratio(cpu_meds, other_meds, fc[sl, None], fo[sl, None], ep[sl, None])
+            ratios.partition(kth, axis=1)  # in place: only the order statistics the quantiles need
+            for b, frac, dest in zip(below, k - below, (low, high)):
+                a = ratios[:, b]
+                dest[sl] = a + frac * (ratios[:, min(b + 1, resamples - 1)] - a) if frac else a
+
+    step = max(1, CHUNK_ELEMENTS // resamples)
+    bounds = [(s, min(s + step, rows)) for s in range(0, rows, step)]
+    if threads > 1 and len(bounds) > 1:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(lambda b: run(*b), bounds))
+    else:
+        for b in bounds:
+            run(*b)
+    return out
 
 
 def _ratio(cpu_med, other_med, cpu_fixed, other_fixed, epochs):
@@ -88,14 +241,14 @@ def bootstrap_speedup(
     repeats of one configuration). The defaults give the steady-state epoch speedup; pass
     compile + transfer seconds as the fixed parts and a run length in `epochs` for end-to-end.
     """
-    cpu, other = _clean(cpu_times, "cpu_times"), _clean(other_times, "other_times")
+    cpu, other = np.sort(_clean(cpu_times, "cpu_times")), np.sort(_clean(other_times, "other_times"))
     _check_options(resamples, confidence, cpu_fixed_s, other_fixed_s, epochs)
-    point = _ratio(np.median(cpu), np.median(other), cpu_fixed_s, other_fixed_s, epochs)
-    cpu_meds = np.median(cpu[_indices(0, cpu.size, resamples, seed)], axis=-1)
-    other_meds = np.median(other[_indices(1, other.size, resamples, seed)], axis=-1)
-    ratios = _ratio(cpu_meds, other_meds, cpu_fixed_s, other_fixed_s, epochs)
-    low, high = np.quantile(ratios, [(1 - confidence) / 2, (1 + confidence) / 2])
-    return SpeedupInterval(float(point), float(low), float(high), confidence, cpu.size, other.size, resamples)
+    zero = np.zeros(1, dtype=np.int64)
+    ((point, low, high),) = bootstrap_intervals(
+        (cpu, zero, np.array([cpu.size])), (other, zero, np.array([other.size])),
+        [(np.array([cpu_fixed_s]), np.array([other_fixed_s]), np.array([float(epochs)]))],
+        resamples=resamples, confidence=confidence, seed=seed)
+    return SpeedupInterval(float(point[0]), float(low[0]), float(high[0]), confidence, cpu.size, other.size, resamples)
 
 
 def _check_options(resamples, confidence, cpu_fixed_s, other_fixed_s, epochs) -> None:
@@ -110,10 +263,23 @@ def _check_options(resamples, confidence, cpu_fixed_s, other_fixed_s, epochs) ->
         raise ValueError(f"epochs={epochs!r}: expected a positive number")
 
 
-def _valid(times) -> bool:
-    if times is None or len(times) == 0:
-        return False
-    return all(t is not None and math.isfinite(t) and t > 0 for t in times)
+def sorted_samples(lists: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(values, offsets, sizes, usable) of a list[f64] column, each list sorted ascending.
+
+    usable: the list is non-empty and every value is a positive finite number (others get size 0).
+    Vectorised: one explode and one sort by (row, value) in Polars, no per-row Python.
+    """
+    frame = pl.DataFrame({"t": lists.cast(pl.List(pl.Float64))}).with_row_index("row")
+    long = frame.explode("t", keep_nulls=False, empty_as_null=False)
+    good = long.group_by("row").agg(
+        (pl.col("t").is_not_null() & pl.col("t").is_finite() & (pl.col("t") > 0)).all().alias("ok"),
+        pl.len().alias("n"))
+    good = frame.select("row").join(good, on="row", how="left").sort("row")
+    usable = good["ok"].fill_null(False).to_numpy()
+    keep = long.join(good.filter(pl.col("ok")).select("row"), on="row", how="semi").sort("row", "t")
+    sizes = np.where(usable, good["n"].fill_null(0).to_numpy(), 0).astype(np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if sizes.size else sizes
+    return keep["t"].to_numpy(), offsets, sizes, usable
 
 
 def with_speedup_ci(
@@ -134,42 +300,27 @@ def with_speedup_ci(
     cpu_col / other_col: list[f64] columns of raw epoch seconds. For end-to-end speedups name
     the fixed-seconds columns (compile + transfer; null counts 0) and `epochs` (a number or the
     name of a column); use e.g. prefix="e2e_" to keep both in one frame. Rows with a missing,
-    empty or non-positive list get nulls. Each row's numbers equal `bootstrap_speedup` on its
-    own times.
-
-    Vectorised per group of rows with the same pair of list lengths (usually one or two groups):
-    one (rows, resamples, n) gather and median per chunk of ROW_CHUNK rows, no per-row Python
-    work beyond reading the lists. About 0.5 ms per pair at 2,000 resamples (5,000 pairs of 5 and
-    3 epochs in ~2 s on one core).
+    empty or non-positive list (or a negative fixed part, non-positive epochs) get nulls. Each
+    row's numbers equal `bootstrap_speedup` on its own times. Vectorised (`bootstrap_intervals`).
     """
     _check_options(resamples, confidence, 0.0, 0.0, 1.0)
     n = pairs.height
-    cpu_lists = pairs.get_column(cpu_col).to_list()
-    other_lists = pairs.get_column(other_col).to_list()
+    c_flat, c_off, c_n, c_ok = sorted_samples(pairs.get_column(cpu_col))
+    o_flat, o_off, o_n, o_ok = sorted_samples(pairs.get_column(other_col))
     cpu_fixed = _column_or(pairs, cpu_fixed_col, 0.0)
     other_fixed = _column_or(pairs, other_fixed_col, 0.0)
     if isinstance(epochs, str):
         run_epochs = _column_or(pairs, epochs, math.nan)
     else:
         run_epochs = np.full(n, 1.0 if epochs is None else float(epochs))
-    point = np.full(n, np.nan)
-    low = np.full(n, np.nan)
-    high = np.full(n, np.nan)
-    groups: dict[tuple[int, int], list[int]] = {}
-    for i, (c, o) in enumerate(zip(cpu_lists, other_lists)):
-        if _valid(c) and _valid(o) and run_epochs[i] > 0 and cpu_fixed[i] >= 0 and other_fixed[i] >= 0:
-            groups.setdefault((len(c), len(o)), []).append(i)
-    q = [(1 - confidence) / 2, (1 + confidence) / 2]
-    for (nc, no), rows in groups.items():
-        idx_c, idx_o = _indices(0, nc, resamples, seed), _indices(1, no, resamples, seed)
-        for start in range(0, len(rows), ROW_CHUNK):
-            chunk = np.asarray(rows[start : start + ROW_CHUNK])
-            c = np.asarray([cpu_lists[i] for i in chunk], dtype=float)  # (rows, nc)
-            o = np.asarray([other_lists[i] for i in chunk], dtype=float)
-            fc, fo, ep = cpu_fixed[chunk, None], other_fixed[chunk, None], run_epochs[chunk, None]
-            point[chunk] = _ratio(np.median(c, axis=1), np.median(o, axis=1), fc[:, 0], fo[:, 0], ep[:, 0])
-            ratios = _ratio(np.median(c[:, idx_c], axis=-1), np.median(o[:, idx_o], axis=-1), fc, fo, ep)
-            low[chunk], high[chunk] = np.quantile(ratios, q, axis=1)
+    ok = c_ok & o_ok & (run_epochs > 0) & (cpu_fixed >= 0) & (other_fixed >= 0)
+    rows = np.flatnonzero(ok)
+    point, low, high = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+    ((p, lo, hi),) = bootstrap_intervals(
+        (c_flat, c_off[rows], c_n[rows]), (o_flat, o_off[rows], o_n[rows]),
+        [(cpu_fixed[rows], other_fixed[rows], run_epochs[rows])], resamples=resamples, confidence=confidence,
+        seed=seed)
+    point[rows], low[rows], high[rows] = p, lo, hi
     return pairs.with_columns(
         pl.Series(f"{prefix}speedup", point, dtype=pl.Float64, nan_to_null=True),
         pl.Series(f"{prefix}ci_low", low, dtype=pl.Float64, nan_to_null=True),

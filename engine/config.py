@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 MODEL_KINDS = ("mlp", "cnn", "transformer")
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -37,6 +37,8 @@ LIMITS = {
     "warmup": (1, 100),
     "repeats": (1, 1_000),
     "input_dim": (1, 10_000_000),
+    # Devices in one data-parallel mesh: up to the largest single machines (8-16 GPUs, TPU slices).
+    "device_count": (1, 1_024),
 }
 LEARNING_RATE_RANGE = (1e-8, 10.0)
 TIME_BUDGET_RANGE = (0.1, 7 * 24 * 3600.0)
@@ -200,12 +202,16 @@ class BenchConfig:
     devices: device specs to measure on, e.g. ("cpu", "gpu").
     time_budget_s: seconds one run may take, compile included; past it the run stops
         with status "timeout" and keeps what it measured.
+    device_count: N, the devices of each spec's platform one run trains on, data-parallel: the
+        batch is split over a mesh of N devices (`engine.parallel`), starting at the spec's index
+        ("gpu:2" with N=2 uses gpu:2 and gpu:3). 1 is ordinary single-device training.
     """
 
     warmup: int = 1
     repeats: int = 5
     devices: tuple[str, ...] = ("cpu",)
     time_budget_s: float = 600.0
+    device_count: int = 1
 
     def __post_init__(self):
         _check_int("warmup", self.warmup)
@@ -217,6 +223,7 @@ class BenchConfig:
         object.__setattr__(
             self, "time_budget_s", _check_float("time_budget_s", self.time_budget_s, *TIME_BUDGET_RANGE)
         )
+        _check_int("device_count", self.device_count)
 
 
 @dataclass(frozen=True)
@@ -236,6 +243,11 @@ class RunConfig:
         if self.train.batch_size > self.data.samples:
             raise ConfigError(
                 "batch_size", self.train.batch_size, f"at most samples={self.data.samples} (one full batch per step)"
+            )
+        if self.train.batch_size % self.bench.device_count:
+            # Each device takes an equal slice of every batch; an uneven split is not data parallelism.
+            raise ConfigError(
+                "batch_size", self.train.batch_size, f"a multiple of device_count={self.bench.device_count}"
             )
         shape = self.input_shape
         if self.model.kind == "cnn":
@@ -289,11 +301,32 @@ def default_input_shape(model: ModelConfig) -> tuple[int, ...]:
 
 
 def with_devices(config: RunConfig, devices: tuple[str, ...]) -> RunConfig:
-    """A copy of `config` measured on other devices."""
-    bench = BenchConfig(
-        warmup=config.bench.warmup,
-        repeats=config.bench.repeats,
-        devices=devices,
-        time_budget_s=config.bench.time_budget_s,
-    )
-    return RunConfig(model=config.model, data=config.data, train=config.train, bench=bench)
+    """A copy of `config` measured on other devices (the same number of them per run)."""
+    return replace(config, bench=replace(config.bench, devices=devices))
+
+
+def with_device_count(config: RunConfig, device_count: int) -> RunConfig:
+    """A copy of `config` trained data-parallel on `device_count` devices per run (validated again:
+    the batch must split evenly)."""
+    return replace(config, bench=replace(config.bench, device_count=device_count))
+
+
+def check_devices_present(config: RunConfig, present: list[str]) -> None:
+    """Refuse, before any process starts, a run whose devices are not all here.
+
+    present: the specs of this machine's devices, e.g. ["cpu:0", "gpu:0", "gpu:1"] (`python -m
+    engine devices`). Each spec of `config.bench.devices` must be present, and with N =
+    `device_count` its platform needs N devices from the spec's index on. Raises ConfigError
+    naming `devices` or `device_count` and what this machine allows.
+    """
+    n = config.bench.device_count
+    for spec in config.bench.devices:
+        platform, _, index = spec.partition(":")
+        same_platform = sorted(int(p.partition(":")[2] or 0) for p in present if p.partition(":")[0] == platform)
+        start = int(index or 0)
+        if start not in same_platform:
+            raise ConfigError("devices", spec, "one of " + ", ".join(present))
+        available = sum(1 for i in same_platform if i >= start)
+        if n > available:
+            raise ConfigError("device_count", n, f"an integer in [1, {available}] for {spec} on this machine "
+                                                 f"({len(same_platform)} {platform} device(s))")

@@ -116,24 +116,70 @@ def crossover_table(
 
     Columns: *by, label, threshold, kind, size (null unless crossing), range_low, range_high,
     falls_below_at, points, text. A series with no usable point is kept with kind null and a
-    text saying so, never dropped silently.
+    text saying so, never dropped silently. Same answers as `find_crossover` per series, computed
+    for all series at once with Polars group-bys (no loop over series or points); only the
+    sentences are formatted in Python, one per output row.
     """
-    rows = []
-    for keys, group in pairs.group_by(list(by), maintain_order=True):
-        for label, threshold in thresholds.items():
-            base = {**dict(zip(by, keys)), "label": label, "threshold": float(threshold)}
-            try:
-                c = find_crossover(group[size].to_list(), group[speedup].to_list(), threshold)
-            except ValueError as err:
-                rows.append({**base, "text": str(err)})
-                continue
-            rows.append({**base, "kind": c.kind, "size": c.size, "range_low": c.measured_range[0],
-                         "range_high": c.measured_range[1], "falls_below_at": c.falls_below_at,
-                         "points": c.points, "text": c.describe(unit, None if label == "faster" else label)})
+    by = list(by)
     schema = {
         **{k: pairs.schema[k] for k in by},
         "label": pl.String, "threshold": pl.Float64, "kind": pl.String, "size": pl.Float64,
         "range_low": pl.Float64, "range_high": pl.Float64, "falls_below_at": pl.Float64,
         "points": pl.Int64, "text": pl.String,
     }
-    return pl.DataFrame([{k: r.get(k) for k in schema} for r in rows], schema=schema)
+    series = pairs.select(by).unique(maintain_order=True).with_row_index("_s")
+    if not series.height or not thresholds:
+        return pl.DataFrame(schema=schema)
+    x, y = pl.col(size).cast(pl.Float64), pl.col(speedup).cast(pl.Float64)
+    usable = x.is_not_null() & y.is_not_null() & x.is_finite() & y.is_finite() & (x > 0) & (y > 0)
+    curve = (
+        pairs.select(*by, x.alias("x"), y.alias("y"), usable.alias("_ok")).filter("_ok")
+        .join(series, on=by, how="left", nulls_equal=True)
+        .group_by("_s", "x").agg(pl.col("y").median())  # several speedups at one size: their median
+        .sort("_s", "x")
+    )
+    levels = pl.DataFrame({"label": list(thresholds), "threshold": [float(t) for t in thresholds.values()]},
+                          schema={"label": pl.String, "threshold": pl.Float64}).with_row_index("_level")
+    above = pl.col("y") > pl.col("threshold")
+    before = pl.col("_seen") == 0  # measured before the first point above the threshold
+    usable_levels = levels.filter(pl.col("threshold").is_finite() & (pl.col("threshold") > 0))
+    found = (
+        curve.join(usable_levels, how="cross")
+        .sort("_level", "_s", "x")
+        .with_columns(above.cast(pl.Int64).cum_sum().over("_level", "_s").alias("_seen"))
+        .group_by("_level", "_s")
+        .agg(
+            pl.len().cast(pl.Int64).alias("points"),
+            pl.col("x").first().alias("range_low"),
+            pl.col("x").last().alias("range_high"),
+            pl.col("x").filter(before).last().alias("_x0"),
+            pl.col("y").filter(before).last().alias("_y0"),
+            pl.col("x").filter(above).first().alias("_x1"),
+            pl.col("y").filter(above).first().alias("_y1"),
+            pl.col("x").filter(~before & ~above).first().alias("falls_below_at"),
+        )
+    )
+    t = (pl.col("threshold").log() - pl.col("_y0").log()) / (pl.col("_y1").log() - pl.col("_y0").log())
+    crossing = (pl.col("_x0").log() + t * (pl.col("_x1").log() - pl.col("_x0").log())).exp()
+    kind = (pl.when(pl.col("points").is_null()).then(None)
+            .when(pl.col("_x1").is_null()).then(pl.lit("never"))
+            .when(pl.col("_x0").is_null()).then(pl.lit("always_above"))
+            .otherwise(pl.lit("crossing")))
+    table = (
+        series.join(levels, how="cross")
+        .join(found, on=["_level", "_s"], how="left")
+        .with_columns(kind.alias("kind"))
+        .with_columns(pl.when(pl.col("kind") == "crossing").then(crossing).alias("size"),
+                      pl.when(pl.col("kind") == "never").then(None).otherwise(pl.col("falls_below_at"))
+                      .alias("falls_below_at"))
+        .sort("_s", "_level")
+    )
+    texts = [
+        f"threshold={thr!r}: expected a positive number" if not (math.isfinite(thr) and thr > 0) else
+        "no measured points with a positive size and speedup" if k is None else
+        Crossover(thr, sz, (lo, hi), k, fb, n).describe(unit, None if label == "faster" else label)
+        for label, thr, k, sz, lo, hi, fb, n in table.select(
+            "label", "threshold", "kind", "size", "range_low", "range_high", "falls_below_at", "points").iter_rows()
+    ]
+    return table.with_columns(pl.Series("text", texts, dtype=pl.String)).select(
+        [pl.col(k).cast(v) for k, v in schema.items()])

@@ -85,6 +85,33 @@ def resolve(spec: str):
     return devices[i]
 
 
+def platform_device_count(spec: str) -> int:
+    """How many devices of the spec's platform this process has from the spec's index on (0 if none)."""
+    platform, _, index = spec.partition(":")
+    return max(0, len(_platform_devices(platform)) - (int(index) if index else 0))
+
+
+def resolve_many(spec: str, count: int) -> list:
+    """`count` jax Devices of the spec's platform, from the spec's index on ("gpu:2", 2 -> gpu:2, gpu:3).
+
+    Raises DeviceNotFound naming `device_count` when the platform has fewer from that index.
+    """
+    first = resolve(spec)  # names the spec itself when even its first device is missing
+    platform, _, index = spec.partition(":")
+    devices = _platform_devices(platform)
+    start = int(index) if index else 0
+    if start + count > len(devices):
+        hint = ""
+        if platform == "cpu":
+            hint = (f"; JAX_NUM_CPU_DEVICES={start + count} set before the run emulates that many CPU devices "
+                    "(they share this machine's cores, and the runs say so)")
+        where = f"{len(devices)} {platform} devices on this machine" + (f", {spec} is index {start}" if start else "")
+        raise DeviceNotFound(
+            f"device_count={count} is not allowed: expected an integer in [1, {len(devices) - start}] ({where}){hint}"
+        )
+    return [first, *devices[start + 1 : start + count]]
+
+
 def describe() -> dict:
     """Host facts plus the device inventory, for `python -m engine devices --json`."""
     return {

@@ -12,8 +12,10 @@ import math
 import plotly.express as px
 import plotly.graph_objects as go
 import polars as pl
+from plotly.subplots import make_subplots
 
 from engine.analysis import with_device
+from engine.downsample import Thinned, thin_lines
 
 SPEEDUP_HOVER = ["width", "depth", "channels", "heads", "seq_len", "dataset_size", "dtype", "matmul_precision",
                  "cpu_epoch_s", "gpu_epoch_s", "cpu_device", "gpu_device", "cpu_source", "gpu_source"]
@@ -68,21 +70,52 @@ def _log_line(frame: pl.DataFrame, x: str, y: str, color: str, group: list[str],
               title: str, ci: tuple[str, str] | None = None) -> go.Figure:
     """Log-log lines: a colour per `color`, a separate line per `group` within it (same colour).
 
-    ci: (low, high) columns drawn as asymmetric error bars around y (missing bounds draw none).
+    One trace per colour, its lines separated by gaps (a trace per line would cost ~5 ms each
+    to build with thousands of lines). ci: (low, high) columns drawn as asymmetric error bars
+    around y (missing bounds draw none).
     """
-    hover = {c: True for c in hover if c in frame.columns} | {"_line": False}
-    frame = frame.with_columns(pl.concat_str([pl.col(color), *[pl.col(g).cast(pl.String) for g in group]],
-                                             separator="|", ignore_nulls=True).alias("_line"))
-    bars = {}
-    if ci is not None and all(c in frame.columns for c in ci):
+    hover = [c for c in hover if c in frame.columns and c not in (x, y)]
+    with_ci = ci is not None and all(c in frame.columns for c in ci)
+    if with_ci:
         frame = frame.with_columns((pl.col(ci[1]) - pl.col(y)).clip(0).fill_null(0.0).alias("_ci_plus"),
                                    (pl.col(y) - pl.col(ci[0])).clip(0).fill_null(0.0).alias("_ci_minus"))
-        bars = {"error_y": "_ci_plus", "error_y_minus": "_ci_minus"}
-        hover |= {"_ci_plus": False, "_ci_minus": False}
-    fig = px.line(frame.sort(color, "_line", x), x=x, y=y, color=color, line_group="_line", markers=True,
-                  log_x=True, log_y=True, hover_data=hover, labels=LABELS, title=title, **bars)
-    fig.update_layout(legend_title_text="", hovermode="closest")
+    frame = frame.sort(color, *group, x, nulls_last=True).with_row_index("_k")
+    # a gap row (all null) after the last point of every line
+    last = pl.struct(*group).ne_missing(pl.struct(*group).shift(-1)) | (pl.col(color) != pl.col(color).shift(-1))
+    ends = frame.filter(last.fill_null(True)).select(pl.col(color), (pl.col("_k") * 2 + 1).alias("_o"))
+    rows = pl.concat([frame.with_columns((pl.col("_k") * 2).alias("_o")), ends], how="diagonal_relaxed").sort("_o")
+    template = "<br>".join([f"{LABELS.get(color, color)}=%{{meta}}", f"{LABELS.get(x, x)}=%{{x}}",
+                            f"{LABELS.get(y, y)}=%{{y}}",
+                            *[f"{LABELS.get(c, c)}=%{{customdata[{i}]}}" for i, c in enumerate(hover)]])
+    palette = px.colors.qualitative.Plotly
+    fig = go.Figure()
+    for i, part in enumerate(rows.partition_by(color, maintain_order=True)):
+        name = part[color][0]
+        error = {}  # NumPy arrays, not lists: Plotly checks lists element by element (~0.1 s per 5,000 points)
+        if with_ci:
+            error = {"error_y": {"type": "data", "symmetric": False, "array": part["_ci_plus"].to_numpy(),
+                                 "arrayminus": part["_ci_minus"].to_numpy()}}
+        fig.add_trace(go.Scatter(
+            x=part[x].to_numpy(), y=part[y].to_numpy(), mode="lines+markers", name=str(name), meta=str(name),
+            legendgroup=str(name), line={"color": palette[i % len(palette)]}, connectgaps=False,
+            customdata=part.select(hover).to_numpy() if hover else None, hovertemplate=template + "<extra></extra>",
+            **error))
+    fig.update_layout(title=title, legend_title_text="", hovermode="closest",
+                      xaxis={"type": "log", "title": LABELS.get(x, x)}, yaxis={"type": "log", "title": LABELS.get(y, y)})
     return fig
+
+
+def _thinned(fig: go.Figure, thinned: Thinned) -> go.Figure:
+    """Say on the chart (subtitle) and in fig.layout.meta["thinned"] what thinning left out."""
+    if thinned.note:
+        fig.update_layout(title={"subtitle": {"text": thinned.note}}, meta={"thinned": thinned.note})
+    return fig
+
+
+def thinned_note(fig: go.Figure) -> str | None:
+    """The note `engine.downsample` left on a figure of this module (None when every point is drawn)."""
+    meta = fig.layout.meta
+    return meta.get("thinned") if isinstance(meta, dict) else None
 
 
 def speedup_vs_params(pairs: pl.DataFrame, price_ratio: float | None = None,
@@ -95,11 +128,13 @@ def speedup_vs_params(pairs: pl.DataFrame, price_ratio: float | None = None,
     """
     frame = _series(pairs) if pairs.height else pairs.with_columns(pl.lit("").alias("series"))
     # One line per dataset size: speedup at one size is not comparable to another's.
-    fig = _log_line(frame, "params", "speedup", "series", ["dataset_size"], [*SPEEDUP_HOVER, *CI_HOVER],
+    shown = thin_lines(frame, "params", "speedup", ["series", "dataset_size"], what="pairs",
+                       line_name="line (series and dataset size)", y_name="speedup")
+    fig = _log_line(shown.frame, "params", "speedup", "series", ["dataset_size"], [*SPEEDUP_HOVER, *CI_HOVER],
                     "Speedup vs parameter count (error bars: 95% bootstrap CI)", ci=("ci_low", "ci_high"))
-    _reference_lines(fig, frame["params"].to_list(), price_ratio)
+    _reference_lines(fig, [frame["params"].min(), frame["params"].max()], price_ratio)
     _crossover_marks(fig, crossings, "parameters")
-    return fig
+    return _thinned(fig, shown)
 
 
 def mark_size(fig: go.Figure, size: float, label: str) -> go.Figure:
@@ -144,23 +179,28 @@ def speedup_vs_dataset(pairs: pl.DataFrame, price_ratio: float | None = None,
     hover = ["params", "epochs", "cpu_end_to_end_s", "gpu_end_to_end_s", "e2e_ci_low", "e2e_ci_high",
              *SPEEDUP_HOVER]
     # One line per network (its parameter count): the dataset grows, the network stays.
-    fig = _log_line(frame, "dataset_size", "speedup_end_to_end", "series", ["params"], hover,
+    shown = thin_lines(frame, "dataset_size", "speedup_end_to_end", ["series", "params"], what="pairs",
+                       line_name="network", y_name="end-to-end speedup")
+    fig = _log_line(shown.frame, "dataset_size", "speedup_end_to_end", "series", ["params"], hover,
                     "End-to-end speedup vs dataset size (compile and transfer included)",
                     ci=("e2e_ci_low", "e2e_ci_high"))
-    _reference_lines(fig, frame["dataset_size"].to_list(), price_ratio)
+    _reference_lines(fig, [frame["dataset_size"].min(), frame["dataset_size"].max()], price_ratio)
     _crossover_marks(fig, crossings, "samples")
-    return fig
+    return _thinned(fig, shown)
 
 
 def epoch_time_vs_params(runs: pl.DataFrame) -> go.Figure:
     """Log-log median seconds per epoch against parameters, a colour per device, a symbol per model."""
-    frame = with_device(runs).sort("device", "model", "params")
     hover = ["width", "depth", "batch_size", "dataset_size", "dtype", "mode", "source", "epoch_s_iqr"]
-    fig = px.scatter(frame, x="params", y="epoch_s_median", color="device", symbol="model", log_x=True, log_y=True,
-                     hover_data=[c for c in hover if c in frame.columns], labels=LABELS,
-                     title="Time per epoch vs parameters, per device")
+    frame = with_device(runs).select("device", "model", "params", "epoch_s_median",
+                                     *[c for c in hover if c in runs.columns])
+    shown = thin_lines(frame, "params", "epoch_s_median", ["device", "model"], what="runs",
+                       line_name="device and model kind", y_name="time per epoch")
+    fig = px.scatter(shown.frame.sort("device", "model", "params"), x="params", y="epoch_s_median", color="device",
+                     symbol="model", log_x=True, log_y=True, hover_data=[c for c in hover if c in frame.columns],
+                     labels=LABELS, title="Time per epoch vs parameters, per device")
     fig.update_layout(legend_title_text="")
-    return fig
+    return _thinned(fig, shown)
 
 
 def loss_curves(runs: pl.DataFrame) -> go.Figure:
@@ -353,4 +393,63 @@ def perf_model_fit(points: pl.DataFrame, curves: pl.DataFrame) -> go.Figure:
         yaxis={"type": "log", "title": "seconds per step"},
         legend_title_text="",
     )
+    return fig
+
+
+def scaling(table: pl.DataFrame) -> go.Figure:
+    """Data-parallel scaling: two panels against the device count N, a colour per series.
+
+    table: `engine.scaling.scaling_table` output (label, device_count, samples_per_s,
+    ideal_samples_per_s, efficiency, series_emulated, mesh_shape, runs, epochs_timed).
+    Left: throughput in samples/s (log-log), measured (solid) and ideal = N x the one-device
+    throughput (dashed, same colour). Right: efficiency = throughput / (N x one-device throughput),
+    with the ideal efficiency 1 (dashed grey). A series without a one-device run has neither
+    ideal nor efficiency. Series on emulated devices say "emulated" in their names, and the title
+    says what that means.
+    """
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
+                        subplot_titles=("Throughput (samples/s): measured and ideal (linear)",
+                                        "Efficiency = throughput / (N x one-device throughput)"))
+    palette = px.colors.qualitative.Plotly
+    labels = table["label"].unique(maintain_order=True).to_list() if table.height else []
+    for i, label in enumerate(labels):
+        color = palette[i % len(palette)]
+        rows = table.filter(pl.col("label") == label).sort("device_count")
+        n = rows["device_count"].to_list()
+        custom = list(zip(rows["mesh_shape"].fill_null("").to_list(), rows["runs"].to_list(),
+                          rows["epochs_timed"].to_list()))
+        fig.add_trace(go.Scatter(
+            x=n, y=rows["samples_per_s"].to_list(), mode="lines+markers", name=label, legendgroup=label,
+            line={"color": color}, customdata=custom,
+            hovertemplate=("%{x} devices (%{customdata[0]}): %{y:,.4g} samples/s<br>%{customdata[1]} runs, "
+                           "%{customdata[2]} timed epochs<extra>" + label + "</extra>"),
+        ), row=1, col=1)
+        ideal = rows.filter(pl.col("ideal_samples_per_s").is_not_null())
+        if ideal.height:
+            fig.add_trace(go.Scatter(
+                x=ideal["device_count"].to_list(), y=ideal["ideal_samples_per_s"].to_list(), mode="lines",
+                name=f"ideal (linear): {label}", legendgroup=label, line={"color": color, "dash": "dash"},
+                hovertemplate="ideal: %{x} x one-device throughput = %{y:,.4g} samples/s<extra></extra>",
+            ), row=1, col=1)
+        efficient = rows.filter(pl.col("efficiency").is_not_null())
+        if efficient.height:
+            fig.add_trace(go.Scatter(
+                x=efficient["device_count"].to_list(), y=efficient["efficiency"].to_list(), mode="lines+markers",
+                name=f"efficiency: {label}", legendgroup=label, showlegend=False, line={"color": color},
+                hovertemplate="%{x} devices: efficiency %{y:.3g}<extra>" + label + "</extra>",
+            ), row=1, col=2)
+    counts = sorted(set(table["device_count"].to_list())) if table.height else [1]
+    fig.add_trace(go.Scatter(x=[min(counts), max(counts)], y=[1.0, 1.0], mode="lines",
+                             name="ideal efficiency 1 (perfect linear scaling)", line={"dash": "dash", "color": "gray"},
+                             hoverinfo="skip"), row=1, col=2)
+    ticks = {"tickvals": counts, "ticktext": [str(c) for c in counts]}
+    fig.update_xaxes(type="log", title_text="devices N (data-parallel mesh)", **ticks)
+    fig.update_yaxes(type="log", title_text="samples per second (all devices)", row=1, col=1)
+    fig.update_yaxes(title_text="efficiency (1 = ideal)", rangemode="tozero", row=1, col=2)
+    title = "Data-parallel scaling: throughput and efficiency against the number of devices"
+    if table.height and table["series_emulated"].any():
+        title += ("<br><sup>Series marked emulated ran on several CPU devices emulated in one process: they share "
+                  "one CPU's cores, so they show the overhead of splitting the batch, not the gain of more "
+                  "hardware.</sup>")
+    fig.update_layout(title=title, legend_title_text="", hovermode="closest")
     return fig

@@ -10,6 +10,7 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 from engine.config import RunConfig
 
@@ -48,6 +49,41 @@ def max_pool_2x2(x):
     return x.reshape(c, h // 2, 2, w // 2, 2).max(axis=(2, 4))
 
 
+# Input channels up to which a 3x3 convolution runs as one matrix multiplication on the CPU (below).
+FEW_CHANNELS = 4
+
+
+def _conv3x3_as_matmul(conv: eqx.nn.Conv2d, x):
+    """`conv(x)` for a 3x3, stride-1, padding-1 `conv`, as im2col + one matrix multiplication.
+
+    x (C, H, W) -> (C_out, H, W). The nine shifted copies of the zero-padded map are stacked into
+    a (C * 9, H * W) matrix whose row order (c, kh, kw) matches the weight (C_out, C, 3, 3) reshaped
+    to (C_out, C * 9). Its gradient is slices, pads and two matrix multiplications.
+    """
+    c, h, w = x.shape
+    padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1)))
+    columns = jnp.stack([padded[:, i:i + h, j:j + w] for i in range(3) for j in range(3)], axis=1)
+    out = conv.weight.reshape(conv.weight.shape[0], c * 9) @ columns.reshape(c * 9, h * w)
+    return out.reshape(-1, h, w) + conv.bias
+
+
+def conv3x3(conv: eqx.nn.Conv2d, x):
+    """`conv(x)` (equinox's Conv2d, 3x3, padding 1), x (C, H, W) -> (C_out, H, W), same values.
+
+    On the CPU, a convolution of an input with at most FEW_CHANNELS channels (an RGB image) runs as
+    one matrix multiplication instead: XLA:CPU's convolution is slow when the input has few
+    channels. Measured on the 2-core dev CPU, 32x32x3 -> 32 channels at batch 128, forward and
+    weight gradient: 78 ms as a convolution, 18 ms as a matrix multiplication (docs/PERFORMANCE.md).
+    Every other device and layer keeps equinox's convolution: `lax.platform_dependent` picks the
+    branch when the step is compiled for its device, so GPU runs are unchanged.
+    """
+    if x.shape[0] > FEW_CHANNELS:
+        return conv(x)
+    # Lambdas, not `conv` itself: platform_dependent hashes its branches, and a Module holding
+    # traced arrays cannot be hashed.
+    return lax.platform_dependent(x, cpu=lambda v: _conv3x3_as_matmul(conv, v), default=lambda v: conv(v))
+
+
 class CNN(eqx.Module):
     """[Conv 3x3 'same' + ReLU + MaxPool 2x2] x depth, channels doubling, then a dense head.
 
@@ -72,7 +108,7 @@ class CNN(eqx.Module):
     def __call__(self, x):
         x = jnp.transpose(x, (2, 0, 1))
         for conv in self.convs:
-            x = max_pool_2x2(jax.nn.relu(conv(x)))
+            x = max_pool_2x2(jax.nn.relu(conv3x3(conv, x)))
         return self.head(jax.nn.relu(self.dense(x.reshape(-1))))
 
 

@@ -28,7 +28,7 @@ import numpy as np
 import polars as pl
 
 from engine.config import RunConfig
-from engine.pairing import device_label
+from engine.pairing import device_label, one_device
 from engine.workload import Workload, from_config
 
 FIT_KEYS = ("device", "platform", "model", "dtype", "matmul_precision", "mode")
@@ -147,7 +147,7 @@ class Fit:
 def _points(runs: pl.DataFrame) -> pl.DataFrame:
     ok = runs.filter(
         (pl.col("status") == "ok") & (pl.col("epoch_s_median") > 0) & (pl.col("steps_per_epoch") > 0)
-        & (pl.col("flops_per_step_analytic") > 0)
+        & (pl.col("flops_per_step_analytic") > 0) & one_device(runs)  # a fit describes ONE device
     )
     if "run_id" in ok.columns:  # one run loaded twice (e.g. own runs also copied into data/reference) counts once
         ok = ok.filter(pl.col("run_id").is_null() | pl.col("run_id").is_first_distinct())

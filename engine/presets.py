@@ -5,6 +5,9 @@
 - dataset: dataset size grows (512 ... 32,768) at a fixed mid-sized network per kind.
 - reference: params + dataset, plus float32 `highest`-precision and bfloat16 rows for the
   large MLP; this is what `data/reference/` ships for each measured machine.
+- scaling: a small and a large MLP, a CNN and a Transformer at batch sizes that split evenly
+  over 1, 2, 4 ... 256 devices, for data-parallel scaling (the CLI runs each config once per
+  device count: `--device-counts`, or 1, 2, 4 ... up to the devices present).
 Every run has a time budget, so one slow config cannot stall a sweep: past it the run is
 recorded with status "timeout" and the epochs it did measure.
 """
@@ -15,7 +18,7 @@ from dataclasses import replace
 
 from engine.config import BenchConfig, DataConfig, ModelConfig, RunConfig, TrainConfig
 
-PRESETS = ("quick", "params", "dataset", "reference")
+PRESETS = ("quick", "params", "dataset", "reference", "scaling")
 
 
 def _run(model: ModelConfig, samples: int, batch: int, bench: BenchConfig, **train) -> RunConfig:
@@ -61,6 +64,18 @@ def _large_mlp_precision(bench: BenchConfig) -> list[RunConfig]:
     ]
 
 
+def _scaling(bench: BenchConfig) -> list[RunConfig]:
+    """Batch 256 / 512: a power of two, so every power-of-two device count splits it evenly. A large
+    MLP (compute-bound steps, where more devices can help) beside a small one (the gradient
+    all-reduce and dispatch dominate, where they cannot)."""
+    return [
+        _run(ModelConfig("mlp", width=256, depth=2), 8192, 512, bench),
+        _run(ModelConfig("mlp", width=2048, depth=3), 8192, 512, bench),
+        _run(ModelConfig("cnn", width=128, depth=3, channels=16), 2048, 256, bench),
+        _run(ModelConfig("transformer", width=128, depth=2, heads=4, seq_len=64, vocab=512), 2048, 256, bench),
+    ]
+
+
 def preset_configs(name: str, devices: tuple[str, ...] = ("cpu",), repeats: int | None = None,
                    time_budget_s: float | None = None) -> list[RunConfig]:
     """The configs of preset `name`, to be measured on each of `devices`."""
@@ -77,6 +92,8 @@ def preset_configs(name: str, devices: tuple[str, ...] = ("cpu",), repeats: int 
         return _params(bench)
     if name == "dataset":
         return _dataset(bench)
+    if name == "scaling":
+        return _scaling(bench)
     seen, out = set(), []
     for config in _params(bench) + _dataset(bench) + _large_mlp_precision(bench):
         if config not in seen:  # frozen configs are hashable: drop the grids' shared points

@@ -14,6 +14,25 @@ from engine.config import RunConfig
 from engine.hostinfo import host_facts
 from engine.store import SCHEMA_VERSION
 
+DATA_AXIS = "data"  # the one mesh axis of data-parallel training: the batch is split along it
+
+
+def mesh_shape_label(axes: dict[str, int]) -> str:
+    """A mesh's axes as the run record stores them: {"data": 4} -> "data=4" (axes in mesh order)."""
+    return ",".join(f"{name}={size}" for name, size in axes.items())
+
+
+def devices_emulated(platform: str, device_count: int) -> bool:
+    """Whether a run's devices were emulated: several CPU devices in one process.
+
+    XLA's CPU backend gives a process one device; more exist only when asked for with
+    JAX_NUM_CPU_DEVICES (or --xla_force_host_platform_device_count), and then they are slices of
+    the same cores and memory, not extra hardware. Such a run tests the data-parallel program;
+    its speed says nothing about real multi-device scaling. One CPU device, and accelerators
+    (each a separate chip), are real.
+    """
+    return platform == "cpu" and device_count > 1
+
 
 def run_identity(config: RunConfig, device_spec: str, batch_id: str | None, source: str) -> dict:
     """The columns every run record starts with: ids, time (UTC), host, device spec, the config and
@@ -28,6 +47,7 @@ def run_identity(config: RunConfig, device_spec: str, batch_id: str | None, sour
         **host_facts(),
         "platform": platform,
         "device_spec": device_spec,
+        "devices_emulated": devices_emulated(platform, config.bench.device_count),
         **config_columns(config),
         "mode": config.resolved_mode(platform),
     }
@@ -60,5 +80,7 @@ def config_columns(config: RunConfig) -> dict:
         "warmup": b.warmup,
         "repeats": b.repeats,
         "time_budget_s": b.time_budget_s,
+        "device_count": b.device_count,
+        "mesh_shape": mesh_shape_label({DATA_AXIS: b.device_count}),
         "flops_per_step_analytic": counts.flops_per_step(config),
     }

@@ -56,7 +56,9 @@ RUN_SCHEMA: dict[str, pl.DataType] = {
     "platform": pl.String,
     "device_spec": pl.String,
     "device_kind": pl.String,
-    "device_count": pl.Int32,
+    "device_count": pl.Int32,  # devices one run trained on, data-parallel (engine.parallel); 1 = one device
+    "mesh_shape": pl.String,  # the device mesh's axes, e.g. "data=4"; null in files from before meshes
+    "devices_emulated": pl.Boolean,  # several CPU devices of one process sharing its cores (engine.record)
     "device_memory_bytes": pl.Int64,
     "jax_version": pl.String,
     "jaxlib_version": pl.String,

@@ -34,7 +34,7 @@ from engine.config import RunConfig
 from engine.cost import Amortization, CostComparison, Prices, amortization, compare_costs
 from engine.crossover import Crossover, find_crossover
 from engine.memory import MemoryEstimate, MemoryVerdict, estimate
-from engine.pairing import ACCELERATOR_PLATFORMS, config_key, device_label, matches, pair_with_times
+from engine.pairing import ACCELERATOR_PLATFORMS, config_key, device_label, matches, one_device, pair_with_times
 from engine.perfmodel import Prediction, fit_runs, predict, select_fit
 from engine.workload import Workload, from_config
 
@@ -202,6 +202,7 @@ def verdict(
     """The verdict for `job` (a RunConfig, or a Workload such as a preset) on the run log `runs`."""
     w = from_config(job) if isinstance(job, RunConfig) else job
     memory = estimate(w)
+    runs = runs.filter(one_device(runs))  # one CPU against one accelerator; data-parallel runs are not
     ok = runs.filter((pl.col("status") == "ok") & (pl.col("epoch_s_median") > 0)).with_columns(device_label())
     cpu_dev = _choose_device(ok, ("cpu",), w.kind, cpu_device)
     gpu_dev = _choose_device(ok, ACCELERATOR_PLATFORMS, w.kind, gpu_device)
@@ -308,6 +309,7 @@ def alone(job: RunConfig | Workload, runs: pl.DataFrame, platform: str = "cpu", 
     device's performance model (labelled, with what it was fitted on); None when neither works.
     """
     w = from_config(job) if isinstance(job, RunConfig) else job
+    runs = runs.filter(one_device(runs))  # one CPU against one accelerator; data-parallel runs are not
     ok = runs.filter((pl.col("status") == "ok") & (pl.col("epoch_s_median") > 0)).with_columns(device_label())
     platforms = ("cpu",) if platform == "cpu" else ACCELERATOR_PLATFORMS
     dev = _choose_device(ok, platforms, w.kind, device)

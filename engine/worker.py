@@ -101,7 +101,7 @@ def run_argv(config: RunConfig, out: Path, python: str = sys.executable) -> list
         "--batch-size", str(t.batch_size), "--epochs", str(t.epochs), "--optimizer", t.optimizer,
         "--lr", repr(t.learning_rate), "--dtype", t.dtype, "--precision", t.matmul_precision, "--mode", t.mode,
         "--warmup", str(b.warmup), "--repeats", str(b.repeats), "--time-budget", repr(b.time_budget_s),
-        "--devices", ",".join(b.devices), "--out", str(out), "--jsonl",
+        "--devices", ",".join(b.devices), "--device-count", str(b.device_count), "--out", str(out), "--jsonl",
     ]
 
 

@@ -6,6 +6,8 @@ the finished runs show as a table, a loss curve and a comparison with every othe
 measurement of the same configuration (CPU vs GPU).
 """
 
+from collections import Counter
+
 import polars as pl
 import streamlit as st
 
@@ -22,6 +24,7 @@ from engine.config import (
     ModelConfig,
     RunConfig,
     TrainConfig,
+    check_devices_present,
 )
 from engine.limits import LimitError
 from engine.worker import STARTUP_SLACK_S, SubmitRefused
@@ -38,6 +41,7 @@ st.caption("Measure a network on this machine. Compile and host-to-device transf
            "epochs are timed after a warm-up, and the median and spread are kept.")
 
 specs = data.device_specs()
+most_per_platform = max(Counter(spec.split(":")[0] for spec in specs).values())
 with st.form("bench_form"):
     c1, c2, c3, c4 = st.columns(4)
     kind = c1.selectbox("Model", MODEL_KINDS, key="bm_model", bind="query-params")
@@ -61,12 +65,19 @@ with st.form("bench_form"):
                              help="'default' is TF32 on recent NVIDIA GPUs; 'highest' is true float32.")
     mode = c4.selectbox("Epoch runner", MODES, key="bm_mode", bind="query-params",
                         help="per_step: one dispatch per batch; fused: the whole epoch in one lax.scan; auto picks.")
-    c1, c2, c3 = st.columns([1, 2, 1])
+    c1, c2, c3, c4 = st.columns([1, 2, 1, 1])
     repeats = c1.slider("Timed epochs (repeats)", 1, 10, value=3, key="bm_repeats", bind="query-params")
     devices = c2.multiselect("Devices", specs, default=specs, key="bm_devices", bind="query-params",
                              help="Devices present on this machine.")
     limit = c3.number_input("Time limit for the job (s)", 10, 3600, value=300, key="bm_limit", bind="query-params",
                             help="Past it the worker is killed and the unfinished runs are recorded as 'timeout'.")
+    # No max_value: a number from a shared link that this machine cannot run reaches
+    # check_devices_present, whose message names the field, instead of being silently clamped.
+    device_count = c4.number_input(
+        "Devices per run (data-parallel)", min_value=1, value=1, key="bm_device_count", bind="query-params",
+        help=f"Split every batch over this many devices of each chosen device's platform (jax.sharding); 1 is "
+             f"ordinary training. This machine has up to {most_per_platform} of one platform. The Scaling page "
+             "shows throughput against this number.")
     submitted = st.form_submit_button("Run", type="primary")
 
 if submitted:
@@ -80,8 +91,10 @@ if submitted:
             data=DataConfig(samples=int(samples)),
             train=TrainConfig(batch_size=int(batch), epochs=int(epochs), dtype=dtype, matmul_precision=precision,
                               mode=mode),
-            bench=BenchConfig(warmup=1, repeats=int(repeats), devices=tuple(devices), time_budget_s=budget),
+            bench=BenchConfig(warmup=1, repeats=int(repeats), devices=tuple(devices), time_budget_s=budget,
+                              device_count=int(device_count)),
         )
+        check_devices_present(config, specs)
     except ConfigError as exc:
         st.error(f"{exc}. Change that setting and press Run again.")
     else:

@@ -12,9 +12,9 @@ import polars as pl
 import streamlit as st
 
 from dashboard import data, state
-from engine import analysis, cost, figures, fmt
+from engine import cost, figures, fmt
 from engine.config import ConfigError
-from engine.pairing import device_sides
+from engine.pairing import pool
 
 state.through_app()
 st.title("Cost")
@@ -52,9 +52,9 @@ if not state.selected_sources():
     st.info("No data source is selected: tick at least one in the sidebar.")
     st.stop()
 
-table = analysis.speedup_table(runs.frame, epochs=epochs)
+table = data.speedup_table(epochs=epochs)  # cached per data folder contents and run length
 pairs = table.pairs
-have = analysis.source_summary(runs.frame)
+have_gpu = bool(data.explorer_options()["gpu_devices"])
 run_per_gpu = None  # one GPU run's cost of the chosen configuration, for the idle comparison
 
 
@@ -67,12 +67,12 @@ def _amortized(a: cost.Amortization) -> str:
 
 
 st.subheader("Cost per configuration")
-if have["gpu"] + have["tpu"] == 0:
+if not have_gpu:
     st.warning("**No GPU measurements exist in the selected data sources yet**, so there is no GPU cost, "
                "break-even or amortization to show. Below: what the CPU runs cost at your CPU price. Run the "
                "Benchmark page on a machine with a GPU, import GPU runs on the Results page, or add reference "
                "files to data/reference/.")
-    sides = device_sides(runs.frame).filter(pl.col("platform") == "cpu")
+    sides = pool(runs.frame).sides.filter(pl.col("platform") == "cpu")
     if sides.height:
         fixed = pl.col("compile_s").fill_null(0.0) + pl.col("transfer_s").fill_null(0.0)
         per_s = prices.cpu_per_h / cost.SECONDS_PER_HOUR
@@ -93,6 +93,8 @@ elif not pairs.height:
     st.warning("No configuration was measured on both a CPU and a GPU, so no cost comparison can be made. Measure "
                "the same configuration on both (Benchmark page), or import matching runs.")
 else:
+    if table.note:
+        st.info(table.note)
     costed = cost.with_costs(pairs, prices, epochs)
     time_amort, cost_amort = [], []
     for row in costed.iter_rows(named=True):

@@ -4,7 +4,10 @@ Runs of the same configuration on a CPU and on a GPU are paired (engine.analysis
 engine.pairing + engine.confidence); speedup = CPU median epoch time / GPU median epoch time with
 a 95% bootstrap interval over both runs' raw epoch times; runs that could not be paired are
 listed. Lines at speedup 1 and at the price ratio; crossovers (engine.crossover) are
-interpolated between measured points, never extrapolated.
+interpolated between measured points, never extrapolated. Tables, crossovers and charts come
+from dashboard.data, cached per data folder contents and filters; large views get intervals for
+their first analysis.MAX_INTERVALS pairs and charts thinned to engine.downsample.MAX_POINTS
+points, and the page says so.
 """
 
 import polars as pl
@@ -18,37 +21,30 @@ st.title("Speedup explorer")
 
 runs = data.runs()
 data.show_warnings(runs)
-frame = analysis.with_device(analysis.ok_runs(runs.frame))
-if not frame.height:
+options = data.explorer_options()
+if not (options["cpu_devices"] or options["gpu_devices"]):
     st.info("No finished runs in the selected data sources yet. Run the Benchmark page, import files on Results, "
             "or add reference files to data/reference/.")
     st.stop()
 
-
-def options(column: str) -> list:
-    return sorted(frame[column].drop_nulls().unique().to_list())
-
-
 c1, c2, c3 = st.columns([2, 1, 3])
-models = state.filter_all(c1, "Model kind", options("model"), "sp_models", pills=True)
-dtypes = options("dtype")
+models = state.filter_all(c1, "Model kind", options["model"], "sp_models", pills=True)
+dtypes = options["dtype"]
 dtype = c2.selectbox("dtype", dtypes, index=dtypes.index("float32") if "float32" in dtypes else 0, key="sp_dtype",
                      bind="query-params")
-batches = state.filter_all(c3, "Batch size", options("batch_size"), "sp_batches", pills=True)
-gpu_devices = sorted(frame.filter(pl.col("platform") != "cpu")["device"].unique().to_list())
-cpu_devices = sorted(frame.filter(pl.col("platform") == "cpu")["device"].unique().to_list())
+batches = state.filter_all(c3, "Batch size", options["batch_size"], "sp_batches", pills=True)
+gpu_devices, cpu_devices = options["gpu_devices"], options["cpu_devices"]
 c1, c2 = st.columns(2)
 gpus = state.filter_all(c1, "GPU", gpu_devices, "sp_gpus")
 cpus = state.filter_all(c2, "CPU", cpu_devices, "sp_cpus")
 
-for label, chosen, allowed in (("Model kind", models, options("model")), ("Batch size", batches, options("batch_size")),
+for label, chosen, allowed in (("Model kind", models, options["model"]), ("Batch size", batches,
+                                                                           options["batch_size"]),
                                ("GPU", gpus, gpu_devices), ("CPU", cpus, cpu_devices)):
     if allowed and not chosen:
         st.error(f"{label}: nothing is selected; choose at least one of {', '.join(map(str, allowed))}.")
         st.stop()
 
-selected = (pl.col("model").is_in(models) & (pl.col("dtype") == dtype) & pl.col("batch_size").is_in(batches))
-shown = frame.filter(selected & pl.col("device").is_in([*gpus, *cpus]))
 prices = state.checked_prices()
 if prices is None:
     st.stop()
@@ -57,8 +53,8 @@ levels = analysis.thresholds(prices)
 
 # Failed runs of the chosen configurations are kept so the unpaired list can name them, also on a
 # device that never finished a run (and so is not among the filter's options).
-devices = pl.col("device").is_in([*gpus, *cpus]) | ~pl.col("device").is_in([*gpu_devices, *cpu_devices])
-table = analysis.speedup_table(analysis.with_device(runs.frame).filter(selected & devices))
+view = (tuple(models), dtype, tuple(batches), (*gpus, *cpus), (*gpu_devices, *cpu_devices))
+table = data.speedup_table(view)  # cached per data folder contents and filter
 pairs = table.pairs
 if not gpu_devices:
     st.warning("**No GPU measurements exist in the selected data sources yet**, so there is no speedup to show. "
@@ -68,17 +64,21 @@ elif not pairs.height:
     st.warning("No configuration in the current filter was measured on both a CPU and a GPU, so no speedup can be "
                "computed. Widen the filters, or measure the same configuration on both.")
 else:
-    by_params = analysis.crossovers(pairs, levels)
-    st.plotly_chart(figures.speedup_vs_params(pairs, ratio, by_params), key="sp_params")
+    if table.note:
+        st.info(table.note)
+    by_params = data.crossovers(levels, "params", view)
+    by_size = data.crossovers(levels, "dataset_size", view)
+    chart, size_chart = data.speedup_charts(levels, ratio, view)  # engine.figures, cached
+    st.plotly_chart(chart, key="sp_params")
     st.caption(f"Above the grey line the GPU is faster; above the red line (price ratio {ratio:.3g} = "
                f"${prices.gpu_per_h:g}/h over ${prices.cpu_per_h:g}/h) it is also cheaper. Error bars: 95% "
                "bootstrap interval over both runs' raw epoch times. x marks a crossover, interpolated in log-log "
-               "between the two measured points around it; a line per dataset size.")
-    by_size = analysis.crossovers(pairs, levels, size="dataset_size", speedup="speedup_end_to_end",
-                                  by=(*analysis.SERIES_KEYS, "params"), unit="samples")
-    st.plotly_chart(figures.speedup_vs_dataset(pairs, ratio, by_size), key="sp_dataset")
+               "between the two measured points around it; a line per dataset size. "
+               + (figures.thinned_note(chart) or ""))
+    st.plotly_chart(size_chart, key="sp_dataset")
     st.caption("End to end = compile + host-to-device transfer + epochs x epoch time, for the CPU run's number "
-               "of epochs on both devices: what you wait for. A line per network (parameter count).")
+               "of epochs on both devices: what you wait for. A line per network (parameter count). "
+               + (figures.thinned_note(size_chart) or ""))
 
     st.subheader("Speedup table")
     st.dataframe(
@@ -92,8 +92,7 @@ else:
             pl.col("speedup_end_to_end").round(3).alias("speedup end to end"),
             pl.col("e2e_ci_low").round(3).alias("e2e 95% CI low"), pl.col("e2e_ci_high").round(3).alias(
                 "e2e 95% CI high"),
-            pl.col("epoch_times_s_cpu").list.len().alias("CPU epochs timed"),
-            pl.col("epoch_times_s_gpu").list.len().alias("GPU epochs timed"),
+            pl.col("cpu_n_epochs").alias("CPU epochs timed"), pl.col("gpu_n_epochs").alias("GPU epochs timed"),
             pl.col("cpu_runs").alias("CPU runs"), pl.col("gpu_runs").alias("GPU runs"),
         ),
         hide_index=True, key="sp_table",
@@ -122,4 +121,7 @@ if unpaired.height:
                                      "params", "batch_size", "dataset_size", "dtype", "matmul_precision", "runs",
                                      "run_ids"), hide_index=True, key="sp_unpaired")
 
-st.plotly_chart(figures.epoch_time_vs_params(shown), key="sp_epoch")
+chart = data.epoch_chart(view)
+st.plotly_chart(chart, key="sp_epoch")
+if figures.thinned_note(chart):
+    st.caption(figures.thinned_note(chart))

@@ -76,6 +76,16 @@ def test_failed_runs_are_not_paired_but_listed(both):
     assert table.unpaired.filter(pl.col("reason").str.starts_with("status oom")).height == 7
 
 
+def test_data_parallel_runs_are_not_pooled_with_single_device_runs_but_listed(both):
+    four = both.filter(pl.col("platform") == "gpu").with_columns(
+        pl.lit(4, pl.Int32).alias("device_count"), pl.col("epoch_s_median") / 4, pl.col("epoch_times_s") / 4,
+        pl.col("run_id") + "x4")
+    alone, mixed = analysis.speedup_table(both), analysis.speedup_table(pl.concat([both, four], how="diagonal_relaxed"))
+    assert mixed.pairs["speedup"].to_list() == alone.pairs["speedup"].to_list()  # the 4x faster runs left out
+    listed = mixed.unpaired.filter(pl.col("reason").str.contains("trained on 4 devices"))
+    assert listed.height == four.height and set(listed["run_ids"].list.first()) == set(four["run_id"])
+
+
 def test_repeated_runs_are_pooled(cpu):
     gpu = fixture_data.synthetic_gpu_runs(cpu)
     slower = gpu.with_columns(pl.col("epoch_s_median") * 3, pl.col("epoch_times_s") * 3, pl.col("run_id") + "b")

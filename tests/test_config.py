@@ -167,3 +167,19 @@ def test_learning_rate_accepted_exactly_in_range(lr):
     else:
         with raises_for("learning_rate"):
             TrainConfig(learning_rate=lr)
+
+
+def test_devices_present_check_names_the_field_and_what_this_machine_allows():
+    from engine.config import BenchConfig, ConfigError, RunConfig, TrainConfig, check_devices_present
+
+    def config(devices, n):
+        return RunConfig(train=TrainConfig(batch_size=8), bench=BenchConfig(devices=devices, device_count=n))
+
+    check_devices_present(config(("cpu:0", "gpu:0"), 1), ["cpu:0", "gpu:0", "gpu:1"])
+    check_devices_present(config(("gpu:0",), 2), ["cpu:0", "gpu:0", "gpu:1"])
+    with pytest.raises(ConfigError, match=r"device_count=2 is not allowed.*\[1, 1\] for gpu:1"):
+        check_devices_present(config(("gpu:1",), 2), ["cpu:0", "gpu:0", "gpu:1"])
+    with pytest.raises(ConfigError, match=r"device_count=2 is not allowed.*\[1, 1\] for cpu:0.*1 cpu device"):
+        check_devices_present(config(("cpu:0",), 2), ["cpu:0"])
+    with pytest.raises(ConfigError, match=r"devices='gpu:0' is not allowed: expected one of cpu:0"):
+        check_devices_present(config(("gpu:0",), 1), ["cpu:0"])

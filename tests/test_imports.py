@@ -13,7 +13,8 @@ JAX_FREE = ["engine", "engine.config", "engine.counts", "engine.presets", "engin
 # Written by other parts of the project; checked when present.
 JAX_FREE_IF_PRESENT = ["engine.analysis", "engine.figures", "engine.worker", "engine.verdict", "engine.cost",
                        "engine.crossover", "engine.confidence", "engine.pairing", "engine.perfmodel",
-                       "engine.workload", "engine.memory", "engine.explain", "engine.fmt", "dashboard.state"]
+                       "engine.workload", "engine.memory", "engine.explain", "engine.fmt", "engine.scaling", "engine.record",
+                       "dashboard.state"]
 
 
 def _import_in_fresh_process(modules: list[str], forbidden: str) -> subprocess.CompletedProcess:

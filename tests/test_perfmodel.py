@@ -104,6 +104,16 @@ def test_fit_runs_per_device_lists_unfittable_groups_and_predicts():
         predict(cpu, 1e10)
 
 
+def test_data_parallel_runs_stay_out_of_a_devices_fit():
+    runs = _synthetic_runs().with_columns(pl.lit(1).alias("device_count"))
+    four = runs.filter(pl.col("status") == "ok").with_columns(pl.lit(4).alias("device_count"),
+                                                              pl.col("epoch_s_median") / 4)
+    (cpu_alone,) = [f for f in fit_runs(runs)[0] if f.platform == "cpu"]
+    (cpu_mixed,) = [f for f in fit_runs(pl.concat([runs, four]))[0] if f.platform == "cpu"]
+    assert cpu_mixed.line.n_points == cpu_alone.line.n_points == 8
+    assert cpu_mixed.rate_flops_per_s == cpu_alone.rate_flops_per_s
+
+
 def test_predict_from_a_config_uses_its_flops_and_steps():
     fits, _ = fit_runs(_synthetic_runs())
     cfg = RunConfig(model=ModelConfig("mlp", width=256, depth=2), data=DataConfig(samples=1024),

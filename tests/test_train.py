@@ -160,3 +160,36 @@ def test_max_pool_2x2_matches_equinox_maxpool_values_and_gradients():
     grad = jax.grad(lambda v: (max_pool_2x2(v) ** 2).sum())(x)
     grad_ref = jax.grad(lambda v: (reference(v) ** 2).sum())(x)
     np.testing.assert_allclose(grad, grad_ref, rtol=1e-6, atol=1e-6)
+
+
+def test_few_channel_conv_matches_equinox_values_and_gradients():
+    import equinox as eqx
+    import jax
+    import numpy as np
+
+    from engine.models import _conv3x3_as_matmul, conv3x3
+
+    x = jax.random.normal(jax.random.key(4), (3, 10, 12))
+    conv = eqx.nn.Conv2d(3, 8, 3, padding=1, key=jax.random.key(5))
+    for implementation in (conv3x3, _conv3x3_as_matmul):  # the CPU's choice, and the matmul form itself
+        np.testing.assert_allclose(implementation(conv, x), conv(x), rtol=1e-5, atol=1e-5)
+
+        def loss(c, v, f=implementation):
+            return (f(c, v) ** 2).sum()
+
+        got, want = eqx.filter_grad(loss)(conv, x), eqx.filter_grad(lambda c, v: (c(v) ** 2).sum())(conv, x)
+        for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_cpu_cnn_runs_its_rgb_layer_as_a_matmul_and_the_others_as_convolutions():
+    import jax
+
+    from engine.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+    from engine.models import build_model
+
+    config = RunConfig(ModelConfig("cnn", width=16, depth=3, channels=8), DataConfig(samples=8),
+                       TrainConfig(batch_size=4))  # blocks: 3 -> 8, 8 -> 16, 16 -> 32 channels
+    model = build_model(config, jax.random.key(0))
+    hlo = jax.jit(jax.vmap(model)).lower(jax.numpy.zeros((4, 32, 32, 3))).compile().as_text()
+    assert hlo.count(" convolution(") == 2  # blocks 2 and 3; block 1 (3 input channels) is a dot

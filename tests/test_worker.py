@@ -136,7 +136,7 @@ def test_run_argv_round_trips_through_the_cli(tmp_path):
                        DataConfig(samples=300, n_classes=3, seed=7),
                        TrainConfig(batch_size=30, epochs=4, optimizer="sgd", learning_rate=0.0123, dtype="bfloat16",
                                    matmul_precision="highest", mode="per_step"),
-                       BenchConfig(warmup=2, repeats=4, devices=("cpu:0", "gpu:0"), time_budget_s=12.5))
+                       BenchConfig(warmup=2, repeats=4, devices=("cpu:0", "gpu:0"), time_budget_s=12.5, device_count=2))
     argv = run_argv(config, tmp_path)
     assert argv[1:4] == ["-m", "engine", "run"] and "--jsonl" in argv
     assert config_from_args(build_parser().parse_args(argv[3:])) == config

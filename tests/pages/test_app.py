@@ -13,7 +13,7 @@ from page_helpers import APP, by_key, open_page, texts
 
 ROOT = Path(APP).parent
 PAGES = ["pages/overview.py", "pages/benchmark.py", "pages/speedup.py", "pages/cost.py", "pages/hardware.py",
-         "pages/results.py"]
+         "pages/scaling.py", "pages/results.py"]
 
 
 def test_sidebar_sources_prices_and_devices(data_dirs):

@@ -37,6 +37,15 @@ def test_heads_must_divide_width(data_dirs):
     assert "heads=3 is not allowed: expected a divisor of width=256" in texts(at.error)
 
 
+def test_more_devices_per_run_than_this_machine_has_is_refused(data_dirs):
+    at = open_page(PAGE, {"bm_device_count": "2"})  # e.g. a link from a machine with two GPUs
+    assert by_key(at.number_input, "bm_device_count").value == 2
+    button(at, "Run").click().run()
+    assert not at.exception
+    assert "device_count=2 is not allowed: expected an integer in [1, 1] for cpu:0" in texts(at.error)
+    assert at.session_state["bench_job_ids"] == []
+
+
 def test_tiny_run_shows_table_loss_and_comparison(data_dirs):
     runs_dir, _ = data_dirs
     at = open_page(PAGE, {"bm_width": "32", "bm_depth": "1", "bm_samples": "256", "bm_batch": "64",

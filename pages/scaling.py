@@ -1,0 +1,53 @@
+"""Scaling: how much faster does training get on N devices of one kind (data-parallel)?
+
+Throughput and efficiency against the device count, per configuration and device
+(engine.scaling; chart engine.figures.scaling). Runs on emulated CPU devices are labelled as such.
+"""
+
+import polars as pl
+import streamlit as st
+
+from dashboard import data, state
+from engine import figures, scaling
+
+state.through_app()
+st.title("Scaling")
+st.caption("Data-parallel training: every batch split over N devices of one kind, parameters replicated, "
+           "gradients combined by the compiler (engine/parallel.py).")
+
+runs = data.runs()
+data.show_warnings(runs)
+table = scaling.scaling_table(runs.frame)
+if not table.height:
+    st.info("**No multi-device runs in the selected data sources yet**, so there is no scaling to show. Make some "
+            "with the command line, then reload:\n\n"
+            f"- on a machine with several GPUs: `{scaling.GPU_COMMAND}`\n"
+            f"- on this CPU, with emulated devices (they share its cores, and are labelled emulated): "
+            f"`{scaling.CPU_COMMAND}`\n\n"
+            "`--device-counts 1,2,4` picks the device counts; `--device-count N` on `python -m engine run` "
+            "measures one network on N devices.")
+    st.stop()
+
+if table["series_emulated"].any():
+    st.warning("Some series ran on **emulated** CPU devices (JAX_NUM_CPU_DEVICES): several devices in one process "
+               "that share the same CPU cores. They check that data-parallel training works and show what "
+               "splitting the batch costs; they do not show what more hardware would gain.")
+st.plotly_chart(figures.scaling(table), key="sc_chart")
+st.caption("Throughput = samples per epoch / median epoch time over every timed epoch of every run (all devices "
+           "together). Ideal = N x the one-device throughput of the same configuration on the same device kind "
+           "and machine; efficiency = throughput / ideal (1 = perfect linear scaling). A series without a "
+           "one-device run has no ideal line or efficiency.")
+
+st.subheader("Scaling table")
+st.dataframe(
+    table.select(
+        pl.col("label").alias("series"), "device_count", "mesh_shape", "emulated", "model", "params", "batch_size",
+        "dataset_size", "dtype", "mode", "device", "host",
+        pl.col("samples_per_s").round(1).alias("samples/s"),
+        pl.col("ideal_samples_per_s").round(1).alias("ideal samples/s"),
+        pl.col("speedup").round(3).alias("speedup over 1 device"),
+        pl.col("efficiency").round(3),
+        pl.col("epoch_s").alias("s/epoch (median)"), "runs", "epochs_timed",
+    ),
+    hide_index=True, key="sc_table",
+)
