@@ -35,21 +35,25 @@ preset = PRESETS[st.radio(
     help="Your network, set with the widgets below, or one of the seed article's two examples: a network of 10 "
          "billion parameters, and a final layer of 100 million outputs x 2,000 inputs (200 billion parameters).")]
 if preset == "custom":
-    c1, c2, c3, c4 = st.columns(4)
-    kind = c1.selectbox("Network", MODEL_KINDS, key="ov_model", bind="query-params",
-                        help="mlp: dense layers; cnn: 3x3 convolutions on 32x32x3 images; transformer: an encoder "
-                             "over 32 tokens.")
-    width = c2.select_slider("Width (units / d_model)", POWERS[1:], value=256, key="ov_width", bind="query-params")
-    depth = c3.slider("Depth (layers / blocks)", 1, 8, value=2, key="ov_depth", bind="query-params")
-    channels = c4.select_slider("First conv channels (CNN)", [4, 8, 16, 32, 64, 128], value=16, key="ov_channels",
-                                bind="query-params", disabled=kind != "cnn")
-    c1, c2, c3, c4 = st.columns(4)
-    samples = c1.number_input("Dataset size (samples)", min_value=1, max_value=100_000_000, value=50_000, step=1000,
-                              key="ov_samples", bind="query-params")
-    epochs = c2.number_input("Epochs", min_value=1, max_value=100_000, value=10, key="ov_epochs",
-                             bind="query-params")
-    batch = c3.select_slider("Batch size", POWERS, value=128, key="ov_batch", bind="query-params")
-    dtype = c4.selectbox("Compute dtype", DTYPES, key="ov_dtype", bind="query-params")
+    # The network's settings live in a popover: the browser draws its widgets only when it is opened, so
+    # the answer and its chart appear sooner (docs/PERFORMANCE.md, page load). The line under it says
+    # what is set; every setting is also in the page's URL.
+    with st.popover("Describe your network", icon=":material/tune:"):
+        c1, c2 = st.columns(2)
+        kind = c1.selectbox("Network", MODEL_KINDS, key="ov_model", bind="query-params",
+                            help="mlp: dense layers; cnn: 3x3 convolutions on 32x32x3 images; transformer: an "
+                                 "encoder over 32 tokens.")
+        dtype = c2.selectbox("Compute dtype", DTYPES, key="ov_dtype", bind="query-params")
+        width = c1.select_slider("Width (units / d_model)", POWERS[1:], value=256, key="ov_width",
+                                 bind="query-params")
+        depth = c2.slider("Depth (layers / blocks)", 1, 8, value=2, key="ov_depth", bind="query-params")
+        channels = c1.select_slider("First conv channels (CNN)", [4, 8, 16, 32, 64, 128], value=16,
+                                    key="ov_channels", bind="query-params", disabled=kind != "cnn")
+        batch = c2.select_slider("Batch size", POWERS, value=128, key="ov_batch", bind="query-params")
+        samples = c1.number_input("Dataset size (samples)", min_value=1, max_value=100_000_000, value=50_000,
+                                  step=1000, key="ov_samples", bind="query-params")
+        epochs = c2.number_input("Epochs", min_value=1, max_value=100_000, value=10, key="ov_epochs",
+                                 bind="query-params")
     try:
         job = RunConfig(
             model=ModelConfig(kind, width=int(width), depth=int(depth), channels=int(channels)),
@@ -57,12 +61,13 @@ if preset == "custom":
             train=TrainConfig(batch_size=int(batch), epochs=int(epochs), dtype=dtype),
         )
     except ConfigError as exc:
-        st.error(f"{exc}. Change that setting above.")
+        st.error(f"{exc}. Change that setting under “Describe your network”.")
         st.stop()
     params = counts.parameter_count(job)
-    st.markdown(f"Your network has **{params:,} parameters** ({fmt.count(params)}; exact count for this "
-                f"configuration) and one training step costs {fmt.si(counts.flops_per_step(job), 'FLOPs')} "
-                "(analytic).")
+    shape = f"width {width}, depth {depth}" + (f", {channels} first channels" if kind == "cnn" else "")
+    st.markdown(f"**{kind.upper()}**, {shape}: **{params:,} parameters** ({fmt.count(params)}; exact count), "
+                f"{int(samples):,} samples, batch {batch}, {int(epochs)} epochs, {dtype}. One training step costs "
+                f"{fmt.si(counts.flops_per_step(job), 'FLOPs')} (analytic).")
 else:
     job = PRESET_WORKLOADS[preset]()
     kind = job.kind
@@ -125,34 +130,37 @@ if v.basis == "none":
 c = v.costs
 label = explain.qualifier(v.basis)
 interval = explain.interval_text(v)
-m1, m2, m3 = st.columns(3)
-m1.metric(f"CPU time{label}", fmt.seconds(v.cpu.run_s), help=f"{epochs} epochs + compile and transfer, {v.cpu.device}")
-m2.metric(f"GPU time{label}", fmt.seconds(v.gpu.run_s), help=f"{epochs} epochs + compile and transfer, {v.gpu.device}")
-m3.metric(f"GPU speedup{label}", f"{v.speedup:.2f}x",
-          help=f"CPU epoch time / GPU epoch time; {interval}")
-m1, m2, m3 = st.columns(3)
-m1.metric(f"CPU cost{label}", fmt.money(c.cpu_run), help=f"at ${prices.cpu_per_h:g} per hour (sidebar)")
-m2.metric(f"GPU cost{label}", fmt.money(c.gpu_run), help=f"at ${prices.gpu_per_h:g} per hour (sidebar)")
-m3.metric("Price ratio", f"{prices.break_even_speedup:.3g}",
-          help="GPU $/h over CPU $/h: the speedup at which both cost the same")
-st.caption(f"Speedup per epoch {v.speedup:.3g}x ({interval}); end to end, compile and transfer included, "
-           f"{v.speedup_end_to_end:.3g}x for {epochs} epochs.")
-
-level, headline = explain.headline(v, prices)
-{"info": st.info, "success": st.success, "warning": st.warning}[level](headline)
-if note := explain.basis_note(v):
-    st.caption(note)
-if crossover := explain.crossover_text(v):
-    st.markdown(crossover)
-if v.amortization:
-    st.markdown(f"**Compile time paid back**: {v.amortization.describe('time')}.")
-st.markdown(explain.memory_text(v, [v.cpu, v.gpu]))
-
-# Where this network sits among the measured speedups of its kind on these two devices.
+# The numbers, then the chart of measured speedups under them, full width. The chart is written
+# first (containers can be filled in any order): its message reaches the browser before the
+# numbers', so it is drawn while they arrive (docs/PERFORMANCE.md, page load).
+numbers, where = st.container(), st.container()
 if chart is not None:
-    st.plotly_chart(chart, key="ov_chart")
-    st.caption(f"Measured speedups of {v.workload.kind} networks ({v.workload.dtype}), {v.gpu.device} over "
-               f"{v.cpu.device}; the dashed line is your network.")
+    where.plotly_chart(chart, key="ov_chart")
+    where.caption(f"Where your network (dashed line) sits among the measured speedups of {v.workload.kind} networks "
+                  f"({v.workload.dtype}), {v.gpu.device} over {v.cpu.device}.")
+with numbers:
+    m1, m2, m3 = st.columns(3)
+    m1.metric(f"CPU time{label}", fmt.seconds(v.cpu.run_s),
+              help=f"{epochs} epochs + compile and transfer, {v.cpu.device}")
+    m2.metric(f"GPU time{label}", fmt.seconds(v.gpu.run_s),
+              help=f"{epochs} epochs + compile and transfer, {v.gpu.device}")
+    m3.metric(f"GPU speedup{label}", f"{v.speedup:.2f}x", help=f"CPU epoch time / GPU epoch time; {interval}")
+    m1, m2, m3 = st.columns(3)
+    m1.metric(f"CPU cost{label}", fmt.money(c.cpu_run), help=f"at ${prices.cpu_per_h:g} per hour (sidebar)")
+    m2.metric(f"GPU cost{label}", fmt.money(c.gpu_run), help=f"at ${prices.gpu_per_h:g} per hour (sidebar)")
+    m3.metric("Price ratio", f"{prices.break_even_speedup:.3g}",
+              help="GPU $/h over CPU $/h: the speedup at which both cost the same")
+    st.caption(f"Speedup per epoch {v.speedup:.3g}x ({interval}); end to end, compile and transfer included, "
+               f"{v.speedup_end_to_end:.3g}x for {epochs} epochs.")
+    level, headline = explain.headline(v, prices)
+    {"info": st.info, "success": st.success, "warning": st.warning}[level](headline)
+    if note := explain.basis_note(v):
+        st.caption(note)
+    if crossover := explain.crossover_text(v):
+        st.markdown(crossover)
+    if v.amortization:
+        st.markdown(f"**Compile time paid back**: {v.amortization.describe('time')}.")
+    st.markdown(explain.memory_text(v, [v.cpu, v.gpu]))
 
 if v.cpu.prediction or v.gpu.prediction:
     st.subheader("Prediction, and what it was fitted on")
