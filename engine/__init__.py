@@ -3,3 +3,11 @@
 Modules the dashboard imports (config, counts, presets, store, analysis, figures, worker)
 never import jax at module level; the JAX work runs in `python -m engine` subprocesses.
 """
+
+# Which version of the measuring code made a record (the `engine_version` column). Raised whenever a
+# change can move a measured time, so runs of one configuration from different engines can be told
+# apart (null: a record from before the column existed).
+#   1  2026-11-26  first reference data (data/reference)
+#   2  2026-11-26  CNN 2x2 max-pool as reshape + max (its gradient is faster on XLA:CPU)
+#   3  2026-11-26  CNN first convolution as a matrix multiplication on the CPU; data-parallel mesh path
+ENGINE_VERSION = 3

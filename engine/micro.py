@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import jaxlib
 import numpy as np
 
+from engine import ENGINE_VERSION
 from engine.devices import resolve
 from engine.hostinfo import host_facts
 from engine.store import SCHEMA_VERSION
@@ -56,6 +57,7 @@ def _record(device, spec: str, batch_id: str, source: str, **fields) -> dict:
     flops, nbytes = fields.get("flops"), fields.get("bytes")
     return {
         "schema_version": SCHEMA_VERSION,
+        "engine_version": ENGINE_VERSION,
         "run_id": uuid.uuid4().hex,
         "batch_id": batch_id,
         "created_at": datetime.now(UTC),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from engine import counts
+from engine import ENGINE_VERSION, counts
 from engine.config import RunConfig
 from engine.hostinfo import host_facts
 from engine.store import SCHEMA_VERSION
@@ -40,6 +40,7 @@ def run_identity(config: RunConfig, device_spec: str, batch_id: str | None, sour
     platform = device_spec.partition(":")[0]
     return {
         "schema_version": SCHEMA_VERSION,
+        "engine_version": ENGINE_VERSION,
         "run_id": uuid.uuid4().hex,
         "batch_id": batch_id or uuid.uuid4().hex,
         "created_at": datetime.now(UTC),

@@ -43,6 +43,7 @@ UTC_TIME = pl.Datetime("us", "UTC")
 
 RUN_SCHEMA: dict[str, pl.DataType] = {
     "schema_version": pl.Int32,
+    "engine_version": pl.Int32,  # engine.ENGINE_VERSION of the code that measured it; null before the column
     "run_id": pl.String,
     "batch_id": pl.String,
     "created_at": UTC_TIME,
@@ -112,6 +113,7 @@ RUN_SCHEMA: dict[str, pl.DataType] = {
 
 MICRO_SCHEMA: dict[str, pl.DataType] = {
     "schema_version": pl.Int32,
+    "engine_version": pl.Int32,
     "run_id": pl.String,
     "batch_id": pl.String,
     "created_at": UTC_TIME,
@@ -359,7 +361,7 @@ INT_RANGES = {
     "seq_len": (1, 10**9), "vocab": (1, 10**12), "n_classes": (1, 10**12), "seed": (0, 2**62),
     "warmup": (0, 10**6), "repeats": (0, 10**6), "cpu_cores": (1, 10**6), "device_count": (1, 10**6),
     "device_memory_bytes": (0, 10**18), "peak_memory_bytes": (0, 10**18), "executable_memory_bytes": (0, 10**18),
-    "dataset_bytes": (0, 10**18), "schema_version": (0, 10**6),
+    "dataset_bytes": (0, 10**18), "schema_version": (0, 10**6), "engine_version": (1, 10**6),
 }
 FLOAT_RANGES = {
     **{name: (0.0, MAX_SECONDS) for name in ("compile_s", "transfer_s", "first_epoch_s", "epoch_s_median",

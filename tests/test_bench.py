@@ -73,6 +73,9 @@ def check_consistent(config: RunConfig, r: dict):
     assert math.isfinite(r["loss_first"]) and math.isfinite(r["loss_last"])
     assert isinstance(r["compile_cache_hit"], bool)
     assert r["created_at"].tzinfo is not None and r["created_at"].utcoffset().total_seconds() == 0
+    from engine import ENGINE_VERSION
+
+    assert r["engine_version"] == ENGINE_VERSION  # which measuring code made it
 
 
 def test_fused_record_is_complete_and_consistent(fused_run):

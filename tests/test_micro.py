@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import engine.micro as micro
-from engine import store
+from engine import ENGINE_VERSION, store
 
 
 def _check_timing(r: dict, repeats: int):
@@ -29,7 +29,7 @@ def test_matmul_records():
     for r in records:
         _check_timing(r, repeats=2)
         n, itemsize = r["size"], 4 if r["dtype"] == "float32" else 2
-        assert r["benchmark"] == "matmul" and r["batch_id"] == "b"
+        assert r["benchmark"] == "matmul" and r["batch_id"] == "b" and r["engine_version"] == ENGINE_VERSION
         assert r["flops"] == 2 * n**3
         assert r["bytes"] == 3 * n * n * itemsize
         assert r["flops_per_s"] > 0
