@@ -407,9 +407,8 @@ def scaling(table: pl.DataFrame) -> go.Figure:
     ideal nor efficiency. Series on emulated devices say "emulated" in their names, and the title
     says what that means.
     """
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
-                        subplot_titles=("Throughput (samples/s): measured and ideal (linear)",
-                                        "Efficiency = throughput / (N x one-device throughput)"))
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
+                        subplot_titles=("Throughput; dashed: ideal (N x one device)", "Efficiency (1 = ideal)"))
     palette = px.colors.qualitative.Plotly
     labels = table["label"].unique(maintain_order=True).to_list() if table.height else []
     for i, label in enumerate(labels):
@@ -428,7 +427,8 @@ def scaling(table: pl.DataFrame) -> go.Figure:
         if ideal.height:
             fig.add_trace(go.Scatter(
                 x=ideal["device_count"].to_list(), y=ideal["ideal_samples_per_s"].to_list(), mode="lines",
-                name=f"ideal (linear): {label}", legendgroup=label, line={"color": color, "dash": "dash"},
+                name=f"ideal (linear): {label}", legendgroup=label, showlegend=False,
+                line={"color": color, "dash": "dash"},
                 hovertemplate="ideal: %{x} x one-device throughput = %{y:,.4g} samples/s<extra></extra>",
             ), row=1, col=1)
         efficient = rows.filter(pl.col("efficiency").is_not_null())
@@ -438,18 +438,25 @@ def scaling(table: pl.DataFrame) -> go.Figure:
                 name=f"efficiency: {label}", legendgroup=label, showlegend=False, line={"color": color},
                 hovertemplate="%{x} devices: efficiency %{y:.3g}<extra>" + label + "</extra>",
             ), row=1, col=2)
+    if any(t.name.startswith("ideal (linear): ") for t in fig.data):  # one legend entry for all dashed ideals
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line={"color": "gray", "dash": "dash"},
+                                 name="ideal: N x one-device throughput (dashed, in each series' colour)"),
+                      row=1, col=1)
     counts = sorted(set(table["device_count"].to_list())) if table.height else [1]
     fig.add_trace(go.Scatter(x=[min(counts), max(counts)], y=[1.0, 1.0], mode="lines",
                              name="ideal efficiency 1 (perfect linear scaling)", line={"dash": "dash", "color": "gray"},
                              hoverinfo="skip"), row=1, col=2)
     ticks = {"tickvals": counts, "ticktext": [str(c) for c in counts]}
-    fig.update_xaxes(type="log", title_text="devices N (data-parallel mesh)", **ticks)
+    fig.update_xaxes(type="log", title_text="devices N", **ticks)
     fig.update_yaxes(type="log", title_text="samples per second (all devices)", row=1, col=1)
     fig.update_yaxes(title_text="efficiency (1 = ideal)", rangemode="tozero", row=1, col=2)
     title = "Data-parallel scaling: throughput and efficiency against the number of devices"
     if table.height and table["series_emulated"].any():
         title += ("<br><sup>Series marked emulated ran on several CPU devices emulated in one process: they share "
-                  "one CPU's cores, so they show the overhead of splitting the batch, not the gain of more "
+                  "one CPU's cores,<br>so they show the overhead of splitting the batch, not the gain of more "
                   "hardware.</sup>")
-    fig.update_layout(title=title, legend_title_text="", hovermode="closest")
+    # The legend under the panels: series names are long (what was trained, on which device).
+    fig.update_layout(title=title, legend_title_text="", hovermode="closest", margin={"t": 140},
+                      height=460 + 22 * (len(labels) + 2),
+                      legend={"orientation": "h", "yanchor": "top", "y": -0.18, "xanchor": "left", "x": 0})
     return fig
