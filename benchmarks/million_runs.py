@@ -10,7 +10,9 @@ sizes; 42 widths), each measured on 2 CPUs and 2 GPUs, 49-50 runs per configurat
 5 is the harness's default), drawn around a speedup that grows with the parameter count, 5 %
 log-normal noise: ~10.5 M raw epoch times in all.
 
-Timed, each in this process after one untimed warm-up of the same call:
+Timed, each in this process after one untimed warm-up of the same call (which also fills the process's
+memo of bootstrap rank tables, engine.confidence.median_ranks: they depend on the sample sizes only; the
+very first table + crossovers of the process is timed on its own, for reference):
 - load: `store.load_runs(...).frame.collect()` of the Parquet file;
 - table: `analysis.speedup_table(runs, max_intervals=analysis.MAX_INTERVALS, times=False)` as the
   dashboard calls it (pool repeats, pair, point speedups for every pair, 95% bootstrap intervals
@@ -23,6 +25,10 @@ Timed, each in this process after one untimed warm-up of the same call:
   and charts computed for it; goal (b) again, the slowest). AppTest runs the script and
   serialises every element as a server does; the browser's drawing is not included (charts are
   capped at 5,000 points, engine.downsample).
+- Cost page (no goal in the issue; printed for reference): AppTest runs app.py on the Cost page
+  after the Speedup explorer (the server's caches stay warm, as on a server): its first run, reruns
+  with nothing changed (median), a rerun after choosing another configuration and one after a new
+  run length (a speedup table for that many epochs, computed from the pooled sides).
 Usage: python benchmarks/million_runs.py [--runs N] [--reruns K] [--skip-page]
 """
 
@@ -118,6 +124,9 @@ def analysis_stages(runs: pl.DataFrame, repeats: int) -> dict:
         return analysis.speedup_table(source, max_intervals=analysis.MAX_INTERVALS, times=False)
 
     out = {}
+    t0 = time.perf_counter()  # the very first call in this process: nothing remembered, nothing warm
+    crossings(table(runs).pairs)
+    out["first_s"] = time.perf_counter() - t0
     paired, out["table_s"] = timed(lambda: table(runs), repeats)
     (by_params, by_size), out["crossovers_s"] = timed(lambda: crossings(paired.pairs), repeats)
     pooled, out["pool_s"] = timed(lambda: pool(runs), repeats)  # as the dashboard pools (run ids kept)
@@ -129,47 +138,72 @@ def analysis_stages(runs: pl.DataFrame, repeats: int) -> dict:
     return out
 
 
-def page_rerun(runs_dir: Path, reruns: int) -> dict:
-    """Seconds of AppTest runs of the Speedup explorer: the first (cold caches), then `reruns` reruns."""
+def _app(runs_dir: Path, page: str):
+    """An AppTest of app.py switched to `page` with CROSSOVER_RUNS_DIR at the log (not run yet)."""
     from streamlit.runtime.pages_manager import PagesManager
     from streamlit.testing.v1 import AppTest
 
-    original = PagesManager.__init__
+    if not getattr(PagesManager, "_through_app", False):
+        original = PagesManager.__init__
 
-    def init(self, *args, **kwargs):  # run pages through app.py's st.navigation, as a warm server does
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
+        def init(self, *args, **kwargs):  # run pages through app.py's st.navigation, as a warm server does
+            original(self, *args, **kwargs)
+            PagesManager.uses_pages_directory = False
 
-    PagesManager.__init__ = init
+        PagesManager.__init__ = init
+        PagesManager._through_app = True
     empty = Path(tempfile.mkdtemp())
     os.environ.update(CROSSOVER_RUNS_DIR=str(runs_dir), CROSSOVER_REFERENCE_DIR=str(empty), JAX_PLATFORMS="cpu")
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
-    at.switch_page("pages/speedup.py")
+    at.switch_page(page)
+    return at
+
+
+def _run(at) -> float:
+    """Seconds of one AppTest run; raises if the page failed."""
     t0 = time.perf_counter()
     at.run()
-    first = time.perf_counter() - t0
+    seconds = time.perf_counter() - t0
     if at.exception:
         raise RuntimeError(f"the page failed: {at.exception[0].message}")
+    return seconds
+
+
+def page_rerun(runs_dir: Path, reruns: int) -> dict:
+    """Seconds of AppTest runs of the Speedup explorer: the first (cold caches), then `reruns` reruns."""
+    at = _app(runs_dir, "pages/speedup.py")
+    first = _run(at)
     assert at.title and at.title[0].value == "Speedup explorer", [t.value for t in at.title]
-    times = []
-    for _ in range(reruns):
-        t0 = time.perf_counter()
-        at.run()
-        times.append(time.perf_counter() - t0)
+    times = [_run(at) for _ in range(reruns)]
     captions = " ".join(c.value for c in at.caption)
     kinds = list(_model_filter(at).options)
     changes = []
     for chosen in (kinds[:1], kinds[:2], kinds[1:2]):  # new filters: computed for the new view, not cached
         _model_filter(at).set_value(chosen)
-        t0 = time.perf_counter()
-        at.run()
-        changes.append(time.perf_counter() - t0)
-        if at.exception:
-            raise RuntimeError(f"the page failed: {at.exception[0].message}")
+        changes.append(_run(at))
         shown = set(at.dataframe[0].value["model"])
         assert shown == set(chosen), (shown, chosen)
     return {"first_s": first, "reruns_s": times, "rerun_s": statistics.median(times), "changes_s": changes,
             "change_s": max(changes), "thinned": "Showing" in captions, "charts": len(at.get("plotly_chart"))}
+
+
+def cost_rerun(runs_dir: Path, reruns: int) -> dict:
+    """Seconds of AppTest runs of the Cost page (a fresh AppTest, the server's caches still warm from the
+    Speedup explorer when that ran first): the first, `reruns` reruns, then reruns after choosing another
+    configuration and after a new run length (a speedup table for that many epochs: computed, not cached)."""
+    at = _app(runs_dir, "pages/cost.py")
+    first = _run(at)
+    assert at.title and at.title[0].value == "Cost", [t.value for t in at.title]
+    times = [_run(at) for _ in range(reruns)]
+    (chooser,) = [w for w in at.selectbox if w.key == "co_config"]
+    options = len(chooser.options)
+    chooser.set_value(chooser.options[0] if not isinstance(chooser.value, int) else 0)
+    choose = _run(at)
+    (epochs,) = [w for w in at.number_input if w.key == "co_epochs"]
+    epochs.set_value(epochs.value + 10)
+    new_epochs = _run(at)
+    return {"first_s": first, "reruns_s": times, "rerun_s": statistics.median(times), "choose_s": choose,
+            "epochs_s": new_epochs, "options": options, "rows": len(at.dataframe[0].value)}
 
 
 def _model_filter(at):
@@ -205,6 +239,8 @@ def main() -> int:
         print(f"speedup table from pooled sides          {stages['pooled_table_s']:6.3f} s   (pair + points + intervals)")
         print(f"crossovers (params and dataset size)     {stages['crossovers_s']:6.3f} s   "
               f"{stages['series_params']:,} + {stages['series_dataset']:,} series x 2 thresholds")
+        print(f"table + crossovers, first call in this process {stages['first_s']:6.3f} s   (for reference: Polars and "
+              "NumPy cold, no rank tables remembered)")
         if args.all_intervals:
             _, all_s = timed(lambda runs=runs: analysis.speedup_table(runs, times=False), 1)
             print(f"speedup table with intervals for all {stages['pairs']:,} pairs   {all_s:6.3f} s   (reference)")
@@ -224,6 +260,14 @@ def main() -> int:
                   f"{'pass' if page['rerun_s'] <= 1.5 else 'FAIL'}")
             print(f"Speedup explorer rerun after a filter change (slowest of 3)  {page['change_s']:6.3f} s   "
                   f"goal <= 1.5 s   {'pass' if page['change_s'] <= 1.5 else 'FAIL'}")
+            cost = cost_rerun(Path(tmp), args.reruns)  # no goal in the issue: printed for reference only
+            print(f"Cost page first run (AppTest)            {cost['first_s']:6.3f} s   ({cost['rows']:,} table rows, "
+                  f"{cost['options']:,} configurations offered in the chooser)")
+            print(f"Cost page reruns (AppTest)               {', '.join(f'{t:.3f}' for t in cost['reruns_s'])} s")
+            print(f"Cost page rerun, {label:<18}            {cost['rerun_s']:6.3f} s   (median; for reference)")
+            print(f"Cost page rerun after choosing a configuration  {cost['choose_s']:6.3f} s   (for reference)")
+            print(f"Cost page rerun after a new run length   {cost['epochs_s']:6.3f} s   (a new speedup table; for "
+                  "reference)")
     return 0
 
 

@@ -28,13 +28,16 @@ bootstrap). The streams come from `numpy.random.default_rng((seed, side, stream,
 fixed blocks of BLOCK columns (above SPACINGS_UP_TO values, A and B are Gamma draws from
 `default_rng((seed, side, 3 or 4, n))`), so a row's interval depends only on its own times, its
 sample sizes, the seed and the resample count: the same numbers in a frame of one row or of a
-thousand, on every run. Many pairs at once: `bootstrap_intervals` (~0.1 ms per pair and interval
-at 2,000 resamples on the 2-core development machine; docs/PERFORMANCE.md).
+thousand, on every run. Many pairs at once: `bootstrap_intervals` (~0.02 ms per pair and interval
+at 2,000 resamples on the 2-core development machine; docs/PERFORMANCE.md): a sample shared by
+several rows is resampled once, the work goes in cache-sized chunks on two threads, and the
+quantiles are selected on the ratios' bits (non-negative doubles order as int64s do).
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -48,8 +51,9 @@ SEED = 0
 BLOCK = 64
 # Larger samples draw their middle order statistics from Gamma variables instead (`median_ranks`).
 SPACINGS_UP_TO = 4096
-# Elements (rows x resamples) handled at once: bounds the working memory to ~50 MB per thread.
-CHUNK_ELEMENTS = 1_000_000
+# Elements (rows x resamples) handled at once: ~12 MB of working memory per thread, small enough to stay in
+# the CPU's caches (2,000 pairs on the 2-core dev machine: 0.06-0.07 s at 250,000, 0.08-0.10 s at 1,000,000).
+CHUNK_ELEMENTS = 250_000
 
 
 @dataclass(frozen=True)
@@ -89,12 +93,39 @@ def median_ranks(side: int, sizes, resamples: int = RESAMPLES, seed: int = SEED)
     streams. Cost O(resamples x max(sizes)) for all sizes up to SPACINGS_UP_TO together; above
     it, A_k and B_(n-k) are drawn directly as Gamma(k) and Gamma(n - k) variables (the same
     distribution: a sum of j standard exponentials is Gamma(j)), O(resamples) per size.
+    The draws depend on nothing else (not on the other sizes asked for), so the process keeps the
+    last RANK_MEMO sizes' ranks (read-only arrays) and draws only sizes it has not seen.
     """
     ns = sorted({int(n) for n in sizes})
     if not ns:
         return {}
     if ns[0] < 1:
         raise ValueError(f"sample sizes must be positive, got {ns[0]}")
+    with _memo_lock:
+        out = {n: _memo[key] for n in ns if (key := (seed, side, resamples, n)) in _memo}
+    missing = [n for n in ns if n not in out]
+    if missing:
+        drawn = _draw_ranks(side, missing, resamples, seed)
+        for pair in drawn.values():
+            for ranks in pair:
+                ranks.setflags(write=False)
+        with _memo_lock:
+            for n, pair in drawn.items():
+                _memo[(seed, side, resamples, n)] = pair
+            while len(_memo) > RANK_MEMO:
+                del _memo[next(iter(_memo))]  # the oldest
+        out.update(drawn)
+    return out
+
+
+# Ranks of recently used (seed, side, resamples, size): ~16-32 KB each at 2,000 resamples.
+RANK_MEMO = 512
+_memo: dict[tuple, tuple] = {}
+_memo_lock = threading.Lock()
+
+
+def _draw_ranks(side: int, ns: list[int], resamples: int, seed: int) -> dict[int, tuple]:
+    """`median_ranks` of these sizes (sorted, distinct, positive), drawn."""
     x = np.random.default_rng((seed, side, 2)).standard_exponential(resamples)
     out: dict[int, tuple] = {}
     for n in (n for n in ns if n > SPACINGS_UP_TO):
@@ -180,31 +211,48 @@ def bootstrap_intervals(
     out = [(_ratio(c_med, o_med, fc, fo, ep), np.empty(rows), np.empty(rows)) for fc, fo, ep in variants]
     if not rows:
         return out
-    c_where, c_lo, c_hi = _rank_table(0, c_n, resamples, seed)
-    o_where, o_lo, o_hi = _rank_table(1, o_n, resamples, seed)
+    if threads > 1:  # the two sides' draws are independent streams (NumPy's generators release the GIL)
+        with ThreadPoolExecutor(2) as pool:
+            (c_where, c_lo, c_hi), (o_where, o_lo, o_hi) = pool.map(
+                lambda side: _rank_table(side, (c_n, o_n)[side], resamples, seed), (0, 1))
+    else:
+        c_where, c_lo, c_hi = _rank_table(0, c_n, resamples, seed)
+        o_where, o_lo, o_hi = _rank_table(1, o_n, resamples, seed)
 
     k = np.array([(resamples - 1) * p for p in q])
     below = np.floor(k).astype(int)
     kth = sorted({int(i) for b in below for i in (b, min(b + 1, resamples - 1))})
 
-    def bootstrap_medians(flat, off, where, lo, hi, sl) -> np.ndarray:
-        """(chunk, resamples) medians of each row's resamples."""
-        index = lo[where[sl]]
-        index += off[sl, None]
+    def bootstrap_medians(flat, off, where, lo, hi, sl) -> tuple[np.ndarray, np.ndarray]:
+        """(medians, row): (distinct samples, resamples) medians of the resamples of the chunk's distinct
+        samples (the same offset and size: e.g. one CPU side paired with two GPUs), and each row's one."""
+        distinct, row = np.unique(off[sl] * lo.shape[0] + where[sl], return_inverse=True)
+        start, table_row = distinct // lo.shape[0], distinct % lo.shape[0]
+        index = lo[table_row]
+        index += start[:, None]
         meds = flat[index]
-        index = hi[where[sl]]
-        index += off[sl, None]
+        index = hi[table_row]
+        index += start[:, None]
         meds += flat[index]
         meds *= 0.5
-        return meds
+        return meds, row
 
     def run(start: int, stop: int):
         sl = slice(start, stop)
-        cpu_meds = bootstrap_medians(c_flat, c_off, c_where, c_lo, c_hi, sl)
-        other_meds = bootstrap_medians(o_flat, o_off, o_where, o_lo, o_hi, sl)
+        cpu_meds, cpu_row = bootstrap_medians(c_flat, c_off, c_where, c_lo, c_hi, sl)
+        other_meds, other_row = bootstrap_medians(o_flat, o_off, o_where, o_lo, o_hi, sl)
         for (fc, fo, ep), (_, low, high) in zip(variants, out):
-            ratios = _ratio(cpu_meds, other_meds, fc[sl, None], fo[sl, None], ep[sl, None])
-            ratios.partition(kth, axis=1)  # in place: only the order statistics the quantiles need
+            ratios = cpu_meds[cpu_row]  # (cpu_fixed + epochs x cpu) / (other_fixed + epochs x other), in place
+            other = other_meds[other_row]
+            if fc[sl].any() or fo[sl].any() or (ep[sl] != 1).any():  # else the same numbers without the no-ops
+                ratios *= ep[sl, None]
+                ratios += fc[sl, None]
+                other *= ep[sl, None]
+                other += fo[sl, None]
+            ratios /= other
+            # In place: only the order statistics the quantiles need. Non-negative doubles order as their bits
+            # do, and NumPy selects int64 ~1.5x faster than float64 (NaN or a negative: as floats).
+            (ratios.view(np.int64) if ratios.min() >= 0 else ratios).partition(kth, axis=1)
             for b, frac, dest in zip(below, k - below, (low, high)):
                 a = ratios[:, b]
                 dest[sl] = a + frac * (ratios[:, min(b + 1, resamples - 1)] - a) if frac else a

@@ -291,3 +291,109 @@ def idle_cost_curve(prices: Prices, max_hours: float, points: int = 49) -> pl.Da
             for name, price in (("CPU", prices.cpu_per_h), ("GPU", prices.gpu_per_h)) for h in hours]
     return pl.DataFrame(rows, schema={"hours": pl.Float64, "instance": pl.String, "cost": pl.Float64,
                                       "price_per_h": pl.Float64})
+
+
+# Tables: amortization for many pairs at once, and a chooser of one pair among many.
+
+def _thousands(n: pl.Expr) -> pl.Expr:
+    """A non-negative integer as text with thousands separators, like f"{n:,}" (1234567 -> "1,234,567")."""
+    return n.cast(pl.String).str.reverse().str.replace_all(r"(\d{3})", "$1,").str.strip_suffix(",").str.reverse()
+
+
+def _valid(oc: pl.Expr, ec: pl.Expr, og: pl.Expr, eg: pl.Expr) -> pl.Expr:
+    """Times `amortization` accepts: fixed seconds finite and >= 0, epoch seconds finite and > 0 (null: False)."""
+    return (oc.is_finite() & (oc >= 0) & og.is_finite() & (og >= 0) & ec.is_finite() & (ec > 0) & eg.is_finite()
+            & (eg > 0)).fill_null(False)
+
+
+def _amortize(oc: pl.Expr, ec: pl.Expr, og: pl.Expr, eg: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """`amortization` as expressions: (epochs, ahead_until), Int64, null where `amortization` says None or
+    where an input is not a valid time (null, negative fixed seconds, a non-positive epoch)."""
+    valid = _valid(oc, ec, og, eg)
+    gap = (og - oc) / (ec - eg)  # GPU ahead for every n > gap, when its epochs are faster
+    first = gap.floor().clip(upper_bound=2.0**62).cast(pl.Int64) + 1  # (counts beyond 2**62 shown as 2**62 + 1)
+    epochs = (pl.when(~valid).then(None)
+              .when(eg < ec).then(pl.when(gap < 0).then(0).otherwise(first))
+              .when((eg == ec) & (og < oc)).then(0))
+    ahead = pl.when(valid & (eg > ec) & (og < oc)).then(((oc - og) / (eg - ec)).ceil().clip(upper_bound=2.0**62)
+                                                         .cast(pl.Int64))
+    return epochs.cast(pl.Int64), ahead
+
+
+def amortization_text(epochs: pl.Expr, ahead_until: pl.Expr) -> pl.Expr:
+    """What a table cell says of an amortization: "from the start" (0 epochs), "1,234" (from that many
+    epochs), "only below 56" (ahead only for shorter runs), "never"; null where the times were invalid."""
+    return (pl.when(epochs == 0).then(pl.lit("from the start"))
+            .when(epochs.is_not_null()).then(_thousands(epochs))
+            .when(ahead_until.is_not_null()).then(pl.lit("only below ") + _thousands(ahead_until))
+            .otherwise(pl.lit("never")))
+
+
+def with_amortization(pairs: pl.DataFrame, prices: Prices, cpu_fixed: str = "cpu_fixed_s",
+                      cpu_epoch: str = "cpu_epoch_s", gpu_fixed: str = "gpu_fixed_s",
+                      gpu_epoch: str = "gpu_epoch_s") -> pl.DataFrame:
+    """`pairs` plus `amortization` (time) and `cost_amortization` (money) of every row, as columns:
+    time_amort_epochs, time_ahead_until, cost_amort_epochs, cost_ahead_until (Int64; null for None)
+    and their texts time_amort, cost_amort (`amortization_text`). The same numbers as the scalar
+    functions (tests/test_cost.py), for any number of rows in one pass; a row whose times are not
+    valid (the scalar functions would raise) gets nulls.
+    """
+    per_s_cpu, per_s_gpu = prices.cpu_per_h / SECONDS_PER_HOUR, prices.gpu_per_h / SECONDS_PER_HOUR
+    oc, ec, og, eg = (pl.col(c).cast(pl.Float64) for c in (cpu_fixed, cpu_epoch, gpu_fixed, gpu_epoch))
+    time_epochs, time_ahead = _amortize(oc, ec, og, eg)
+    cost_epochs, cost_ahead = _amortize(oc * per_s_cpu, ec * per_s_cpu, og * per_s_gpu, eg * per_s_gpu)
+    valid = _valid(oc, ec, og, eg)
+    out = pairs.with_columns(time_epochs.alias("time_amort_epochs"), time_ahead.alias("time_ahead_until"),
+                             cost_epochs.alias("cost_amort_epochs"), cost_ahead.alias("cost_ahead_until"))
+    return out.with_columns(
+        pl.when(valid).then(amortization_text(pl.col("time_amort_epochs"), pl.col("time_ahead_until")))
+        .alias("time_amort"),
+        pl.when(valid).then(amortization_text(pl.col("cost_amort_epochs"), pl.col("cost_ahead_until")))
+        .alias("cost_amort"),
+    )
+
+
+def above_break_even(prices: Prices, low: str = "ci_low", high: str = "ci_high") -> pl.Expr:
+    """Whether a pair's speedup beats the break-even speedup, judged by its 95% interval: "yes" (all of it
+    above), "no" (all of it below), "not clear (interval spans it)" (or no interval)."""
+    level = prices.break_even_speedup
+    return (pl.when(pl.col(low) > level).then(pl.lit("yes")).when(pl.col(high) < level).then(pl.lit("no"))
+            .otherwise(pl.lit("not clear (interval spans it)")))
+
+
+# The Cost page's configuration chooser offers at most this many pairs at once (a select box of 20,000
+# labels is slow to send and to scroll); the filters narrow them.
+MAX_CHOICES = 500
+CHOICE_FILTERS = ("model", "batch_size", "dataset_size", "gpu_device")
+
+
+def choice_filters(pairs: pl.DataFrame) -> dict[str, list]:
+    """The distinct values of each of CHOICE_FILTERS in `pairs`, sorted: what the chooser's filters offer."""
+    return {c: sorted(pairs[c].drop_nulls().unique().to_list()) for c in CHOICE_FILTERS}
+
+
+def choices(pairs: pl.DataFrame, limit: int | None = None, **chosen) -> tuple[pl.DataFrame, int]:
+    """(offered, matching): the pairs whose CHOICE_FILTERS columns equal the values in `chosen` (None or
+    left out: any), the first `limit` (None: MAX_CHOICES) of them in table order, with `row` (their
+    index in `pairs`), `label` (one line naming the configuration and the two devices) and `default`
+    (True on the one with the most parameters: the largest network offered); and how many match."""
+    unknown = set(chosen) - set(CHOICE_FILTERS)
+    if unknown:
+        raise ValueError(f"unknown filters {sorted(unknown)}: expected some of {CHOICE_FILTERS}")
+    keep = pl.lit(True)
+    for column, value in chosen.items():
+        if value is not None:
+            keep = keep & (pl.col(column) == value)
+    limit = MAX_CHOICES if limit is None else limit
+    matching = pairs.with_row_index("row").filter(keep)
+
+    def text(column: str, thousands: bool = False) -> pl.Expr:  # as an f-string shows it; None for a null
+        value = pl.col(column)
+        return (_thousands(value) if thousands else value.cast(pl.String)).fill_null("None")
+
+    label = pl.format("{} width {} depth {} · {} parameters · batch {} · {} samples · {} · {} vs {}",
+                      text("model"), text("width"), text("depth"), text("params", True), text("batch_size"),
+                      text("dataset_size", True), text("dtype"), text("gpu_device"), text("cpu_device"))
+    offered = matching.head(limit).select("row", label.alias("label"), "params")
+    offered = offered.with_columns((pl.int_range(pl.len()) == pl.col("params").arg_max()).alias("default"))
+    return offered.drop("params"), matching.height

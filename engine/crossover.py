@@ -118,7 +118,7 @@ def crossover_table(
     falls_below_at, points, text. A series with no usable point is kept with kind null and a
     text saying so, never dropped silently. Same answers as `find_crossover` per series, computed
     for all series at once with Polars group-bys (no loop over series or points); only the
-    sentences are formatted in Python, one per output row.
+    sentences are formatted in Python, one per distinct answer (many series share one).
     """
     by = list(by)
     schema = {
@@ -142,11 +142,16 @@ def crossover_table(
                           schema={"label": pl.String, "threshold": pl.Float64}).with_row_index("_level")
     above = pl.col("y") > pl.col("threshold")
     before = pl.col("_seen") == 0  # measured before the first point above the threshold
+    new_curve = ((pl.col("_s") != pl.col("_s").shift(1)) | (pl.col("_level") != pl.col("_level").shift(1))
+                 ).fill_null(True)
     usable_levels = levels.filter(pl.col("threshold").is_finite() & (pl.col("threshold") > 0))
     found = (
         curve.join(usable_levels, how="cross")
         .sort("_level", "_s", "x")
-        .with_columns(above.cast(pl.Int64).cum_sum().over("_level", "_s").alias("_seen"))
+        .with_columns(above.cast(pl.Int64).alias("_above"))
+        .with_columns(  # points above so far in the curve: a running count restarted at each curve's first point
+            (pl.col("_above").cum_sum() - pl.when(new_curve).then(pl.col("_above").cum_sum() - pl.col("_above"))
+             .forward_fill()).alias("_seen"))
         .group_by("_level", "_s")
         .agg(
             pl.len().cast(pl.Int64).alias("points"),
@@ -174,12 +179,16 @@ def crossover_table(
                       .alias("falls_below_at"))
         .sort("_s", "_level")
     )
-    texts = [
+    # One sentence per distinct answer (many series share one: "never faster" over the same sizes), spread back.
+    fields = ["label", "threshold", "kind", "size", "range_low", "range_high", "falls_below_at", "points"]
+    answers = table.select(fields).with_row_index("_row").group_by(fields, maintain_order=True).agg(pl.col("_row"))
+    sentences = [
         f"threshold={thr!r}: expected a positive number" if not (math.isfinite(thr) and thr > 0) else
         "no measured points with a positive size and speedup" if k is None else
         Crossover(thr, sz, (lo, hi), k, fb, n).describe(unit, None if label == "faster" else label)
-        for label, thr, k, sz, lo, hi, fb, n in table.select(
-            "label", "threshold", "kind", "size", "range_low", "range_high", "falls_below_at", "points").iter_rows()
+        for label, thr, k, sz, lo, hi, fb, n in answers.select(fields).iter_rows()
     ]
+    texts = (answers.select(pl.Series("text", sentences, dtype=pl.String), "_row").explode("_row")
+             .sort("_row")["text"])
     return table.with_columns(pl.Series("text", texts, dtype=pl.String)).select(
         [pl.col(k).cast(v) for k, v in schema.items()])

@@ -115,33 +115,52 @@ def _starts(sizes, end: bool = False) -> np.ndarray:
     return out if end else out[:-1]
 
 
+# Pooled._sorted sorts sides of equal size as one matrix while there are at most this many sizes.
+SORT_BY_SIZE_UP_TO = 256
+
+
 @dataclass(frozen=True)
 class Pooled:
     """The ok runs grouped into sides; `sides` has one row per side (see `pool`).
 
-    values: every pooled epoch time (NumPy), side after side; side i's are
-    values[starts[i]:starts[i + 1]], in run order. failed: `failed_runs` of the same runs.
+    values: every pooled epoch time (NumPy); side i's are values[starts[i]:starts[i] + sizes[i]],
+    in run order (sides need not lie in side order). failed: `failed_runs` of the same runs.
     """
 
     sides: pl.DataFrame
     values: np.ndarray
     starts: np.ndarray
+    sizes: np.ndarray
     failed: pl.DataFrame
 
     def select(self, where: pl.Expr) -> Pooled:
         """Only the sides (and failed runs) `where` keeps: a filter on SIDE_KEYS columns, e.g. the
         Speedup explorer's; the times stay shared (side ids do not change)."""
-        return Pooled(self.sides.filter(where), self.values, self.starts, self.failed.filter(where))
+        return Pooled(self.sides.filter(where), self.values, self.starts, self.sizes, self.failed.filter(where))
 
     def _sorted(self, side_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(values, sizes) of these distinct sides, each sorted ascending, one after the other."""
-        sizes = self.starts[side_ids + 1] - self.starts[side_ids]
-        gather = np.repeat(self.starts[side_ids] - _starts(sizes), sizes)
-        gather += np.arange(gather.size)
-        group = pl.Series("g", np.repeat(np.arange(side_ids.size, dtype=np.uint32), sizes)).set_sorted()
-        lists = pl.DataFrame({"g": group, "t": self.values[gather]}).group_by("g", maintain_order=True).agg(
-            pl.col("t").sort())
-        return lists["t"].explode().to_numpy(), sizes
+        """(values, sizes) of these distinct sides, each sorted ascending, one after the other.
+
+        Sides of one size are sorted together as the rows of one matrix (NumPy), so the work is
+        vectorised per distinct size; with more distinct sizes than SORT_BY_SIZE_UP_TO, one
+        Polars sort within groups instead."""
+        sizes, starts = self.sizes[side_ids], self.starts[side_ids]
+        out_starts = _starts(sizes)
+        distinct = np.unique(sizes)
+        if distinct.size > SORT_BY_SIZE_UP_TO:
+            gather = np.repeat(starts - out_starts, sizes)
+            gather += np.arange(gather.size)
+            group = pl.Series("g", np.repeat(np.arange(side_ids.size, dtype=np.uint32), sizes)).set_sorted()
+            lists = pl.DataFrame({"g": group, "t": self.values[gather]}).group_by("g", maintain_order=True).agg(
+                pl.col("t").sort())
+            return lists["t"].explode().to_numpy(), sizes
+        out = np.empty(int(sizes.sum()))
+        for size in distinct.tolist():
+            rows = np.flatnonzero(sizes == size)
+            block = self.values[starts[rows, None] + np.arange(size)]
+            block.sort(axis=1)
+            out[out_starts[rows, None] + np.arange(size)] = block
+        return out, sizes
 
     def sorted_times(self, side_ids) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(values, offsets, sizes): the pooled times of each side in `side_ids` (repeats allowed),
@@ -153,33 +172,101 @@ class Pooled:
 
     def with_times(self) -> pl.DataFrame:
         """`sides` plus epoch_times_s: each side's pooled times as a sorted list (sorts every time)."""
-        flat, sizes = self._sorted(np.arange(self.sides.height))
+        flat, sizes = self._sorted(self.sides["side"].to_numpy().astype(np.int64))
         offsets = _starts(sizes, end=True)
         lists = pl.from_arrow(pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(flat, pa.float64())))
         return self.sides.with_columns(pl.Series("epoch_times_s", lists).cast(pl.List(pl.Float64)))
 
 
-def pool(runs: pl.DataFrame, run_ids: bool = True) -> Pooled:
+_KEY_LIMIT = 2**62  # group_keys' combined codes stay below this
+_NARROW = (pl.Boolean, pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32)  # fit in an Int64
+
+
+def group_keys(frame: pl.DataFrame, columns) -> pl.DataFrame:
+    """Fewer, cheaper columns to group `frame`'s rows by, equal for two rows exactly when all `columns` are
+    (null equal to null): `_key`, one int64 for every non-string column, and the string columns.
+
+    Columns with one value in every row are left out. `_key` combines the others' codes (integers
+    minus their minimum, other types their dense rank; null one more code) in mixed radix, renumbered
+    densely whenever the next column would take it past 2**62. Exact (no hashing), vectorised, and
+    the codes of all columns come from one Polars pass each for their ranges and their values.
+    """
+    columns = list(columns)
+    key = np.zeros(frame.height, dtype=np.int64)
+    if not frame.height or not columns:
+        return pl.DataFrame({"_key": key})
+    narrow = [c for c in columns if frame.schema[c] in _NARROW]
+    stats = frame.select(
+        *(pl.col(c).eq_missing(pl.col(c).first()).all().alias(f"same {i}") for i, c in enumerate(columns)),
+        *(pl.col(c).cast(pl.Int64).min().alias(f"min {c}") for c in narrow),
+        *(pl.col(c).cast(pl.Int64).max().alias(f"max {c}") for c in narrow),
+    ).row(0, named=True)
+    varying = [c for i, c in enumerate(columns) if not stats[f"same {i}"]]
+    codes, widths = [], {}
+    for c in (c for c in varying if frame.schema[c] != pl.String):
+        if c in narrow and stats[f"max {c}"] - stats[f"min {c}"] < 2**32:
+            low, high = stats[f"min {c}"], stats[f"max {c}"]
+            codes.append((pl.col(c).cast(pl.Int64) - low).fill_null(high - low + 1).alias(c))
+            widths[c] = high - low + 2
+        else:  # null: 0, values: their dense rank 1, 2, ...
+            codes.append(pl.col(c).rank("dense").cast(pl.Int64).fill_null(0).alias(c))
+    span = 1  # every key < span
+    for column in frame.select(codes).iter_columns():
+        width = widths.get(column.name) or int(column.max()) + 1
+        if span * width >= _KEY_LIMIT:  # renumber the key so far densely: 0 .. (distinct keys - 1)
+            distinct = pl.Series(key).unique().sort()
+            key, span = distinct.search_sorted(pl.Series(key)).to_numpy().astype(np.int64), distinct.len()
+        key *= width
+        key += column.to_numpy()
+        span *= width
+    return frame.select(pl.Series("_key", key), *(c for c in varying if frame.schema[c] == pl.String))
+
+
+def _device_keys(by_name: bool) -> list[pl.Expr]:
+    """What tells devices apart, per run: the name (`device_label`) itself, or (cheaper, no string built per run)
+    the columns it is made of, each only where it counts: a CPU is its model and core count, anything else its
+    device kind. Equal names of different columns (a device_kind null or "GPU" on a gpu; a cpu_model null or
+    "unknown") are caught after grouping (`pool`)."""
+    if by_name:
+        return [device_label()]
+    cpu = pl.col("platform") == "cpu"
+    return [pl.when(cpu).then(pl.col("cpu_model")).alias("cpu_model"),
+            pl.when(cpu).then(pl.col("cpu_cores")).alias("cpu_cores"),
+            pl.when(cpu).then(None).otherwise(pl.col("device_kind")).alias("device_kind")]
+
+
+def pool(runs: pl.DataFrame, run_ids: bool = True, *, by_name: bool = False) -> Pooled:
     """One row per (configuration, platform, device, source) of ok runs, repeated runs pooled.
 
     sides columns: side (0, 1, ... in SIDE_KEYS order), SIDE_KEYS, params, flops_per_step_analytic,
     epoch_s (median of all pooled timed epochs), n_epochs (how many), times_ok (all of them
     positive finite seconds: the bootstrap can use them), compile_s, transfer_s (medians over
-    runs), epochs (max), runs (count), run_ids (list; left out when `run_ids` is False: it is the
-    slowest part on a large log), device_memory_bytes (max). A run without raw times counts
-    through its median epoch.
+    runs), epochs (max), runs (count), run_ids (list; left out when `run_ids` is False),
+    device_memory_bytes (max). A run without raw times counts through its median epoch.
+
+    One Polars group-by does it all (1,000,000 runs, 10.5 M epoch times: ~0.25 s on the 2-core
+    development machine, docs/PERFORMANCE.md): on `group_keys` of the configuration, the source,
+    the device's columns where they count (`_device_keys`) and whether the run is ok (failed runs
+    are grouped apart and dropped: no copy of the ok rows); each group's times are its runs' lists
+    joined in run order. The device is named once per group; should two groups get one name, the
+    runs are grouped again on the name itself (`by_name`, slower: a string per run).
     """
-    # Eager on purpose: Polars 2.1's streaming engine panics on device_label() over some multi-chunk frames.
-    everything_ok = runs.select(_ok(runs).fill_null(False).all()).item()
-    ok = (runs if everything_ok else runs.filter(_ok(runs))).with_columns(  # no copy of every row when all are ok
-        device_label(),
-        pl.when(pl.col("epoch_times_s").list.len() > 0).then(pl.col("epoch_times_s"))
-        .otherwise(pl.concat_list(pl.col("epoch_s_median"))).alias("_times"),
-    ).with_row_index("_run")
-    sides = (
-        ok.lazy()  # a lazy group-by: 2-3x faster than DataFrame.group_by here (1,000,000 runs)
-        .group_by(*SIDE_KEYS)
+    ok = _ok(runs).fill_null(False)
+    times = pl.col("epoch_times_s").cast(pl.List(pl.Float64))
+    # A run without raw times counts through its median epoch (a new list column only if an ok run needs one).
+    if runs.height and runs.select((ok & (times.list.len().fill_null(0) == 0)).any()).item():
+        times = pl.when((times.list.len() > 0) | ~ok).then(times).otherwise(pl.concat_list(pl.col("epoch_s_median")))
+    keys = runs.select(*CONFIG_KEYS, "platform", *_device_keys(by_name), "source", ok.alias("_ok"))
+    by = group_keys(keys, keys.columns)
+    groups = (
+        pl.concat([by, runs.select(
+            times.alias("_t"), "params", "flops_per_step_analytic", "compile_s", "transfer_s", "epochs",
+            "device_memory_bytes", *(["run_id"] if run_ids else []))], how="horizontal")
+        .with_row_index("_row")
+        .lazy()  # a lazy group-by: ~1.5x faster than DataFrame.group_by here
+        .group_by(by.columns)
         .agg(
+            pl.col("_row").first(),
             pl.col("params").first(),
             pl.col("flops_per_step_analytic").first(),
             pl.col("compile_s").median(),
@@ -188,31 +275,38 @@ def pool(runs: pl.DataFrame, run_ids: bool = True) -> Pooled:
             pl.len().alias("runs"),
             *([pl.col("run_id").alias("run_ids")] if run_ids else []),
             pl.col("device_memory_bytes").max(),
-            pl.col("_run"),
+            pl.col("_t").list.explode(keep_nulls=False, empty_as_null=False),  # the group's runs' times, in run order
         )
-        .sort(*SIDE_KEYS, nulls_last=True)  # a fixed numbering, whatever order the runs came in
-        .with_row_index("side")
         .collect()
     )
-    # Lay the pooled times out side after side (runs in order within a side): `_run` lists each
-    # side's runs, and sides are numbered in order, so exploding it orders the runs by side.
-    order = sides["_run"].explode().to_numpy().astype(np.int64)
-    lengths = ok["_times"].list.len().to_numpy().astype(np.int64)
-    starts = _starts(lengths)
-    counts = lengths[order]
-    gather = np.repeat(starts[order] - _starts(counts), counts)
-    gather += np.arange(gather.size)
-    values = ok["_times"].explode().to_numpy()[gather]
-    n_epochs = np.add.reduceat(counts, _starts(sides["runs"].to_numpy())) if sides.height else counts[:0]
-    value_side = np.repeat(np.arange(sides.height, dtype=np.uint32), n_epochs)
-    long = pl.DataFrame({"side": pl.Series(value_side).set_sorted(), "t": values})
-    medians = long.group_by("side").agg(pl.col("t").median().alias("epoch_s"))  # sorted key: slices, no hashing
-    bad = np.bincount(value_side[~(np.isfinite(values) & (values > 0))], minlength=sides.height)
-    sides = sides.drop("_run").with_columns(
-        pl.Series("n_epochs", n_epochs, dtype=pl.UInt32),
-        pl.Series("times_ok", bad == 0, dtype=pl.Boolean),
-    ).join(medians.with_columns(pl.col("side").cast(sides.schema["side"])), on="side", how="left")
-    return Pooled(sides, values, _starts(n_epochs, end=True), failed_runs(runs))
+    # Name each group's device from its first run, and number the ok ones in SIDE_KEYS order.
+    named = (
+        runs.select(*CONFIG_KEYS, "platform", "device_kind", "cpu_model", "cpu_cores", "source", ok.alias("_ok"))
+        [groups["_row"]].with_row_index("_group").filter("_ok")
+        .select(*CONFIG_KEYS, "platform", device_label(), "source", "_group")
+        .sort(*SIDE_KEYS, nulls_last=True)
+    )
+    if not by_name and named.select(SIDE_KEYS).is_duplicated().any():
+        return pool(runs, run_ids, by_name=True)  # two groups are one device by name: group on the name
+    group = named["_group"].to_numpy().astype(np.int64)
+    # The times stay where the group-by put them, group after group: a side is a start and a size.
+    sizes = groups["_t"].list.len().to_numpy().astype(np.int64)
+    values = groups["_t"].list.explode(keep_nulls=False, empty_as_null=False).to_numpy()  # a missing time: NaN
+    offsets = _starts(sizes, end=True)
+    by_group = pl.Series(pl.from_arrow(pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(values))))
+    if values.size and values.min() > 0 and values.max() < np.inf:  # the common case: every time usable
+        usable = np.ones(sizes.size, dtype=bool)
+    else:
+        bad = ~(np.isfinite(values) & (values > 0))
+        usable = np.bincount(np.repeat(np.arange(sizes.size), sizes)[bad], minlength=sizes.size) == 0
+    sides = pl.concat([
+        named.select(SIDE_KEYS),
+        groups.drop("_row", "_t", *by.columns)[group],
+        pl.DataFrame({"n_epochs": pl.Series(sizes[group], dtype=pl.UInt32),
+                      "times_ok": pl.Series(usable[group], dtype=pl.Boolean),
+                      "epoch_s": by_group.cast(pl.List(pl.Float64)).list.median().gather(group)}),
+    ], how="horizontal")
+    return Pooled(sides.with_row_index("side"), values, offsets[group], sizes[group], failed_runs(runs))
 
 
 def device_sides(runs: pl.DataFrame) -> pl.DataFrame:

@@ -4,7 +4,9 @@ Prices are the sidebar's ($ per hour of each machine, engine.cost.Prices). For e
 configuration measured on both a CPU and a GPU (engine.analysis.speedup_table): cost per epoch
 and per training run on each, the break-even speedup (the price ratio) and amortization: with
 compile and transfer counted, after how many epochs the GPU's total time, and its total cost,
-drop below the CPU's (engine.cost). Last, what a GPU machine left running after the job costs.
+drop below the CPU's (engine.cost), for every configuration in a table and for one chosen configuration
+in a chart (filters by model kind, batch size, dataset size and GPU narrow the choice: at most
+engine.cost.MAX_CHOICES are offered at once). Last, what a GPU machine left running after the job costs.
 Every time comes from measured runs; costs are those times at the sidebar's prices.
 """
 
@@ -58,14 +60,6 @@ have_gpu = bool(data.explorer_options()["gpu_devices"])
 run_per_gpu = None  # one GPU run's cost of the chosen configuration, for the idle comparison
 
 
-def _amortized(a: cost.Amortization) -> str:
-    if a.epochs == 0:
-        return "from the start"
-    if a.epochs is not None:
-        return f"{a.epochs:,}"
-    return f"only below {a.ahead_until:,}" if a.ahead_until is not None else "never"
-
-
 st.subheader("Cost per configuration")
 if not have_gpu:
     st.warning("**No GPU measurements exist in the selected data sources yet**, so there is no GPU cost, "
@@ -95,19 +89,8 @@ elif not pairs.height:
 else:
     if table.note:
         st.info(table.note)
-    costed = cost.with_costs(pairs, prices, epochs)
-    time_amort, cost_amort = [], []
-    for row in costed.iter_rows(named=True):
-        args = (row["cpu_fixed_s"], row["cpu_epoch_s"], row["gpu_fixed_s"], row["gpu_epoch_s"])
-        time_amort.append(cost.amortization(*args))
-        cost_amort.append(cost.cost_amortization(prices, *args))
-    costed = costed.with_columns(
-        pl.Series("time_amort", [_amortized(a) for a in time_amort], pl.String),
-        pl.Series("cost_amort", [_amortized(a) for a in cost_amort], pl.String),
-        pl.when(pl.col("ci_low") > prices.break_even_speedup).then(pl.lit("yes"))
-        .when(pl.col("ci_high") < prices.break_even_speedup).then(pl.lit("no"))
-        .otherwise(pl.lit("not clear (interval spans it)")).alias("beats_break_even"),
-    )
+    costed = cost.with_amortization(cost.with_costs(pairs, prices, epochs), prices).with_columns(
+        cost.above_break_even(prices).alias("beats_break_even"))
     st.dataframe(
         costed.select(
             "model", "width", "depth", "channels", "params", "batch_size", "dataset_size", "dtype",
@@ -133,30 +116,42 @@ else:
                "transfer alone are already shorter (cheaper) than the CPU's.")
 
     st.subheader("One configuration: when does the GPU pay?")
-    labels = [f"{r['model']} width {r['width']} depth {r['depth']} · {r['params']:,} parameters · batch "
-              f"{r['batch_size']} · {r['dataset_size']:,} samples · {r['dtype']} · {r['gpu_device']} vs "
-              f"{r['cpu_device']}" for r in costed.iter_rows(named=True)]
-    default = max(range(len(labels)), key=lambda i: costed["params"][i])  # the largest network measured
-    index = st.selectbox("Configuration", range(len(labels)), index=default, format_func=lambda i: labels[i],
-                         key="co_config")
-    row = costed.row(index, named=True)
-    run_per_gpu = row["gpu_cost_run"]
-    t_amort, c_amort = time_amort[index], cost_amort[index]
-    longest = max([epochs, *(2 * a.epochs for a in (t_amort, c_amort) if a.epochs),
-                   *(2 * a.ahead_until for a in (t_amort, c_amort) if a.ahead_until)])
-    curve = cost.run_cost_curve(prices, row["cpu_epoch_s"], row["gpu_epoch_s"], row["cpu_fixed_s"],
-                                row["gpu_fixed_s"], max_epochs=min(longest, cost.MAX_EPOCHS))
-    st.plotly_chart(figures.cost_vs_epochs(curve, c_amort.epochs, epochs), key="co_cost_chart")
-    st.markdown(
-        f"- Measured: CPU {fmt.seconds(row['cpu_epoch_s'])} per epoch + {fmt.seconds(row['cpu_fixed_s'])} compile and "
-        f"transfer; GPU {fmt.seconds(row['gpu_epoch_s'])} per epoch + {fmt.seconds(row['gpu_fixed_s'])} compile and "
-        f"transfer (speedup {row['speedup']:.3g}x, 95% CI {row['ci_low']:.3g}–{row['ci_high']:.3g}).\n"
-        f"- **Time**: {t_amort.describe('time')}.\n"
-        f"- **Cost**: {c_amort.describe('cost')}.\n"
-        f"- {epochs} epochs cost {fmt.money(row['cpu_cost_run'])} on the CPU and {fmt.money(row['gpu_cost_run'])} on "
-        f"the GPU; the GPU would need to be more than {prices.break_even_speedup:.3g}x faster per epoch to be "
-        "cheaper in the long run."
-    )
+    offer = cost.choice_filters(costed)
+    names = {"model": "Model kind", "batch_size": "Batch size", "dataset_size": "Dataset size", "gpu_device": "GPU"}
+    keys = {"model": "co_kind", "batch_size": "co_batch", "dataset_size": "co_samples", "gpu_device": "co_gpu"}
+    chosen = {column: box.selectbox(names[column], [None, *offer[column]], key=keys[column],
+                                    format_func=lambda v: "any" if v is None else f"{v:,}" if isinstance(v, int) else v)
+              for column, box in zip(cost.CHOICE_FILTERS, st.columns(len(cost.CHOICE_FILTERS)))}
+    offered, matching = cost.choices(costed, **chosen)
+    if matching > offered.height:
+        st.caption(f"The first {offered.height:,} of {matching:,} configurations (in table order) are offered: narrow "
+                   "them with the filters above.")
+    if not offered.height:
+        st.info("No configuration matches these filters: set one of them back to \"any\".")
+    else:
+        labels = offered["label"].to_list()
+        index = st.selectbox("Configuration", range(offered.height), index=offered["default"].arg_max(),
+                             format_func=lambda i: labels[i], key="co_config")
+        row = costed.row(offered["row"][index], named=True)
+        run_per_gpu = row["gpu_cost_run"]
+        args = (row["cpu_fixed_s"], row["cpu_epoch_s"], row["gpu_fixed_s"], row["gpu_epoch_s"])
+        t_amort, c_amort = cost.amortization(*args), cost.cost_amortization(prices, *args)
+        longest = max([epochs, *(2 * a.epochs for a in (t_amort, c_amort) if a.epochs),
+                       *(2 * a.ahead_until for a in (t_amort, c_amort) if a.ahead_until)])
+        curve = cost.run_cost_curve(prices, row["cpu_epoch_s"], row["gpu_epoch_s"], row["cpu_fixed_s"],
+                                    row["gpu_fixed_s"], max_epochs=min(longest, cost.MAX_EPOCHS))
+        st.plotly_chart(figures.cost_vs_epochs(curve, c_amort.epochs, epochs), key="co_cost_chart")
+        st.markdown(
+            f"- Measured: CPU {fmt.seconds(row['cpu_epoch_s'])} per epoch + {fmt.seconds(row['cpu_fixed_s'])} "
+            f"compile and transfer; GPU {fmt.seconds(row['gpu_epoch_s'])} per epoch + "
+            f"{fmt.seconds(row['gpu_fixed_s'])} compile and transfer (speedup {row['speedup']:.3g}x, 95% CI "
+            f"{row['ci_low']:.3g}–{row['ci_high']:.3g}).\n"
+            f"- **Time**: {t_amort.describe('time')}.\n"
+            f"- **Cost**: {c_amort.describe('cost')}.\n"
+            f"- {epochs} epochs cost {fmt.money(row['cpu_cost_run'])} on the CPU and {fmt.money(row['gpu_cost_run'])} "
+            f"on the GPU; the GPU would need to be more than {prices.break_even_speedup:.3g}x faster per epoch to be "
+            "cheaper in the long run."
+        )
 
 st.subheader("Forgot to shut it down?")
 idle_gpu = cost.idle_cost(idle_hours, prices.gpu_per_h)
