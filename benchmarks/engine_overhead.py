@@ -7,7 +7,7 @@ Measured in one process, on the CPU (JAX_PLATFORMS=cpu):
    kept, so drift on a shared machine hits both alike.
 2. Large MLP (784-4096-4096-10, batch 512, float32, Adam): the harness's achieved FLOP/s
    (analytic FLOPs per step x steps / median epoch seconds) over this machine's best
-   float32 matmul FLOP/s (`engine.micro.matmul`, n = 1024 ... 2048). Goal >= 0.85.
+   float32 matmul FLOP/s (`engine.micro.matmul`, n = 1024 ... 2048). Goal >= 0.9 (issue 6; issue 2 asked 0.85).
 3. CNN (3 conv blocks 32/64/128 channels, 32x32x3, batch 128) images/s per epoch runner:
    per_step and fused (a rolled lax.scan).
 Usage: JAX_PLATFORMS=cpu python benchmarks/engine_overhead.py [--quick] [--json FILE]
@@ -103,7 +103,7 @@ def main() -> int:
          results["harness_overhead"] <= 0.02),
         ("large MLP FLOP/s / float32 matmul FLOP/s",
          f"{results['large_mlp_flops_per_s'] / 1e9:.0f} / {results['matmul_flops_per_s'] / 1e9:.0f} GFLOP/s = "
-         f"{results['large_mlp_fraction_of_matmul']:.2f}", ">= 0.85", results["large_mlp_fraction_of_matmul"] >= 0.85),
+         f"{results['large_mlp_fraction_of_matmul']:.2f}", ">= 0.9", results["large_mlp_fraction_of_matmul"] >= 0.9),
         ("CNN images/s, per_step", f"{results['cnn_per_step_images_per_s']:.0f}", "-", None),
         ("CNN images/s, fused (rolled scan)", f"{results['cnn_fused_images_per_s']:.0f}", "-", None),
     ]
