@@ -96,6 +96,13 @@ def _pooled(sources: tuple[str, ...], folders: tuple) -> Pooled:
     return pool(runs(list(sources)).frame)  # run ids kept for the unpaired list; pairs show counts
 
 
+def pooled(sources: list[str] | None = None) -> Pooled:
+    """The ticked sources' (or `sources`') ok runs pooled into sides (`engine.pairing.pool`), once per
+    folder contents: the same object every speedup table of those sources starts from."""
+    sources = state.selected_sources() if sources is None else sources
+    return _pooled(tuple(sources), fingerprint())
+
+
 @st.cache_data(show_spinner="Pairing runs and computing speedups...", max_entries=32)
 def _speedup_table(sources: tuple[str, ...], folders: tuple, view: tuple | None, epochs: int | None) -> Paired:
     where = None if view is None else analysis.explorer_view(*view)

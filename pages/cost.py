@@ -16,7 +16,6 @@ import streamlit as st
 from dashboard import data, state
 from engine import cost, figures, fmt
 from engine.config import ConfigError
-from engine.pairing import pool
 
 state.through_app()
 st.title("Cost")
@@ -66,7 +65,7 @@ if not have_gpu:
                "break-even or amortization to show. Below: what the CPU runs cost at your CPU price. Run the "
                "Benchmark page on a machine with a GPU, import GPU runs on the Results page, or add reference "
                "files to data/reference/.")
-    sides = pool(runs.frame).sides.filter(pl.col("platform") == "cpu")
+    sides = data.pooled().sides.filter(pl.col("platform") == "cpu")  # pooled once per data folder contents
     if sides.height:
         fixed = pl.col("compile_s").fill_null(0.0) + pl.col("transfer_s").fill_null(0.0)
         per_s = prices.cpu_per_h / cost.SECONDS_PER_HOUR

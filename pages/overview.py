@@ -12,7 +12,7 @@ anything measured: they are always answered as labelled predictions, with a memo
 import streamlit as st
 
 from dashboard import data, state
-from engine import analysis, counts, explain, fmt
+from engine import counts, explain, fmt
 from engine.config import DTYPES, MODEL_KINDS, ConfigError, DataConfig, ModelConfig, RunConfig, TrainConfig
 from engine.verdict import alone
 from engine.workload import PRESET_WORKLOADS
@@ -88,8 +88,7 @@ if not state.selected_sources():
 prices = state.checked_prices()
 if prices is None:
     st.stop()
-have = analysis.source_summary(runs.frame)
-if have["gpu"] + have["tpu"] == 0:
+if not data.explorer_options()["gpu_devices"]:  # accelerators with ok runs; cached per folder contents
     st.warning("**No GPU measurements exist in the selected data sources yet**, so there is no measured or "
                "predicted GPU time or speedup to show. Run the Benchmark page on a machine with a GPU, import a "
                "file of GPU runs on the Results page, or add reference files to data/reference/.")
