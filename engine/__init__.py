@@ -10,4 +10,7 @@ never import jax at module level; the JAX work runs in `python -m engine` subpro
 #   1  2026-11-26  first reference data (data/reference)
 #   2  2026-11-26  CNN 2x2 max-pool as reshape + max (its gradient is faster on XLA:CPU)
 #   3  2026-11-26  CNN first convolution as a matrix multiplication on the CPU; data-parallel mesh path
-ENGINE_VERSION = 3
+#   4  2026-11-26  CNN channels-last (no transposes around its convolutions), its CPU programs compiled
+#                  with convolutions left to XLA's kernels instead of YNNPACK (engine.xla_options); the
+#                  first convolution is a convolution again
+ENGINE_VERSION = 4

@@ -8,7 +8,8 @@ What is timed, and how (DESIGN.md, "Measurement rules"):
   and the whole dataset (each batch split over the devices), until ready.
 - compile_s: `jax.jit(runner).lower(*args).compile()` of the epoch runner that will train
   (the per-step `train_step`, or the fused `lax.scan` epoch), alone; `compile_cache_hit`
-  says whether JAX's persistent compilation cache served it.
+  says whether JAX's persistent compilation cache served it. Both programs are compiled with
+  the options for the platform and model (`engine.xla_options`), recorded in `xla_options`.
 - epochs: `warmup` untimed epochs, then `repeats` timed ones; each epoch ends with
   `jax.block_until_ready` on the state and losses before `time.perf_counter` is read.
   Raw seconds per epoch are kept; median, IQR and `noisy` (IQR / median > 0.10) derived.
@@ -38,6 +39,8 @@ from engine.devices import DeviceNotFound, device_memory_bytes, resolve_many
 from engine.parallel import batch_shapes, data_parallel, describe, jit_epoch, jit_step, put_batches, put_state
 from engine.record import config_columns, run_identity  # noqa: F401 (config_columns re-exported)
 from engine.train import init_state, make_fused_epoch, make_train_step, run_per_step_epoch
+from engine.xla_options import compiler_options
+from engine.xla_options import describe as describe_options
 
 NOISY_IQR_RATIO = 0.10
 
@@ -70,6 +73,7 @@ def _base_record(config: RunConfig, device_spec: str, batch_id: str | None, sour
         "device_memory_bytes": None,
         "jax_version": jax.__version__,
         "jaxlib_version": jaxlib.__version__,
+        "xla_options": None,
         "compile_s": None,
         "compile_cache_hit": None,
         "transfer_s": None,
@@ -201,16 +205,18 @@ def _measure_into(record: dict, config: RunConfig, device_spec: str, notify: Pro
     notify({"event": "phase", "phase": "compile", "device": device_spec})
     # One step compiled on its own gives XLA's FLOPs for ONE step; in per_step mode it is
     # also the runner, so its compile time is the one recorded.
+    options = compiler_options(devices[0].platform, config.model.kind)
+    record["xla_options"] = describe_options(options)
     hits_before = _cache_hits.hits
     t0 = time.perf_counter()
-    step = jit_step(train_step, dp).lower(state, first_batch).compile()
+    step = jit_step(train_step, dp).lower(state, first_batch).compile(options)
     step_compile_s = time.perf_counter() - t0
     step_flops = _xla_flops(step)  # per device of the partitioned program
     record["flops_per_step_xla"] = None if step_flops is None else step_flops * dp.device_count
     if mode == "fused":
         hits_before = _cache_hits.hits
         t0 = time.perf_counter()
-        epoch = jit_epoch(make_fused_epoch(train_step), dp).lower(state, *data).compile()
+        epoch = jit_epoch(make_fused_epoch(train_step), dp).lower(state, *data).compile(options)
         record["compile_s"] = time.perf_counter() - t0
         record["executable_memory_bytes"] = _executable_bytes(epoch)
 

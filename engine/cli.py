@@ -141,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p, out_help)
     p = sub.add_parser("sweep", help="measure a preset grid of configs")
     p.add_argument("--preset", required=True, help="|".join(PRESETS))
+    p.add_argument("--models", default=None,
+                   help="comma-separated model kinds to keep from the preset, e.g. cnn (default: all)")
     p.add_argument("--repeats", type=_int_flag("repeats"), default=None)
     p.add_argument("--time-budget", type=_float_flag("time_budget_s", *TIME_BUDGET_RANGE), default=None,
                    help="seconds per run")
@@ -170,6 +172,18 @@ def _parse_devices(text: str) -> tuple[str, ...]:
     specs = tuple(s.strip() for s in text.split(",") if s.strip())
     BenchConfig(devices=specs)  # validates each spec's form
     return specs
+
+
+def _parse_models(text: str | None) -> tuple[str, ...] | None:
+    """--models "cnn,mlp" -> ("cnn", "mlp"); None when not given (every kind)."""
+    if text is None:
+        return None
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    bad = [k for k in kinds if k not in MODEL_KINDS]
+    if not kinds or bad:
+        raise UsageError(f"--models={text!r} is not allowed: expected model kinds from {', '.join(MODEL_KINDS)}, "
+                         "comma-separated")
+    return kinds
 
 
 def _parse_device_counts(args) -> tuple[int, ...] | None:
@@ -395,6 +409,11 @@ def cmd_sweep(args) -> int:
         raise UsageError(f"--preset={args.preset!r} is not allowed: expected one of {', '.join(PRESETS)}")
     devices = _parse_devices(args.devices)
     configs = preset_configs(args.preset, devices, args.repeats, args.time_budget)
+    kinds = _parse_models(args.models)
+    if kinds is not None:
+        configs = [c for c in configs if c.model.kind in kinds]
+        if not configs:
+            raise UsageError(f"--preset {args.preset} has no {' or '.join(kinds)} configs")
     counts = _parse_device_counts(args)
     if counts is not None:
         configs = _expand(configs, counts)

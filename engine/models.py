@@ -37,59 +37,47 @@ class MLP(eqx.Module):
 
 
 def max_pool_2x2(x):
-    """2x2 max-pool with stride 2 over a (C, H, W) map -> (C, H // 2, W // 2), odd edges dropped.
+    """2x2 max-pool with stride 2 over a channels-last (H, W, C) map -> (H // 2, W // 2, C), odd edges
+    dropped.
 
-    Same result as `eqx.nn.MaxPool2d(2, stride=2)`, written as a reshape and a max on purpose:
-    MaxPool2d lowers to reduce_window, whose gradient (select_and_scatter) is slow on XLA:CPU.
-    Measured on the 2-core dev CPU, 3-block 32/64/128 CNN at batch 128: convolutions + pooling
-    fwd+bwd 540-650 -> 820-930 images/s; a whole training step 596 -> 631-644 (docs/PERFORMANCE.md).
+    Same result as `eqx.nn.MaxPool2d(2, stride=2)` on the (C, H, W) transpose, written as a reshape
+    and a max on purpose: MaxPool2d lowers to reduce_window, whose gradient (select_and_scatter) is
+    slow on XLA:CPU. Measured on the 2-core dev CPU, 3-block 32/64/128 CNN at batch 128:
+    convolutions + pooling fwd+bwd 540-650 -> 820-930 images/s; a whole training step 596 -> 631-644
+    (docs/PERFORMANCE.md).
     """
-    c, h, w = x.shape
-    x = x[:, : h - h % 2, : w - w % 2]
-    return x.reshape(c, h // 2, 2, w // 2, 2).max(axis=(2, 4))
+    h, w, c = x.shape
+    x = x[: h - h % 2, : w - w % 2]
+    return x.reshape(h // 2, 2, w // 2, 2, c).max(axis=(1, 3))
 
 
-# Input channels up to which a 3x3 convolution runs as one matrix multiplication on the CPU (below).
-FEW_CHANNELS = 4
+def conv_channels_last(conv: eqx.nn.Conv2d, x):
+    """equinox's `conv` applied to a channels-last map: x (H, W, C_in) -> (H_out, W_out, C_out).
 
-
-def _conv3x3_as_matmul(conv: eqx.nn.Conv2d, x):
-    """`conv(x)` for a 3x3, stride-1, padding-1 `conv`, as im2col + one matrix multiplication.
-
-    x (C, H, W) -> (C_out, H, W). The nine shifted copies of the zero-padded map are stacked into
-    a (C * 9, H * W) matrix whose row order (c, kh, kw) matches the weight (C_out, C, 3, 3) reshaped
-    to (C_out, C * 9). Its gradient is slices, pads and two matrix multiplications.
+    The same numbers as `conv(x.transpose(2, 0, 1))` transposed back, from the same parameters
+    (weight (C_out, C_in, kh, kw), bias (C_out, 1, 1)); zero padding only. Why not call `conv`:
+    equinox's Conv2d is channels-first, and XLA:CPU's convolution kernels are channels-last, so
+    a channels-first network pays a transpose around every convolution and every gradient
+    (about 30 of them in the 3-block CNN's step). Channels-last throughout: a training step
+    176 -> 117 ms on the 2-core dev CPU (docs/PERFORMANCE.md). GPU compilers pick their own
+    layouts either way.
     """
-    c, h, w = x.shape
-    padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1)))
-    columns = jnp.stack([padded[:, i:i + h, j:j + w] for i in range(3) for j in range(3)], axis=1)
-    out = conv.weight.reshape(conv.weight.shape[0], c * 9) @ columns.reshape(c * 9, h * w)
-    return out.reshape(-1, h, w) + conv.bias
-
-
-def conv3x3(conv: eqx.nn.Conv2d, x):
-    """`conv(x)` (equinox's Conv2d, 3x3, padding 1), x (C, H, W) -> (C_out, H, W), same values.
-
-    On the CPU, a convolution of an input with at most FEW_CHANNELS channels (an RGB image) runs as
-    one matrix multiplication instead: XLA:CPU's convolution is slow when the input has few
-    channels. Measured on the 2-core dev CPU, 32x32x3 -> 32 channels at batch 128, forward and
-    weight gradient: 78 ms as a convolution, 18 ms as a matrix multiplication (docs/PERFORMANCE.md).
-    Every other device and layer keeps equinox's convolution: `lax.platform_dependent` picks the
-    branch when the step is compiled for its device, so GPU runs are unchanged.
-    """
-    if x.shape[0] > FEW_CHANNELS:
-        return conv(x)
-    # Lambdas, not `conv` itself: platform_dependent hashes its branches, and a Module holding
-    # traced arrays cannot be hashed.
-    return lax.platform_dependent(x, cpu=lambda v: _conv3x3_as_matmul(conv, v), default=lambda v: conv(v))
+    if conv.padding_mode != "ZEROS":
+        raise ValueError(f"conv_channels_last supports zero padding only, not {conv.padding_mode}")
+    y = lax.conv_general_dilated(
+        x[None], conv.weight, window_strides=conv.stride, padding=conv.padding, rhs_dilation=conv.dilation,
+        feature_group_count=conv.groups, dimension_numbers=("NHWC", "OIHW", "NHWC"))[0]
+    return y + conv.bias.reshape(-1) if conv.use_bias else y
 
 
 class CNN(eqx.Module):
     """[Conv 3x3 'same' + ReLU + MaxPool 2x2] x depth, channels doubling, then a dense head.
 
-    Input (H, W, C) float, transposed to equinox's (C, H, W); conv block i has
-    channels * 2**i output channels; after the blocks the (C', H/2^depth, W/2^depth) map is
-    flattened into Linear(width) + ReLU + Linear(n_classes).
+    Input (H, W, C) float, kept channels-last through the convolutions (`conv_channels_last`);
+    conv block i has channels * 2**i output channels; the final (H/2^depth, W/2^depth, C') map
+    is flattened in (C', H', W') order, as equinox's channels-first layers would, into
+    Linear(width) + ReLU + Linear(n_classes). The function is the one a channels-first stack of
+    equinox's Conv2d and MaxPool2d computes (tests/test_train.py).
     """
 
     convs: list[eqx.nn.Conv2d]
@@ -106,10 +94,10 @@ class CNN(eqx.Module):
         self.head = eqx.nn.Linear(width, n_classes, key=keys[-1])
 
     def __call__(self, x):
-        x = jnp.transpose(x, (2, 0, 1))
         for conv in self.convs:
-            x = max_pool_2x2(jax.nn.relu(conv3x3(conv, x)))
-        return self.head(jax.nn.relu(self.dense(x.reshape(-1))))
+            x = max_pool_2x2(jax.nn.relu(conv_channels_last(conv, x)))
+        features = jnp.transpose(x, (2, 0, 1)).reshape(-1)  # a small map: (C', H', W') order
+        return self.head(jax.nn.relu(self.dense(features)))
 
 
 class EncoderLayer(eqx.Module):

@@ -63,6 +63,7 @@ RUN_SCHEMA: dict[str, pl.DataType] = {
     "device_memory_bytes": pl.Int64,
     "jax_version": pl.String,
     "jaxlib_version": pl.String,
+    "xla_options": pl.String,  # compiler options of its programs (engine.xla_options); "" none; null before the column
     "model": pl.String,
     "width": pl.Int64,
     "depth": pl.Int64,

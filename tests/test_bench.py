@@ -86,12 +86,16 @@ def test_fused_record_is_complete_and_consistent(fused_run):
     assert r["batch_id"] == "b1" and r["source"] == "local"
     assert r["model"] == "mlp" and r["width"] == 32 and r["channels"] is None and r["input_shape"] == "16"
     assert r["epochs"] == 7 and r["repeats"] == 4 and r["warmup"] == 1
+    assert r["xla_options"] == ""  # an MLP keeps XLA's defaults (engine.xla_options)
 
 
 def test_per_step_record_is_complete_and_consistent(per_step_run):
     config, r = per_step_run
     check_consistent(config, r)
     assert r["mode"] == "per_step" and r["channels"] == 4 and r["input_shape"] == "8x8x1"
+    from engine.xla_options import CPU_CONV_OPTIONS, describe
+
+    assert r["xla_options"] == describe(CPU_CONV_OPTIONS)  # a CNN on the CPU: convolutions left to XLA
 
 
 def test_xla_flops_within_15_percent_of_analytic(fused_run, per_step_run):

@@ -44,6 +44,8 @@ def engine_cli(*args: str, cwd: Path, timeout: float = 180) -> subprocess.Comple
         (["run", "--bogus", "1"], "--bogus"),
         (["run", "--width", "abc"], "--width"),
         (["sweep", "--preset", "nope"], "--preset='nope'"),
+        (["sweep", "--preset", "quick", "--models", "cnn,gan"], "--models='cnn,gan'"),
+        (["sweep", "--preset", "quick", "--models", ","], "--models=','"),
         (["micro", "--devices", "tpu"], "devices='tpu'"),
         ([], "command"),
     ],
@@ -56,6 +58,14 @@ def test_bad_input_exits_2_with_one_line_naming_the_field(tmp_path, args, named)
     assert lines[0].startswith("error: ") and named in lines[0], lines[0]
     assert result.stdout == ""
     assert not (tmp_path / "data").exists()  # nothing written
+
+
+def test_models_flag_keeps_the_named_kinds():
+    from engine.cli import _parse_models
+
+    assert _parse_models(None) is None
+    assert _parse_models("cnn") == ("cnn",)
+    assert _parse_models(" mlp , transformer ") == ("mlp", "transformer")
 
 
 def test_refusals_do_not_import_jax():

@@ -154,42 +154,72 @@ def test_max_pool_2x2_matches_equinox_maxpool_values_and_gradients():
 
     from engine.models import max_pool_2x2
 
-    x = jax.random.normal(jax.random.key(3), (5, 9, 8))  # odd height: the last row is dropped by both
-    reference = eqx.nn.MaxPool2d(2, stride=2)
-    np.testing.assert_array_equal(max_pool_2x2(x), reference(x))
+    x = jax.random.normal(jax.random.key(3), (9, 8, 5))  # (H, W, C); odd height: both drop the last row
+    reference = eqx.nn.MaxPool2d(2, stride=2)  # channels-first
+
+    def ref(v):
+        return reference(v.transpose(2, 0, 1)).transpose(1, 2, 0)
+
+    np.testing.assert_array_equal(max_pool_2x2(x), ref(x))
     grad = jax.grad(lambda v: (max_pool_2x2(v) ** 2).sum())(x)
-    grad_ref = jax.grad(lambda v: (reference(v) ** 2).sum())(x)
+    grad_ref = jax.grad(lambda v: (ref(v) ** 2).sum())(x)
     np.testing.assert_allclose(grad, grad_ref, rtol=1e-6, atol=1e-6)
 
 
-def test_few_channel_conv_matches_equinox_values_and_gradients():
+@pytest.mark.parametrize("in_channels", [3, 8])
+def test_channels_last_conv_matches_equinox_values_and_gradients(in_channels):
     import equinox as eqx
-    import jax
-    import numpy as np
 
-    from engine.models import _conv3x3_as_matmul, conv3x3
+    from engine.models import conv_channels_last
 
-    x = jax.random.normal(jax.random.key(4), (3, 10, 12))
-    conv = eqx.nn.Conv2d(3, 8, 3, padding=1, key=jax.random.key(5))
-    for implementation in (conv3x3, _conv3x3_as_matmul):  # the CPU's choice, and the matmul form itself
-        np.testing.assert_allclose(implementation(conv, x), conv(x), rtol=1e-5, atol=1e-5)
+    x = jax.random.normal(jax.random.key(4), (10, 12, in_channels))  # (H, W, C)
+    conv = eqx.nn.Conv2d(in_channels, 6, 3, padding=1, key=jax.random.key(5))
 
-        def loss(c, v, f=implementation):
-            return (f(c, v) ** 2).sum()
+    def reference(c, v):
+        return c(v.transpose(2, 0, 1)).transpose(1, 2, 0)
 
-        got, want = eqx.filter_grad(loss)(conv, x), eqx.filter_grad(lambda c, v: (c(v) ** 2).sum())(conv, x)
-        for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
-            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(conv_channels_last(conv, x), reference(conv, x), rtol=1e-5, atol=1e-5)
+    got = eqx.filter_grad(lambda c, v: (conv_channels_last(c, v) ** 2).sum())(conv, x)
+    want = eqx.filter_grad(lambda c, v: (reference(c, v) ** 2).sum())(conv, x)
+    for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
-def test_cpu_cnn_runs_its_rgb_layer_as_a_matmul_and_the_others_as_convolutions():
-    import jax
+def test_cnn_computes_what_a_channels_first_equinox_stack_computes():
+    """The channels-last CNN is the same function of the same parameters as equinox's own
+    channels-first Conv2d + ReLU + MaxPool2d blocks, flattened in (C, H, W) order."""
+    import equinox as eqx
 
-    from engine.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+    from engine.models import build_model
+
+    config = RunConfig(ModelConfig("cnn", width=16, depth=3, channels=4), DataConfig(samples=8, n_classes=5),
+                       TrainConfig(batch_size=4))  # 32x32x3 -> 4, 8, 16 channels -> 4x4 map
+    model = build_model(config, jax.random.key(0))
+    pool = eqx.nn.MaxPool2d(2, stride=2)
+
+    def reference(m, x):
+        x = x.transpose(2, 0, 1)
+        for conv in m.convs:
+            x = pool(jax.nn.relu(conv(x)))
+        return m.head(jax.nn.relu(m.dense(x.reshape(-1))))
+
+    x = jax.random.normal(jax.random.key(1), (4, 32, 32, 3))
+    np.testing.assert_allclose(jax.vmap(model)(x), jax.vmap(lambda v: reference(model, v))(x), rtol=1e-5, atol=1e-5)
+    got = eqx.filter_grad(lambda m: jax.vmap(m)(x).sum())(model)
+    want = eqx.filter_grad(lambda m: jax.vmap(lambda v: reference(m, v))(x).sum())(model)
+    for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_cpu_cnn_convolutions_are_channels_last_with_no_transposes_around_them():
     from engine.models import build_model
 
     config = RunConfig(ModelConfig("cnn", width=16, depth=3, channels=8), DataConfig(samples=8),
-                       TrainConfig(batch_size=4))  # blocks: 3 -> 8, 8 -> 16, 16 -> 32 channels
+                       TrainConfig(batch_size=4))
     model = build_model(config, jax.random.key(0))
-    hlo = jax.jit(jax.vmap(model)).lower(jax.numpy.zeros((4, 32, 32, 3))).compile().as_text()
-    assert hlo.count(" convolution(") == 2  # blocks 2 and 3; block 1 (3 input channels) is a dot
+    hlo = jax.jit(jax.vmap(model)).lower(jnp.zeros((4, 32, 32, 3))).compile().as_text()
+    assert hlo.count(" convolution(") == 3
+    assert hlo.count("dim_labels=b01f_") == 3  # batch, spatial, features: channels-last
+    # Only the final 4x4 map is transposed (to the (C, H, W) flattening order); no activation is.
+    transposed = [line for line in hlo.splitlines() if " transpose(" in line]
+    assert all("[4,32,4,4]" in line or "[4,4,4,32]" in line for line in transposed), transposed
