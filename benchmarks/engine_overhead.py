@@ -1,6 +1,7 @@
 """How much the measurement harness adds, and how close CPU training gets to the matmul limit.
 
-Measured in one process, on the CPU (JAX_PLATFORMS=cpu):
+Measured in one process, on the CPU (JAX_PLATFORMS=cpu), with the engine's malloc setting
+(`engine.allocator.tune()`, as `python -m engine` applies it):
 1. Harness overhead: `engine.bench.measure` epoch median vs a bare jitted `lax.scan` epoch
    loop on the same config, state and data (no records, no callbacks). Goal <= 2 %.
    The two are interleaved (harness, bare, harness, bare, ...) and the best median of each
@@ -27,6 +28,10 @@ from pathlib import Path
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engine import allocator  # noqa: E402
+
+allocator.tune()  # as `python -m engine` does, before JAX allocates: the harness and the bare loop alike
 
 import jax  # noqa: E402
 

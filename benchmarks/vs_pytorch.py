@@ -12,6 +12,9 @@ at n = 2048 for JAX; `torch.mm` at the same size is printed beside it), i.e.
 (matmul FLOP/s / analytic FLOPs per sample) / PyTorch samples/s. A goal above the ceiling cannot
 be met by a faster training loop, only by a faster matmul. Goals (issue 6): MLP >= 1.6x at large
 sizes and >= 4x at tiny sizes; CNN >= 0.8x. Requires `pip install -r benchmarks/requirements.txt`.
+Each side runs as its users run it: JAX in this process, with the engine's allocator setting
+(`engine.allocator.tune()`, as `python -m engine` applies it), PyTorch in a child process with the
+C library's defaults (`--torch-side`), one after the other, never at the same time.
 Usage: JAX_PLATFORMS=cpu python benchmarks/vs_pytorch.py [--repeats N] [--json FILE]
 """
 
@@ -21,6 +24,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -28,6 +32,11 @@ from pathlib import Path
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+TORCH_SIDE = "--torch-side" in sys.argv
+if not TORCH_SIDE:  # before anything allocates: the setting the engine's command line applies
+    from engine import allocator  # noqa: E402
+
+    allocator.tune()
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -145,14 +154,29 @@ def torch_matmul_flops_per_s(n: int = MATMUL_N, repeats: int = 10) -> float:
     return 2 * n**3 / statistics.median(times)
 
 
+def torch_side(repeats: int) -> dict:
+    """The PyTorch half, run in a child process with default malloc: {case: samples/s, "matmul": FLOP/s}."""
+    torch.set_num_threads(cpu_cores())
+    out = {"matmul": torch_matmul_flops_per_s()}
+    for name, (config, _) in CASES.items():
+        out[name] = torch_samples_per_s(config, repeats)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--torch-side", action="store_true", help="internal: print the PyTorch half as JSON")
     args = parser.parse_args()
-    torch.set_num_threads(cpu_cores())
+    if args.torch_side:
+        print(json.dumps(torch_side(args.repeats)))
+        return 0
+    child = subprocess.run([sys.executable, __file__, "--torch-side", "--repeats", str(args.repeats)],
+                           capture_output=True, text=True, check=True)
+    torch_results = json.loads(child.stdout.strip().splitlines()[-1])
     (mm,) = matmul("cpu", (MATMUL_N,), dtypes=("float32",), precisions=("default",))
-    jax_matmul, torch_matmul = mm["flops_per_s"], torch_matmul_flops_per_s()
+    jax_matmul, torch_matmul = mm["flops_per_s"], torch_results["matmul"]
     rows = []
     for name, (config, goal) in CASES.items():
         config = RunConfig(config.model, config.data, config.train,
@@ -160,16 +184,17 @@ def main() -> int:
         record = measure(config, "cpu")
         assert record["status"] == "ok", record["error"]
         jax_sps = record["samples_per_s"]
-        torch_sps = torch_samples_per_s(config, args.repeats)
+        torch_sps = torch_results[name]
         flops_per_sample = record["flops_per_step_analytic"] / config.train.batch_size
         ceiling = jax_matmul / flops_per_sample / torch_sps
         rows.append({"case": name, "mode": record["mode"], "jax_samples_per_s": jax_sps,
                      "torch_samples_per_s": torch_sps, "ratio": jax_sps / torch_sps, "goal": goal,
                      "flops_per_sample": flops_per_sample, "jax_flops_per_s": jax_sps * flops_per_sample,
                      "torch_flops_per_s": torch_sps * flops_per_sample, "ceiling_ratio": ceiling,
-                     "jax_matmul_flops_per_s": jax_matmul, "torch_matmul_flops_per_s": torch_matmul})
+                     "jax_matmul_flops_per_s": jax_matmul, "torch_matmul_flops_per_s": torch_matmul,
+                     "jax_allocator": record["allocator"]})
     print(f"vs_pytorch  {datetime.now(UTC).isoformat(timespec='seconds')}  {cpu_model()}, {cpu_cores()} cores  "
-          f"torch {torch.__version__}")
+          f"torch {torch.__version__}  JAX allocator: {rows[0]['jax_allocator']}; PyTorch: libc default")
     print(f"  float32 matmul n={MATMUL_N}: JAX {jax_matmul / 1e9:.1f} GFLOP/s, torch.mm {torch_matmul / 1e9:.1f} GFLOP/s")
     for r in rows:
         verdict = "" if r["goal"] is None else ("pass" if r["ratio"] >= r["goal"] else "FAIL")

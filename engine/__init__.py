@@ -13,4 +13,6 @@ never import jax at module level; the JAX work runs in `python -m engine` subpro
 #   4  2026-11-26  CNN channels-last (no transposes around its convolutions), its CPU programs compiled
 #                  with convolutions left to XLA's kernels instead of YNNPACK (engine.xla_options); the
 #                  first convolution is a convolution again
-ENGINE_VERSION = 4
+#   5  2026-11-26  `python -m engine` keeps freed memory in the process (engine.allocator: no page faults
+#                  on each step's buffers); the record's `allocator` column
+ENGINE_VERSION = 5

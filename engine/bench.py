@@ -33,6 +33,7 @@ import jax
 import jaxlib
 import numpy as np
 
+from engine import allocator
 from engine.config import RunConfig
 from engine.data import make_dataset, split_batches
 from engine.devices import DeviceNotFound, device_memory_bytes, resolve_many
@@ -74,6 +75,7 @@ def _base_record(config: RunConfig, device_spec: str, batch_id: str | None, sour
         "jax_version": jax.__version__,
         "jaxlib_version": jaxlib.__version__,
         "xla_options": None,
+        "allocator": allocator.describe(),
         "compile_s": None,
         "compile_cache_hit": None,
         "transfer_s": None,

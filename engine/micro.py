@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import jaxlib
 import numpy as np
 
-from engine import ENGINE_VERSION
+from engine import ENGINE_VERSION, allocator
 from engine.devices import resolve
 from engine.hostinfo import host_facts
 from engine.store import SCHEMA_VERSION
@@ -68,6 +68,7 @@ def _record(device, spec: str, batch_id: str, source: str, **fields) -> dict:
         "device_kind": str(device.device_kind),
         "jax_version": jax.__version__,
         "jaxlib_version": jaxlib.__version__,
+        "allocator": allocator.describe(),
         "times_s": times.tolist(),
         "seconds_median": median,
         "seconds_iqr": float(q75 - q25),

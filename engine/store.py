@@ -64,6 +64,7 @@ RUN_SCHEMA: dict[str, pl.DataType] = {
     "jax_version": pl.String,
     "jaxlib_version": pl.String,
     "xla_options": pl.String,  # compiler options of its programs (engine.xla_options); "" none; null before the column
+    "allocator": pl.String,  # the measuring process's malloc setting (engine.allocator); null before the column
     "model": pl.String,
     "width": pl.Int64,
     "depth": pl.Int64,
@@ -130,6 +131,7 @@ MICRO_SCHEMA: dict[str, pl.DataType] = {
     "device_kind": pl.String,
     "jax_version": pl.String,
     "jaxlib_version": pl.String,
+    "allocator": pl.String,  # as in RUN_SCHEMA
     "benchmark": pl.String,  # matmul | memory_bandwidth | host_to_device
     "size": pl.Int64,  # matrix side n for matmul; bytes moved otherwise
     "dtype": pl.String,

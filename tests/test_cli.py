@@ -99,6 +99,12 @@ def test_run_jsonl_writes_parquet_that_show_loads(tmp_path):
 
     frame = store.load_runs([out]).frame.collect()
     assert frame.height == 1 and frame["run_id"][0] == record["run_id"]
+    import platform
+
+    from engine import allocator
+
+    if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":
+        assert frame["allocator"][0] == allocator.TUNED  # `python -m engine` tuned malloc before measuring
 
     shown = engine_cli("show", str(out), cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
