@@ -3,10 +3,11 @@
 import platform
 import subprocess
 import sys
-
-from conftest import REPO
+from pathlib import Path
 
 from engine import allocator
+
+REPO = Path(__file__).resolve().parents[1]
 
 GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
 
