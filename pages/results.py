@@ -16,7 +16,8 @@ from engine.limits import LimitError
 # host: the machine, so runs made on several machines (a rented GPU box, a laptop) are told apart.
 MAIN_COLUMNS = ["created_at", "source", "host", "status", "device", "device_count", "model", "width", "depth",
                 "params", "batch_size", "dataset_size", "dtype", "matmul_precision", "mode", "epoch_s_median",
-                "epoch_s_iqr", "end_to_end_s", "compile_s", "transfer_s", "engine_version", "xla_options", "error"]
+                "epoch_s_iqr", "end_to_end_s", "compile_s", "transfer_s", "engine_version", "xla_options", "allocator",
+                "error"]
 
 state.through_app()
 st.title("Results")
