@@ -105,6 +105,30 @@ def used_table(v: Verdict) -> pl.DataFrame:
     })
 
 
+# engine_version was first recorded by engine 3; a null means code older than that.
+UNRECORDED_ENGINE = "an engine before version 3 (not recorded)"
+
+
+def engine_versions_text(runs: pl.DataFrame | pl.LazyFrame, v: Verdict) -> str:
+    """Which measuring code (`engine_version`) made the runs each side rests on, and a warning when
+    the two sides differ (a change of engine can move measured times: engine/__init__.py)."""
+    lazy = runs.lazy()
+    found = {}
+    for label, side in (("CPU", v.cpu), ("GPU", v.gpu)):
+        if side is None or not side.run_ids:
+            continue
+        versions = (lazy.filter(pl.col("run_id").is_in(list(side.run_ids))).select(pl.col("engine_version").unique())
+                    .collect()["engine_version"].to_list())
+        found[label] = sorted(f"engine {x}" for x in versions if x is not None) + (
+            [UNRECORDED_ENGINE] if None in versions else [])
+    text = "Measuring code: " + "; ".join(f"{label} runs by {', '.join(names)}" for label, names in found.items()) + "."
+    if len(found) == 2 and found["CPU"] != found["GPU"]:
+        text += (" The two sides were measured by different versions of the engine, and a new version can change "
+                 "measured times (each version's change is listed in `engine/__init__.py`; the Results page shows "
+                 "`engine_version` per run).")
+    return text
+
+
 def why_text(v: Verdict) -> str:
     """The plain-language explanation (dispatch, matrix products, bandwidth, compile) with this job's numbers."""
     w = v.workload

@@ -180,6 +180,7 @@ if used_box.open:
                         f"({v.workload.params:,} parameters), batch {v.workload.batch_size}, "
                         f"{v.workload.samples:,} samples, {v.workload.dtype}.")
         st.markdown(f"Run ids. CPU: {', '.join(v.cpu.run_ids)}\n\nGPU: {', '.join(v.gpu.run_ids)}")
+        st.markdown(explain.engine_versions_text(runs.frame, v))
         st.caption("The whole answer as text")
         st.text(v.describe())
 

@@ -37,3 +37,22 @@ def test_words_carry_the_verdicts_numbers_and_basis(answered):
     assert "Dispatch overhead" in why and f"({explain.BASIS_LABEL[v.basis]})" in why
     assert explain.memory_text(v, [v.cpu, v.gpu]).startswith("**Memory**")
     assert (explain.basis_note(v) is None) == (v.basis == "measured")
+
+
+def test_engine_versions_name_each_sides_measuring_code_and_warn_when_they_differ(answered):
+    import dataclasses
+
+    import polars as pl
+
+    v, _ = answered
+    cpu_ids, gpu_ids = list(v.cpu.run_ids), list(v.gpu.run_ids)
+    v = dataclasses.replace(v, cpu=dataclasses.replace(v.cpu, run_ids=tuple(cpu_ids[:1])),
+                            gpu=dataclasses.replace(v.gpu, run_ids=tuple(gpu_ids[:1])))
+    frame = pl.DataFrame({"run_id": [cpu_ids[0], gpu_ids[0]], "engine_version": [5, None]},
+                         schema={"run_id": pl.String, "engine_version": pl.Int32})
+    text = explain.engine_versions_text(frame, v)
+    assert text.startswith(f"Measuring code: CPU runs by engine 5; GPU runs by {explain.UNRECORDED_ENGINE}.")
+    assert "different versions of the engine" in text
+    same = frame.with_columns(pl.lit(5, pl.Int32).alias("engine_version"))
+    text = explain.engine_versions_text(same.lazy(), v)
+    assert text == "Measuring code: CPU runs by engine 5; GPU runs by engine 5."

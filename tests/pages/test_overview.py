@@ -57,6 +57,7 @@ def test_details_are_drawn_only_while_their_expander_is_open(data_dirs):
     at.query_params["ov_used_open"] = "true"
     at.run()
     assert len(at.dataframe) == 1 and "Run ids. CPU: " in texts(at.markdown)
+    assert "Measuring code: CPU runs by " in texts(at.markdown)  # which engine versions measured them
     assert "MLP 784-256x2-10: 269,322 parameters" in texts(at.text)  # the whole answer as text
 
 
