@@ -15,4 +15,5 @@ never import jax at module level; the JAX work runs in `python -m engine` subpro
 #                  first convolution is a convolution again
 #   5  2026-11-26  `python -m engine` keeps freed memory in the process (engine.allocator: no page faults
 #                  on each step's buffers); the record's `allocator` column
-ENGINE_VERSION = 5
+#   6  2026-11-26  CNN ReLU + max-pool gradient as one masked select (engine.models.relu_max_pool_2x2)
+ENGINE_VERSION = 6

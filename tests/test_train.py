@@ -166,6 +166,20 @@ def test_max_pool_2x2_matches_equinox_maxpool_values_and_gradients():
     np.testing.assert_allclose(grad, grad_ref, rtol=1e-6, atol=1e-6)
 
 
+def test_relu_max_pool_has_autodiffs_values_and_gradients():
+    from engine.models import max_pool_2x2, relu_max_pool_2x2
+
+    x = jax.random.normal(jax.random.key(6), (9, 10, 4))  # odd height: the last row is dropped
+    x = x.at[:2, :2, 0].set(-1.0)  # a window with no positive value: no gradient at all
+    np.testing.assert_array_equal(relu_max_pool_2x2(x), max_pool_2x2(jax.nn.relu(x)))
+    g = jax.random.normal(jax.random.key(7), (4, 5, 4))
+    got = jax.vjp(relu_max_pool_2x2, x)[1](g)[0]
+    want = jax.vjp(lambda v: max_pool_2x2(jax.nn.relu(v)), x)[1](g)[0]
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    assert not np.asarray(got[:2, :2, 0]).any() and np.asarray(got[8]).sum() == 0
+    assert (np.asarray(got) != 0).sum() == (np.asarray(want) != 0).sum() > 0
+
+
 @pytest.mark.parametrize("in_channels", [3, 8])
 def test_channels_last_conv_matches_equinox_values_and_gradients(in_channels):
     import equinox as eqx
