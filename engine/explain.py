@@ -112,15 +112,18 @@ UNRECORDED_ENGINE = "an engine before version 3 (not recorded)"
 def engine_versions_text(runs: pl.DataFrame | pl.LazyFrame, v: Verdict) -> str:
     """Which measuring code (`engine_version`) made the runs each side rests on, and a warning when
     the two sides differ (a change of engine can move measured times: engine/__init__.py)."""
-    lazy = runs.lazy()
+    ids = {label: side.run_ids for label, side in (("CPU", v.cpu), ("GPU", v.gpu)) if side is not None and side.run_ids}
+    wanted = pl.DataFrame({"run_id": [r for run_ids in ids.values() for r in run_ids],
+                           "_side": [label for label, run_ids in ids.items() for _ in run_ids]},
+                          schema={"run_id": pl.String, "_side": pl.String})
+    # One pass over the runs for both sides.
+    versions = dict(wanted.lazy().join(runs.lazy().select("run_id", "engine_version"), on="run_id")
+                    .group_by("_side").agg(pl.col("engine_version").unique()).collect().iter_rows())
     found = {}
-    for label, side in (("CPU", v.cpu), ("GPU", v.gpu)):
-        if side is None or not side.run_ids:
-            continue
-        versions = (lazy.filter(pl.col("run_id").is_in(list(side.run_ids))).select(pl.col("engine_version").unique())
-                    .collect()["engine_version"].to_list())
-        found[label] = sorted(f"engine {x}" for x in versions if x is not None) + (
-            [UNRECORDED_ENGINE] if None in versions else [])
+    for label in ids:
+        seen = versions.get(label, [])
+        found[label] = sorted(f"engine {x}" for x in seen if x is not None) + (
+            [UNRECORDED_ENGINE] if None in seen else [])
     text = "Measuring code: " + "; ".join(f"{label} runs by {', '.join(names)}" for label, names in found.items()) + "."
     if len(found) == 2 and found["CPU"] != found["GPU"]:
         text += (" The two sides were measured by different versions of the engine, and a new version can change "
