@@ -18,6 +18,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 SCRIPTS = [
     ("engine_overhead.py", ["--json", str(RESULTS / "engine_overhead.json")]),
     ("vs_pytorch.py", ["--json", str(RESULTS / "vs_pytorch.json")]),
+    ("cnn_step.py", []),
     ("sweep_cache_memory.py", ["--json", str(RESULTS / "sweep_cache_memory.json")]),
     ("page_load.py", []),
     ("million_runs.py", []),
