@@ -11,46 +11,53 @@ from engine import fmt
 def render():
     """Draw the shared sidebar; its widgets' values are read by the pages via session state."""
     with st.sidebar:
-        st.multiselect(
-            "Data sources", options=list(state.SOURCE_LABELS), default=state.DEFAULTS["sources"],
-            key="sources", bind="query-params",
-            help="Several at once. " + "; ".join(f"{k}: {v}" for k, v in state.SOURCE_LABELS.items()) + ".",
-        )
-        # The price inputs sit in a popover: its contents are drawn in the browser only when opened.
-        # Drawn in the sidebar they made every page's first paint ~0.5 s slower (docs/PERFORMANCE.md).
-        with st.popover("Prices per hour", icon=":material/payments:", width="stretch",
-                        help="What an hour of each machine costs you"):
+        # The settings sit in one popover: the browser draws a popover's contents only when it is opened.
+        # Drawn in the sidebar, the multiselect alone made the browser load and run some twenty more
+        # modules before Plotly's on every page (docs/PERFORMANCE.md, page load); the line under the
+        # popover says what is set.
+        with st.popover("Data sources and prices", icon=":material/tune:", width="stretch",
+                        help="Which measurements the pages use, and what an hour of each machine costs you"):
+            st.multiselect(
+                "Data sources", options=list(state.SOURCE_LABELS), default=state.DEFAULTS["sources"],
+                key="sources", bind="query-params",
+                help="Several at once. " + "; ".join(f"{k}: {v}" for k, v in state.SOURCE_LABELS.items()) + ".",
+            )
             # No min/max on the widgets: a bad price (typed or in a shared URL) reaches engine.cost.Prices,
             # whose message names the field, instead of being silently replaced by the default.
             st.number_input(state.PRICE_LABELS["gpu_per_h"], value=state.DEFAULTS["gpu_price"], step=0.05,
                             format="%.3f", key="gpu_price", bind="query-params")
             st.number_input(state.PRICE_LABELS["cpu_per_h"], value=state.DEFAULTS["cpu_price"], step=0.01,
                             format="%.3f", key="cpu_price", bind="query-params")
+        sources = state.selected_sources()
+        # One caption says what is set and what this machine has: every element drawn here is drawn
+        # before each page's own (docs/PERFORMANCE.md, page load).
+        lines = ["**Data**: " + (", ".join(state.SOURCE_SHORT_LABELS[s] for s in sources) if sources else "none")]
         problem = state.price_problem()
         if problem:
             st.error(problem)
         else:
             prices = state.prices()
-            st.caption(f"GPU ${prices.gpu_per_h:g} and CPU ${prices.cpu_per_h:g} per hour: price ratio "
-                       f"{prices.break_even_speedup:.3g}, so the GPU must be that many times faster than the CPU "
-                       "to cost less for the same training.")
-        _machine()
+            lines.append(f"**Prices**: GPU ${prices.gpu_per_h:g} and CPU ${prices.cpu_per_h:g} per hour: price ratio "
+                         f"{prices.break_even_speedup:.3g}, so the GPU must be that many times faster than the CPU "
+                         "to cost less for the same training.")
+        info = data.devices()
+        if info.get("error"):
+            st.error(info["error"])
+        else:
+            devices = info.get("devices", [])
+            has_gpu = any(d["platform"] != "cpu" for d in devices)
+            lines.append(f"**This machine**: {', '.join(d['spec'] for d in devices) or 'no devices'}"
+                         + ("" if has_gpu else " (no GPU: your runs measure the CPU; GPU numbers come from reference "
+                                               "or imported files)"))
+        queue = data.worker().queue()
+        if queue:
+            lines.append(f"**Benchmark worker**: {len(queue)} job(s) running or waiting.")
+        st.caption("\n\n".join(lines))
+        _devices(info)
 
 
-def _machine():
-    """One line on this machine's devices; the details and the refresh button in a popover (drawn when opened)."""
-    info = data.devices()
-    if info.get("error"):
-        st.error(info["error"])
-    else:
-        devices = info.get("devices", [])
-        has_gpu = any(d["platform"] != "cpu" for d in devices)
-        st.markdown(f"**This machine**: {', '.join(d['spec'] for d in devices) or 'no devices'}"
-                    + ("" if has_gpu else " (no GPU: your runs measure the CPU; GPU numbers come from reference "
-                                          "or imported files)"))
-    queue = data.worker().queue()
-    if queue:
-        st.caption(f"Benchmark worker: {len(queue)} job(s) running or waiting.")
+def _devices(info: dict):
+    """This machine's devices in detail, and the refresh button, in a popover (drawn when opened)."""
     with st.popover("Devices", icon=":material/memory:", width="stretch"):
         if not info.get("error"):
             st.caption(f"{info.get('cpu_model', '?')}, {info.get('cpu_cores', '?')} cores; "

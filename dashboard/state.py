@@ -24,6 +24,7 @@ SOURCE_LABELS = {
     "reference": "Reference (data/reference)",
     "imported": "Imported files",
 }
+SOURCE_SHORT_LABELS = {"local": "my runs", "reference": "reference", "imported": "imported files"}
 
 # Widget defaults (passed as each widget's own default, so a URL only carries what differs).
 # GPU $/h is the seed article's example; the CPU default is 2.5 times cheaper.

@@ -149,8 +149,12 @@ def mark_size(fig: go.Figure, size: float, label: str) -> go.Figure:
 
 def network_among_measured(pairs: pl.DataFrame, params: int, label: str, price_ratio: float) -> go.Figure:
     """The Overview's chart: measured speedups vs parameters (`speedup_vs_params`) with the user's
-    network (`params`) drawn as a dashed vertical line named `label`."""
-    return mark_size(speedup_vs_params(pairs, price_ratio), params, label)
+    network (`params`) drawn as a dashed vertical line named `label`. The legend sits under the plot:
+    the Overview draws this chart in a column beside its numbers, where a legend on the right would
+    take half the width."""
+    fig = mark_size(speedup_vs_params(pairs, price_ratio), params, label)
+    fig.update_layout(height=540, legend={"orientation": "h", "yanchor": "top", "y": -0.2, "xanchor": "left", "x": 0})
+    return fig
 
 
 def _crossover_marks(fig: go.Figure, crossings: pl.DataFrame | None, unit: str):

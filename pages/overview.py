@@ -30,15 +30,15 @@ st.title("Do you need a GPU?")
 st.caption("Describe the network and the training you plan. The answer comes from measured runs, "
            "never from a rule of thumb.")
 
-preset = PRESETS[st.radio(
-    "Answer for", list(PRESETS), horizontal=True, key="ov_preset", bind="query-params",
-    help="Your network, set with the widgets below, or one of the seed article's two examples: a network of 10 "
-         "billion parameters, and a final layer of 100 million outputs x 2,000 inputs (200 billion parameters).")]
-if preset == "custom":
-    # The network's settings live in a popover: the browser draws its widgets only when it is opened, so
-    # the answer and its chart appear sooner (docs/PERFORMANCE.md, page load). The line under it says
-    # what is set; every setting is also in the page's URL.
-    with st.popover("Describe your network", icon=":material/tune:"):
+# Everything the answer depends on sits in one popover: the browser draws its widgets only when it is
+# opened, so none of their modules is loaded and run before the chart's (docs/PERFORMANCE.md, page load).
+# The lines under it say what is set; every setting is also in the page's URL.
+with st.popover("Describe your network", icon=":material/tune:"):
+    preset = PRESETS[st.radio(
+        "Answer for", list(PRESETS), horizontal=True, key="ov_preset", bind="query-params",
+        help="Your network, set with the widgets below, or one of the seed article's two examples: a network of 10 "
+             "billion parameters, and a final layer of 100 million outputs x 2,000 inputs (200 billion parameters).")]
+    if preset == "custom":
         c1, c2 = st.columns(2)
         kind = c1.selectbox("Network", MODEL_KINDS, key="ov_model", bind="query-params",
                             help="mlp: dense layers; cnn: 3x3 convolutions on 32x32x3 images; transformer: an "
@@ -54,6 +54,11 @@ if preset == "custom":
                                   step=1000, key="ov_samples", bind="query-params")
         epochs = c2.number_input("Epochs", min_value=1, max_value=100_000, value=10, key="ov_epochs",
                                  bind="query-params")
+    else:
+        st.caption("The network, batch and dataset of the example are fixed; the number of epochs is yours.")
+        epochs = st.number_input("Epochs", min_value=1, max_value=100_000, value=10, key="ov_epochs",
+                                 bind="query-params")
+if preset == "custom":
     try:
         job = RunConfig(
             model=ModelConfig(kind, width=int(width), depth=int(depth), channels=int(channels)),
@@ -71,10 +76,8 @@ if preset == "custom":
 else:
     job = PRESET_WORKLOADS[preset]()
     kind = job.kind
-    epochs = st.number_input("Epochs", min_value=1, max_value=100_000, value=10, key="ov_epochs",
-                             bind="query-params")
     st.markdown(f"**{job.name}**: {job.params:,} parameters ({fmt.count(job.params)}), batch {job.batch_size}, "
-                f"{job.samples:,} samples, {job.dtype}; one training step costs "
+                f"{job.samples:,} samples, {job.dtype}, {int(epochs)} epochs; one training step costs "
                 f"{fmt.si(job.flops_per_step, 'FLOPs')} (analytic).")
     st.caption(f"Built as {job.note}. Nothing this size was measured: the answer below is a PREDICTION from the "
                "performance model fitted on measured runs, and says what it was fitted on.")
@@ -129,43 +132,43 @@ if v.basis == "none":
 c = v.costs
 label = explain.qualifier(v.basis)
 interval = explain.interval_text(v)
-# The numbers, then the chart of measured speedups under them, full width. The chart is written
-# first (containers can be filled in any order): its message reaches the browser before the
-# numbers', so it is drawn while they arrive (docs/PERFORMANCE.md, page load).
-numbers, where = st.container(), st.container()
+level, headline = explain.headline(v, prices)
+{"info": st.info, "success": st.success, "warning": st.warning}[level](headline)
+# The chart of measured speedups on the left, the numbers on the right. The chart comes first in the
+# page, so the browser asks for Plotly's module before the metrics' and draws it sooner
+# (docs/PERFORMANCE.md, page load).
 if chart is not None:
-    where.plotly_chart(chart, key="ov_chart")
-    where.caption(f"Where your network (dashed line) sits among the measured speedups of {v.workload.kind} networks "
-                  f"({v.workload.dtype}), {v.gpu.device} over {v.cpu.device}.")
+    chart_column, numbers = st.columns([3, 2], gap="medium")
+    chart_column.plotly_chart(chart, key="ov_chart")
+    chart_column.caption(f"Where your network (dashed line) sits among the measured speedups of {v.workload.kind} "
+                         f"networks ({v.workload.dtype}), {v.gpu.device} over {v.cpu.device}.")
+else:
+    numbers = st.container()
 with numbers:
-    m1, m2, m3 = st.columns(3)
-    m1.metric(f"CPU time{label}", fmt.seconds(v.cpu.run_s),
-              help=f"{epochs} epochs + compile and transfer, {v.cpu.device}")
-    m2.metric(f"GPU time{label}", fmt.seconds(v.gpu.run_s),
-              help=f"{epochs} epochs + compile and transfer, {v.gpu.device}")
-    m3.metric(f"GPU speedup{label}", f"{v.speedup:.2f}x", help=f"CPU epoch time / GPU epoch time; {interval}")
-    m1, m2, m3 = st.columns(3)
-    m1.metric(f"CPU cost{label}", fmt.money(c.cpu_run), help=f"at ${prices.cpu_per_h:g} per hour (sidebar)")
-    m2.metric(f"GPU cost{label}", fmt.money(c.gpu_run), help=f"at ${prices.gpu_per_h:g} per hour (sidebar)")
-    m3.metric("Price ratio", f"{prices.break_even_speedup:.3g}",
-              help="GPU $/h over CPU $/h: the speedup at which both cost the same")
+    left, right = st.columns(2)
+    left.metric(f"CPU time{label}", fmt.seconds(v.cpu.run_s),
+                help=f"{epochs} epochs + compile and transfer, {v.cpu.device}")
+    right.metric(f"GPU time{label}", fmt.seconds(v.gpu.run_s),
+                 help=f"{epochs} epochs + compile and transfer, {v.gpu.device}")
+    left.metric(f"CPU cost{label}", fmt.money(c.cpu_run), help=f"at ${prices.cpu_per_h:g} per hour (sidebar)")
+    right.metric(f"GPU cost{label}", fmt.money(c.gpu_run), help=f"at ${prices.gpu_per_h:g} per hour (sidebar)")
+    left.metric(f"GPU speedup{label}", f"{v.speedup:.2f}x", help=f"CPU epoch time / GPU epoch time; {interval}")
+    right.metric("Price ratio", f"{prices.break_even_speedup:.3g}",
+                 help="GPU $/h over CPU $/h: the speedup at which both cost the same")
     st.caption(f"Speedup per epoch {v.speedup:.3g}x ({interval}); end to end, compile and transfer included, "
-               f"{v.speedup_end_to_end:.3g}x for {epochs} epochs.")
-    level, headline = explain.headline(v, prices)
-    {"info": st.info, "success": st.success, "warning": st.warning}[level](headline)
-    if note := explain.basis_note(v):
-        st.caption(note)
-    if crossover := explain.crossover_text(v):
-        st.markdown(crossover)
-    if v.amortization:
-        st.markdown(f"**Compile time paid back**: {v.amortization.describe('time')}.")
-    st.markdown(explain.memory_text(v, [v.cpu, v.gpu]))
-
+               f"{v.speedup_end_to_end:.3g}x for {epochs} epochs." + (f"\n\n{note}" if (note := explain.basis_note(v))
+                                                                   else ""))
+# What follows the numbers is one Markdown element: the browser draws all of the answer's elements
+# before Plotly's module runs, so each one more delays the chart (docs/PERFORMANCE.md, page load).
+more = [text for text in (
+    explain.crossover_text(v),
+    v.amortization and f"**Compile time paid back**: {v.amortization.describe('time')}.",
+    explain.memory_text(v, [v.cpu, v.gpu]),
+) if text]
 if v.cpu.prediction or v.gpu.prediction:
-    st.subheader("Prediction, and what it was fitted on")
-    for side in (v.cpu, v.gpu):
-        if side.prediction:
-            st.markdown(f"- **{explain.where(side)}**: {side.prediction.describe()}.")
+    more.append("#### Prediction, and what it was fitted on\n" + "\n".join(
+        f"- **{explain.where(side)}**: {side.prediction.describe()}." for side in (v.cpu, v.gpu) if side.prediction))
+st.markdown("\n\n".join(more))
 
 # The details are drawn only while their expander is open (it reruns the page when toggled), so a first
 # visit renders the answer and its chart without them (docs/PERFORMANCE.md, page load).
@@ -184,5 +187,8 @@ if used_box.open:
         st.caption("The whole answer as text")
         st.text(v.describe())
 
-st.subheader("Why")
-st.markdown(explain.why_text(v))
+# The same for the explanation: its expander says what it covers, and opening it draws it.
+why_box = st.expander("Why: dispatch overhead, matrix products, memory bandwidth, compile time", key="ov_why_open",
+                      bind="query-params", icon=":material/lightbulb:")
+if why_box.open:
+    why_box.markdown(explain.why_text(v))

@@ -133,3 +133,10 @@ def test_mark_size_draws_a_vertical_line_at_the_size_across_the_data(runs):
     line = fig.data[-1]
     assert line.name == "this network" and list(line.x) == [123_456, 123_456]
     assert line.y[0] < min(ys) and line.y[1] > max(ys)
+
+
+def test_network_among_measured_keeps_its_legend_under_the_plot(runs):
+    """The Overview draws it in a column beside the numbers: a legend on the right would squeeze the plot."""
+    fig = figures.network_among_measured(analysis.speedup_table(runs).pairs, 123_456, "this network", 2.5)
+    assert fig.data[-1].name == "this network"
+    assert fig.layout.legend.orientation == "h" and fig.layout.legend.y < 0

@@ -39,3 +39,12 @@ def button(at, label: str):
         if widget.label == label:
             return widget
     raise KeyError(label)
+
+
+def in_page_order(block) -> list:
+    """Every node under an AppTest block (at.main, at.sidebar), depth first: the order the browser draws them."""
+    nodes = []
+    for child in getattr(block, "children", {}).values():
+        nodes.append(child)
+        nodes.extend(in_page_order(child))
+    return nodes

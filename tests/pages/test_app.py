@@ -9,7 +9,7 @@ from pathlib import Path
 import fixture_data
 import polars as pl
 import pytest
-from page_helpers import APP, by_key, open_page, texts
+from page_helpers import APP, by_key, in_page_order, open_page, texts
 
 ROOT = Path(APP).parent
 PAGES = ["pages/overview.py", "pages/benchmark.py", "pages/speedup.py", "pages/cost.py", "pages/hardware.py",
@@ -23,6 +23,17 @@ def test_sidebar_sources_prices_and_devices(data_dirs):
     assert by_key(at.sidebar.number_input, "gpu_price").value == 0.25
     assert by_key(at.sidebar.number_input, "cpu_price").value == 0.10
     assert "cpu:0" in texts(at.sidebar.markdown)
+
+
+def test_sidebar_settings_wait_in_a_popover_and_one_caption_says_what_is_set(data_dirs):
+    at = open_page("pages/overview.py", {"sources": ["reference", "local"], "gpu_price": "1.0"})
+    popovers = [n for n in in_page_order(at.sidebar) if getattr(n, "type", "") == "popover"]
+    inside = {n.key for n in in_page_order(popovers[0]) if getattr(n, "key", None)}
+    assert inside == {"sources", "gpu_price", "cpu_price"}  # not drawn by the browser until opened
+    summary = texts(at.sidebar.caption)
+    assert "**Data**: reference, my runs\n" in summary  # in the order chosen; imported files not chosen
+    assert "GPU $1 and CPU $0.1 per hour: price ratio 10" in summary
+    assert "**This machine**: cpu:0" in summary
 
 
 def test_source_selector_filters_every_page(data_dirs):

@@ -1,9 +1,10 @@
 """Overview page: the verdict (measured, scaled or predicted, and which runs), the seed presets, plain errors."""
 
 import pytest
-from page_helpers import by_key, open_page, texts
+from page_helpers import by_key, in_page_order, open_page, texts
 
 PAGE = "pages/overview.py"
+WHY = "Why: dispatch overhead, matrix products, memory bandwidth, compile time"
 # The fixture's measured MLP 784-256x2-10: batch 128, 2,048 samples (16 steps per epoch).
 MEASURED = {"ov_width": "256", "ov_depth": "2", "ov_batch": "128", "ov_samples": "2048"}
 
@@ -13,15 +14,15 @@ def metrics(at) -> dict:
 
 
 def test_answers_with_times_speedup_and_cost(data_dirs):
-    # the default network at 50,000 samples: scaled from the measured 2,048-sample run; details opened
-    at = open_page(PAGE, {"ov_used_open": "true"})
+    # the default network at 50,000 samples: scaled from the measured 2,048-sample run; details and "Why" opened
+    at = open_page(PAGE, {"ov_used_open": "true", "ov_why_open": "true"})
     assert not at.exception
     labels = metrics(at)
     for name in ("CPU time", "GPU time", "GPU speedup", "CPU cost", "GPU cost"):
         assert f"{name} (scaled from nearest)" in labels
     assert labels["Price ratio"] == "2.5"  # 0.25 $/h over 0.10 $/h, the defaults
     body = texts(at.markdown)
-    assert [e.label for e in at.expander] == ["Which measurements this used"]
+    assert [e.label for e in at.expander] == ["Which measurements this used", WHY]
     assert "Basis: **nearest measurement**" in body and "nearest measured configuration: mlp with 269,322" in body
     assert "Dispatch overhead" in body and "Memory bandwidth" in body and "Matrix multiplication" in body
     # own CPU runs come first, the GPU side comes from the reference folder
@@ -51,9 +52,13 @@ def test_measured_configuration_is_labelled_measured_with_its_interval(data_dirs
 
 def test_details_are_drawn_only_while_their_expander_is_open(data_dirs):
     at = open_page(PAGE)
-    (details,) = at.expander
-    assert details.label == "Which measurements this used"
+    details, why = at.expander
+    assert details.label == "Which measurements this used" and why.label == WHY
     assert not at.dataframe and not at.text  # nothing drawn inside while it is closed
+    assert "Dispatch overhead" not in texts(at.markdown)
+    at.query_params["ov_why_open"] = "true"
+    at.run()
+    assert "**Dispatch overhead.**" in texts(at.markdown) and "**Matrix multiplication.**" in texts(at.markdown)
     at.query_params["ov_used_open"] = "true"
     at.run()
     assert len(at.dataframe) == 1 and "Run ids. CPU: " in texts(at.markdown)
@@ -69,6 +74,21 @@ def test_network_widgets_present_and_bound_to_url(data_dirs):
         by_key(at.selectbox, key)
     by_key(at.radio, "ov_preset")
     assert "1,863,690 parameters" in texts(at.markdown)
+
+
+def test_inputs_wait_in_a_popover_and_the_chart_comes_before_the_numbers(data_dirs):
+    """What keeps the first chart quick (docs/PERFORMANCE.md, page load): no input widget is drawn
+    until its popover is opened, and the chart precedes the metrics, so the browser loads Plotly first."""
+    at = open_page(PAGE)
+    nodes = in_page_order(at.main)
+    (popover,) = [n for n in nodes if getattr(n, "type", "") == "popover"]
+    widgets = {n.key for n in nodes if getattr(n, "key", None) and n.type != "plotly_chart"} - {
+        "ov_used_open", "ov_why_open"}  # the two expanders: their open state is in the URL too
+    assert widgets == {n.key for n in in_page_order(popover) if getattr(n, "key", None)}
+    assert {"ov_preset", "ov_model", "ov_width", "ov_samples", "ov_epochs"} <= widgets
+    types = [n.type for n in nodes]
+    assert types.index("plotly_chart") < types.index("metric")
+    assert types.index("warning") < types.index("plotly_chart")  # the headline, above the chart
 
 
 def test_bad_input_names_the_field(data_dirs):
@@ -96,8 +116,8 @@ def test_seed_presets_are_labelled_predictions_with_a_memory_verdict(shipped_ref
     labels = metrics(at)
     assert "CPU time (predicted)" in labels and "GPU time (predicted)" in labels
     assert "GPU speedup (predicted)" in labels
-    assert "Prediction, and what it was fitted on" in texts(at.subheader)
     body = texts(at.markdown)
+    assert "#### Prediction, and what it was fitted on" in body
     # this machine's CPU (the fixture's own runs) and the shipped reference GPU, each with its fit
     assert "**this machine (CPU: AMD EPYC (2 cores))**: predicted" in body
     assert "**NVIDIA H200 (reference)**: predicted" in body
