@@ -30,8 +30,8 @@ st.title("Do you need a GPU?")
 st.caption("Describe the network and the training you plan. The answer comes from measured runs, "
            "never from a rule of thumb.")
 
-# Everything the answer depends on sits in one popover: the browser draws its widgets only when it is
-# opened, so none of their modules is loaded and run before the chart's (docs/PERFORMANCE.md, page load).
+# This page's inputs sit in one popover: the browser draws its widgets only when it is opened, so none
+# of their modules is loaded and run before the chart's (docs/PERFORMANCE.md, page load).
 # The lines under it say what is set; every setting is also in the page's URL.
 with st.popover("Describe your network", icon=":material/tune:"):
     preset = PRESETS[st.radio(
@@ -155,9 +155,9 @@ with numbers:
     left.metric(f"GPU speedup{label}", f"{v.speedup:.2f}x", help=f"CPU epoch time / GPU epoch time; {interval}")
     right.metric("Price ratio", f"{prices.break_even_speedup:.3g}",
                  help="GPU $/h over CPU $/h: the speedup at which both cost the same")
+    note = explain.basis_note(v)  # why the numbers are not a measurement, when they are not
     st.caption(f"Speedup per epoch {v.speedup:.3g}x ({interval}); end to end, compile and transfer included, "
-               f"{v.speedup_end_to_end:.3g}x for {epochs} epochs." + (f"\n\n{note}" if (note := explain.basis_note(v))
-                                                                   else ""))
+               f"{v.speedup_end_to_end:.3g}x for {epochs} epochs." + (f"\n\n{note}" if note else ""))
 # What follows the numbers is one Markdown element: the browser draws all of the answer's elements
 # before Plotly's module runs, so each one more delays the chart (docs/PERFORMANCE.md, page load).
 more = [text for text in (
