@@ -24,7 +24,8 @@ SOURCE_LABELS = {
     "reference": "Reference (data/reference)",
     "imported": "Imported files",
 }
-SOURCE_SHORT_LABELS = {"local": "my runs", "reference": "reference", "imported": "imported files"}
+# The same names in running text (the sidebar's summary line): "my runs", "reference", "imported files".
+SOURCE_SHORT_LABELS = {key: label.split(" (")[0].lower() for key, label in SOURCE_LABELS.items()}
 
 # Widget defaults (passed as each widget's own default, so a URL only carries what differs).
 # GPU $/h is the seed article's example; the CPU default is 2.5 times cheaper.
