@@ -1,9 +1,9 @@
 """The CNN's CPU training step under the engine's two CPU settings, each against its default.
 
-1. Compile options (`engine.xla_options`): one jitted training step of the engine's CNN (3 blocks,
+1. Compile options (`engine.measure.xla_options`): one jitted training step of the engine's CNN (3 blocks,
    32/64/128 channels, 32x32x3, batch 128, Adam) compiled with XLA's defaults and with the
    engine's CNN options; alternating rounds of 4 steps, median ms per step.
-2. Allocator (`engine.allocator`): the same step (engine options, state donated as the engine
+2. Allocator (`engine.measure.allocator`): the same step (engine options, state donated as the engine
    does) in two fresh processes, one with `allocator.tune()` and one without: median ms per step
    and minor page faults per step (getrusage).
 Every number printed is measured in this run. Usage: JAX_PLATFORMS=cpu python benchmarks/cnn_step.py
@@ -32,9 +32,9 @@ def _step(options_name: str, donate: bool):
     import jax
     import jax.numpy as jnp
 
-    from engine.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-    from engine.train import init_state, make_train_step
-    from engine.xla_options import compiler_options
+    from engine.base.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+    from engine.measure.train import init_state, make_train_step
+    from engine.measure.xla_options import compiler_options
 
     config = RunConfig(ModelConfig("cnn", width=128, depth=3, channels=32), DataConfig(samples=1024),
                        TrainConfig(batch_size=128))
@@ -64,7 +64,7 @@ def compile_options_ab() -> dict:
 
 def allocator_child(tuned: bool) -> dict:
     """Run in a fresh process: ms per step and minor faults per step of the donated step."""
-    from engine import allocator
+    from engine.measure import allocator
 
     if tuned:
         allocator.tune()

@@ -1,14 +1,14 @@
 """How much the measurement harness adds, and how close CPU training gets to the matmul limit.
 
 Measured in one process, on the CPU (JAX_PLATFORMS=cpu), with the engine's malloc setting
-(`engine.allocator.tune()`, as `python -m engine` applies it):
-1. Harness overhead: `engine.bench.measure` epoch median vs a bare jitted `lax.scan` epoch
+(`engine.measure.allocator.tune()`, as `python -m engine` applies it):
+1. Harness overhead: `engine.measure.bench.measure` epoch median vs a bare jitted `lax.scan` epoch
    loop on the same config, state and data (no records, no callbacks). Goal <= 2 %.
    The two are interleaved (harness, bare, harness, bare, ...) and the best median of each
    kept, so drift on a shared machine hits both alike.
 2. Large MLP (784-4096-4096-10, batch 512, float32, Adam): the harness's achieved FLOP/s
    (analytic FLOPs per step x steps / median epoch seconds) over this machine's best
-   float32 matmul FLOP/s (`engine.micro.matmul`, n = 1024 ... 2048). Goal >= 0.9 (issue 6; issue 2 asked 0.85).
+   float32 matmul FLOP/s (`engine.measure.micro.matmul`, n = 1024 ... 2048). Goal >= 0.9 (issue 6; issue 2 asked 0.85).
 3. CNN (3 conv blocks 32/64/128 channels, 32x32x3, batch 128) images/s per epoch runner:
    per_step and fused (a rolled lax.scan).
 Usage: JAX_PLATFORMS=cpu python benchmarks/engine_overhead.py [--quick] [--json FILE]
@@ -29,18 +29,18 @@ from pathlib import Path
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine import allocator  # noqa: E402
+from engine.measure import allocator  # noqa: E402
 
 allocator.tune()  # as `python -m engine` does, before JAX allocates: the harness and the bare loop alike
 
 import jax  # noqa: E402
 
-from engine import micro  # noqa: E402
-from engine.bench import measure  # noqa: E402
-from engine.config import BenchConfig, DataConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
-from engine.data import make_dataset, split_batches  # noqa: E402
-from engine.hostinfo import cpu_cores, cpu_model  # noqa: E402
-from engine.train import init_state, make_fused_epoch, make_train_step  # noqa: E402
+from engine.base.config import BenchConfig, DataConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
+from engine.base.hostinfo import cpu_cores, cpu_model  # noqa: E402
+from engine.measure import micro  # noqa: E402
+from engine.measure.bench import measure  # noqa: E402
+from engine.measure.data import make_dataset, split_batches  # noqa: E402
+from engine.measure.train import init_state, make_fused_epoch, make_train_step  # noqa: E402
 
 
 def bare_epoch_median(config: RunConfig, repeats: int) -> float:

@@ -11,12 +11,12 @@ sizes; 42 widths), each measured on 2 CPUs and 2 GPUs, 49-50 runs per configurat
 log-normal noise: ~10.5 M raw epoch times in all.
 
 Timed, each in this process after one untimed warm-up of the same call (which also fills the process's
-memo of bootstrap rank tables, engine.confidence.median_ranks: they depend on the sample sizes only; the
+memo of bootstrap rank tables, engine.analysis.confidence.median_ranks: they depend on the sample sizes only; the
 very first table + crossovers of the process is timed on its own, for reference):
 - load: `store.load_runs(...).frame.collect()` of the Parquet file;
-- table: `analysis.speedup_table(runs, max_intervals=analysis.MAX_INTERVALS, times=False)` as the
+- table: `tables.speedup_table(runs, max_intervals=tables.MAX_INTERVALS, times=False)` as the
   dashboard calls it (pool repeats, pair, point speedups for every pair, 95% bootstrap intervals
-  for the first 2,000 pairs), and its parts; crossovers: `analysis.crossovers` along parameters
+  for the first 2,000 pairs), and its parts; crossovers: `tables.crossovers` along parameters
   and along dataset size (per network). Goal (a) is table + crossovers.
 - for reference: bootstrap intervals for every pair (`max_intervals=None`).
 - page: Streamlit's AppTest runs app.py on the Speedup explorer with CROSSOVER_RUNS_DIR at the
@@ -24,7 +24,7 @@ very first table + crossovers of the process is timed on its own, for reference)
   then three reruns each after a change of the model-kind filter (a new view: table, crossovers
   and charts computed for it; goal (b) again, the slowest). AppTest runs the script and
   serialises every element as a server does; the browser's drawing is not included (charts are
-  capped at 5,000 points, engine.downsample).
+  capped at 5,000 points, engine.charts.downsample).
 - Cost page (no goal in the issue; printed for reference): AppTest runs app.py on the Cost page
   after the Speedup explorer (the server's caches stay warm, as on a server): its first run, reruns
   with nothing changed (median), a rerun after choosing another configuration and one after a new
@@ -49,9 +49,10 @@ import pyarrow as pa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine import analysis, store  # noqa: E402
-from engine.cost import Prices  # noqa: E402
-from engine.pairing import pair_sides, pool  # noqa: E402
+from engine.analysis import tables  # noqa: E402
+from engine.analysis.cost import Prices  # noqa: E402
+from engine.analysis.pairing import pair_sides, pool  # noqa: E402
+from engine.runlog import store  # noqa: E402
 
 DEVICES = (  # platform, device_kind, cpu_model, cores, seconds factor
     ("cpu", "cpu", "AMD EPYC 9B14", 2, 1.0),
@@ -112,16 +113,16 @@ def timed(fn, repeats: int = 1):
 
 
 def analysis_stages(runs: pl.DataFrame, repeats: int) -> dict:
-    levels = analysis.thresholds(Prices())
+    levels = tables.thresholds(Prices())
 
     def crossings(pairs):
-        by_params = analysis.crossovers(pairs, levels)
-        by_size = analysis.crossovers(pairs, levels, size="dataset_size", speedup="speedup_end_to_end",
-                                      by=(*analysis.SERIES_KEYS, "params"), unit="samples")
+        by_params = tables.crossovers(pairs, levels)
+        by_size = tables.crossovers(pairs, levels, size="dataset_size", speedup="speedup_end_to_end",
+                                      by=(*tables.SERIES_KEYS, "params"), unit="samples")
         return by_params, by_size
 
     def table(source):
-        return analysis.speedup_table(source, max_intervals=analysis.MAX_INTERVALS, times=False)
+        return tables.speedup_table(source, max_intervals=tables.MAX_INTERVALS, times=False)
 
     out = {}
     t0 = time.perf_counter()  # the very first call in this process: nothing remembered, nothing warm
@@ -231,7 +232,7 @@ def main() -> int:
         runs, load_s = timed(lambda: store.load_runs([tmp]).frame.collect())
         print(f"load (scan + collect)                    {load_s:6.3f} s")
         stages = analysis_stages(runs, args.repeats)
-        print(f"pool repeats per side (engine.pairing.pool) {stages['pool_s']:6.3f} s   "
+        print(f"pool repeats per side (engine.analysis.pairing.pool) {stages['pool_s']:6.3f} s   "
               f"(the dashboard: once per data change, shared by every view)")
         print(f"pair sides                               {stages['pair_s']:6.3f} s")
         print(f"speedup table from the runs              {stages['table_s']:6.3f} s   (pool + pair + points for all "
@@ -242,7 +243,7 @@ def main() -> int:
         print(f"table + crossovers, first call in this process {stages['first_s']:6.3f} s   (for reference: Polars and "
               "NumPy cold, no rank tables remembered)")
         if args.all_intervals:
-            _, all_s = timed(lambda runs=runs: analysis.speedup_table(runs, times=False), 1)
+            _, all_s = timed(lambda runs=runs: tables.speedup_table(runs, times=False), 1)
             print(f"speedup table with intervals for all {stages['pairs']:,} pairs   {all_s:6.3f} s   (reference)")
         del runs
         label = f"{args.runs:,} runs"

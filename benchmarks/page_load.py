@@ -3,7 +3,7 @@
 Method (one run, one machine):
 1. Start `streamlit run app.py` (shipped data/reference, an empty runs folder) and a server running
    `benchmarks/one_chart_app.py`, a page with nothing but one Plotly chart: the Overview's own
-   figure for its default inputs (built by the same engine call, `engine.explain.answer`), drawn
+   figure for its default inputs (built by the same engine call, `engine.answer.explain.answer`), drawn
    at the width and height the Overview's chart has in the same browser window. Only
    these two servers: every server is its own origin, and each extra origin the browser switches
    between made every page slower here.
@@ -98,9 +98,10 @@ def overview_figure_json(path: Path) -> None:
     """The Overview's chart for its default inputs, written as Plotly JSON (same engine calls as the page)."""
     import plotly.io as pio
 
-    from engine import explain, store
-    from engine.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-    from engine.cost import Prices
+    from engine.analysis.cost import Prices
+    from engine.answer import explain
+    from engine.base.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+    from engine.runlog import store
 
     runs = store.load_runs([ROOT / "data" / "reference"], source="reference").frame.collect()
     job = RunConfig(model=ModelConfig("mlp", width=256, depth=2, channels=16), data=DataConfig(samples=50_000),

@@ -27,7 +27,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine.hostinfo import cpu_cores, cpu_model  # noqa: E402
+from engine.base.hostinfo import cpu_cores, cpu_model  # noqa: E402
 
 
 def sweep(out: Path, cache: Path) -> tuple[pl.DataFrame, int, float]:

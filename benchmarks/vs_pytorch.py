@@ -2,19 +2,19 @@
 
 For each config, the same architecture, batch, dataset size, optimizer (Adam, lr 1e-3) and loss
 (softmax cross-entropy) is trained by:
-- JAX: `engine.bench.measure` (the harness the app uses; `auto` mode: fused lax.scan epochs,
+- JAX: `engine.measure.bench.measure` (the harness the app uses; `auto` mode: fused lax.scan epochs,
   per-step dispatch for the CNN), samples/s from the median of the timed epochs;
 - PyTorch eager: a plain loop over pre-made batch tensors (`optimizer.zero_grad(); loss.backward();
   optimizer.step()`), one warm-up epoch, then the median of `repeats` timed epochs.
 Reported: samples/s of each and the ratio JAX / PyTorch, and for each config the ceiling: the ratio
-JAX would reach if its training ran at 100% of this machine's float32 matmul rate (`engine.micro.matmul`,
+JAX would reach if its training ran at 100% of this machine's float32 matmul rate (`engine.measure.micro.matmul`,
 the best of n = 1024, 1536 and 2048, with the engine's allocator setting, for JAX; `torch.mm` the same
 way in the PyTorch process is printed beside it), i.e.
 (matmul FLOP/s / analytic FLOPs per sample) / PyTorch samples/s. A goal above the ceiling cannot
 be met by a faster training loop, only by a faster matmul. Goals (issue 6): MLP >= 1.6x at large
 sizes and >= 4x at tiny sizes; CNN >= 0.8x. Requires `pip install -r benchmarks/requirements.txt`.
 Each side runs as its users run it: JAX in this process, with the engine's allocator setting
-(`engine.allocator.tune()`, as `python -m engine` applies it), PyTorch in a child process with the
+(`engine.measure.allocator.tune()`, as `python -m engine` applies it), PyTorch in a child process with the
 C library's defaults (`--torch-side`), one after the other, never at the same time.
 Usage: JAX_PLATFORMS=cpu python benchmarks/vs_pytorch.py [--repeats N] [--json FILE]
 """
@@ -35,7 +35,7 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 TORCH_SIDE = "--torch-side" in sys.argv
 if not TORCH_SIDE:  # before anything allocates: the setting the engine's command line applies
-    from engine import allocator  # noqa: E402
+    from engine.measure import allocator  # noqa: E402
 
     allocator.tune()
 
@@ -43,11 +43,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from engine.bench import measure  # noqa: E402
-from engine.config import BenchConfig, DataConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
-from engine.data import make_dataset, split_batches  # noqa: E402
-from engine.hostinfo import cpu_cores, cpu_model  # noqa: E402
-from engine.micro import matmul  # noqa: E402
+from engine.base.config import BenchConfig, DataConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
+from engine.base.hostinfo import cpu_cores, cpu_model  # noqa: E402
+from engine.measure.bench import measure  # noqa: E402
+from engine.measure.data import make_dataset, split_batches  # noqa: E402
+from engine.measure.micro import matmul  # noqa: E402
 
 MATMUL_SIZES = (1024, 1536, 2048)  # float32 square matmuls for the ceiling: the best rate of these (flat by here)
 
@@ -69,7 +69,7 @@ CASES = {  # name -> (config, goal ratio JAX / PyTorch)
 
 
 class TorchCNN(nn.Module):
-    """engine.models.CNN in PyTorch: [conv3x3 + ReLU + maxpool2] x depth, then dense head (NCHW)."""
+    """engine.measure.models.CNN in PyTorch: [conv3x3 + ReLU + maxpool2] x depth, then dense head (NCHW)."""
 
     def __init__(self, config: RunConfig):
         super().__init__()
@@ -88,7 +88,7 @@ class TorchCNN(nn.Module):
 
 
 class TorchTransformer(nn.Module):
-    """engine.models.Transformer in PyTorch: embedding + positions, pre-norm encoder layers, mean pool."""
+    """engine.measure.models.Transformer in PyTorch: embedding + positions, pre-norm encoder layers, mean pool."""
 
     def __init__(self, config: RunConfig):
         super().__init__()

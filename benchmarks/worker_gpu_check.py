@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine import store  # noqa: E402
-from engine.config import BenchConfig, DataConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
-from engine.worker import Worker, list_devices  # noqa: E402
+from engine.base.config import BenchConfig, DataConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
+from engine.jobs.worker import Worker, list_devices  # noqa: E402
+from engine.runlog import store  # noqa: E402
 
 
 def config(width: int, samples: int, repeats: int, devices: tuple[str, ...]) -> RunConfig:

@@ -1,5 +1,5 @@
 """Streamlit helpers shared by app.py and the pages: settings, cached data, sidebar, job panel.
 
 Only this package and app.py/pages import streamlit. Nothing here imports jax: measurements
-run in `python -m engine` subprocesses through `engine.worker`.
+run in `python -m engine` subprocesses through `engine.jobs.worker`.
 """

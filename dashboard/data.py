@@ -18,10 +18,13 @@ import polars as pl
 import streamlit as st
 
 from dashboard import state
-from engine import analysis, figures, guard, store
-from engine.limits import LimitError, Limits
-from engine.pairing import Paired, Pooled, pool
-from engine.worker import DevicesUnavailable, Worker, list_devices
+from engine.analysis import tables
+from engine.analysis.pairing import Paired, Pooled, pool
+from engine.base.limits import LimitError, Limits
+from engine.charts import figures
+from engine.jobs import guard
+from engine.jobs.worker import DevicesUnavailable, Worker, list_devices
+from engine.runlog import store
 
 
 def _fingerprint(folder: Path) -> tuple:
@@ -97,7 +100,7 @@ def _pooled(sources: tuple[str, ...], folders: tuple) -> Pooled:
 
 
 def pooled(sources: list[str] | None = None) -> Pooled:
-    """The ticked sources' (or `sources`') ok runs pooled into sides (`engine.pairing.pool`), once per
+    """The ticked sources' (or `sources`') ok runs pooled into sides (`engine.analysis.pairing.pool`), once per
     folder contents: the same object every speedup table of those sources starts from."""
     sources = state.selected_sources() if sources is None else sources
     return _pooled(tuple(sources), fingerprint())
@@ -105,18 +108,18 @@ def pooled(sources: list[str] | None = None) -> Pooled:
 
 @st.cache_data(show_spinner="Pairing runs and computing speedups...", max_entries=32)
 def _speedup_table(sources: tuple[str, ...], folders: tuple, view: tuple | None, epochs: int | None) -> Paired:
-    where = None if view is None else analysis.explorer_view(*view)
-    return analysis.speedup_table(_pooled(sources, folders), epochs, where=where,
-                                  max_intervals=analysis.MAX_INTERVALS, times=False)
+    where = None if view is None else tables.explorer_view(*view)
+    return tables.speedup_table(_pooled(sources, folders), epochs, where=where,
+                                  max_intervals=tables.MAX_INTERVALS, times=False)
 
 
 def speedup_table(view: tuple | None = None, epochs: int | None = None, sources: list[str] | None = None) -> Paired:
-    """`engine.analysis.speedup_table` of the ticked sources' runs (or `sources`), cached per data
+    """`engine.analysis.tables.speedup_table` of the ticked sources' runs (or `sources`), cached per data
     folder contents and inputs; without the raw time lists and run ids, and with intervals for at
-    most `analysis.MAX_INTERVALS` pairs (`.note` says when some have none). Repeated runs are
-    pooled once per folder contents (`engine.pairing.pool`, shared by every view and run length).
+    most `tables.MAX_INTERVALS` pairs (`.note` says when some have none). Repeated runs are
+    pooled once per folder contents (`engine.analysis.pairing.pool`, shared by every view and run length).
 
-    view: None for every run, or `analysis.explorer_view`'s arguments as tuples (models, dtype,
+    view: None for every run, or `tables.explorer_view`'s arguments as tuples (models, dtype,
     batches, devices, known devices). epochs: the end-to-end run length (None: each CPU run's own).
     """
     sources = state.selected_sources() if sources is None else sources
@@ -127,14 +130,14 @@ def speedup_table(view: tuple | None = None, epochs: int | None = None, sources:
 def _crossovers(sources: tuple[str, ...], folders: tuple, view: tuple | None, levels: tuple, along: str):
     pairs = _speedup_table(sources, folders, view, None).pairs
     if along == "params":
-        return analysis.crossovers(pairs, dict(levels))
-    return analysis.crossovers(pairs, dict(levels), size="dataset_size", speedup="speedup_end_to_end",
-                               by=(*analysis.SERIES_KEYS, "params"), unit="samples")
+        return tables.crossovers(pairs, dict(levels))
+    return tables.crossovers(pairs, dict(levels), size="dataset_size", speedup="speedup_end_to_end",
+                               by=(*tables.SERIES_KEYS, "params"), unit="samples")
 
 
 def crossovers(levels: dict[str, float], along: str = "params", view: tuple | None = None,
                sources: list[str] | None = None) -> pl.DataFrame:
-    """Crossovers of `speedup_table(view)` at `levels` (`analysis.thresholds`), cached: along="params"
+    """Crossovers of `speedup_table(view)` at `levels` (`tables.thresholds`), cached: along="params"
     (per-epoch speedup against parameter count, a row per series and level) or "dataset_size"
     (end-to-end speedup against dataset size, per network)."""
     sources = state.selected_sources() if sources is None else sources
@@ -150,7 +153,7 @@ def _speedup_charts(sources: tuple[str, ...], folders: tuple, view: tuple | None
 
 def speedup_charts(levels: dict[str, float], ratio: float, view: tuple | None = None,
                    sources: list[str] | None = None):
-    """(speedup vs parameters, end-to-end speedup vs dataset size): `engine.figures` of
+    """(speedup vs parameters, end-to-end speedup vs dataset size): `engine.charts.figures` of
     `speedup_table(view)` with its crossovers at `levels` and the price `ratio` line, cached
     (building a 5,000-point figure takes ~0.15 s)."""
     sources = state.selected_sources() if sources is None else sources
@@ -165,16 +168,16 @@ EXPLORER_COLUMNS = ("status", "platform", "cpu_model", "cpu_cores", "device_kind
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _ok_runs(sources: tuple[str, ...], folders: tuple) -> pl.DataFrame:
     del folders  # part of the cache key only
-    return analysis.with_device(analysis.ok_runs(runs(list(sources)).frame.select(EXPLORER_COLUMNS)))
+    return tables.with_device(tables.ok_runs(runs(list(sources)).frame.select(EXPLORER_COLUMNS)))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _explorer_options(sources: tuple[str, ...], folders: tuple) -> dict[str, list]:
-    return analysis.explorer_options(_ok_runs(sources, folders))
+    return tables.explorer_options(_ok_runs(sources, folders))
 
 
 def explorer_options(sources: list[str] | None = None) -> dict[str, list]:
-    """`engine.analysis.explorer_options` of the ticked sources' runs, cached per folder contents."""
+    """`engine.analysis.tables.explorer_options` of the ticked sources' runs, cached per folder contents."""
     sources = state.selected_sources() if sources is None else sources
     return _explorer_options(tuple(sources), fingerprint())
 
@@ -189,7 +192,7 @@ def _epoch_chart(sources: tuple[str, ...], folders: tuple, view: tuple):
 
 
 def epoch_chart(view: tuple, sources: list[str] | None = None):
-    """`engine.figures.epoch_time_vs_params` of the ok runs in `view` (thinned when large), cached."""
+    """`engine.charts.figures.epoch_time_vs_params` of the ok runs in `view` (thinned when large), cached."""
     sources = state.selected_sources() if sources is None else sources
     return _epoch_chart(tuple(sources), fingerprint(), view)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import data
-from engine.worker import Job
+from engine.jobs.worker import Job
 
 POLL_S = 0.5
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import data, state
-from engine import fmt
+from engine.base import fmt
 
 
 def render():
@@ -22,7 +22,7 @@ def render():
                 key="sources", bind="query-params",
                 help="Several at once. " + "; ".join(f"{k}: {v}" for k, v in state.SOURCE_LABELS.items()) + ".",
             )
-            # No min/max on the widgets: a bad price (typed or in a shared URL) reaches engine.cost.Prices,
+            # No min/max on the widgets: a bad price (typed or in a shared URL) reaches engine.analysis.cost.Prices,
             # whose message names the field, instead of being silently replaced by the default.
             st.number_input(state.PRICE_LABELS["gpu_per_h"], value=state.DEFAULTS["gpu_price"], step=0.05,
                             format="%.3f", key="gpu_price", bind="query-params")

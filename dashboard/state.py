@@ -14,8 +14,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from engine.config import ConfigError
-from engine.cost import Prices
+from engine.analysis.cost import Prices
+from engine.base.config import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -123,12 +123,12 @@ def selected_sources() -> list[str]:
     return list(st.session_state.get("sources", DEFAULTS["sources"]))
 
 
-# The sidebar's price inputs, by the engine.cost.Prices field they fill.
+# The sidebar's price inputs, by the engine.analysis.cost.Prices field they fill.
 PRICE_LABELS = {"gpu_per_h": "GPU machine, $ per hour", "cpu_per_h": "CPU machine, $ per hour"}
 
 
 def prices() -> Prices:
-    """The sidebar's prices, validated (engine.cost.Prices); raises ConfigError naming the field."""
+    """The sidebar's prices, validated (engine.analysis.cost.Prices); raises ConfigError naming the field."""
     return Prices(cpu_per_h=_number(st.session_state.get("cpu_price", DEFAULTS["cpu_price"])),
                   gpu_per_h=_number(st.session_state.get("gpu_price", DEFAULTS["gpu_price"])))
 

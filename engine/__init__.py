@@ -11,9 +11,9 @@ never import jax at module level; the JAX work runs in `python -m engine` subpro
 #   2  2026-11-26  CNN 2x2 max-pool as reshape + max (its gradient is faster on XLA:CPU)
 #   3  2026-11-26  CNN first convolution as a matrix multiplication on the CPU; data-parallel mesh path
 #   4  2026-11-26  CNN channels-last (no transposes around its convolutions), its CPU programs compiled
-#                  with convolutions left to XLA's kernels instead of YNNPACK (engine.xla_options); the
+#                  with convolutions left to XLA's kernels instead of YNNPACK (engine.measure.xla_options); the
 #                  first convolution is a convolution again
-#   5  2026-11-26  `python -m engine` keeps freed memory in the process (engine.allocator: no page faults
+#   5  2026-11-26  `python -m engine` keeps freed memory in the process (engine.measure.allocator: no page faults
 #                  on each step's buffers); the record's `allocator` column
-#   6  2026-11-26  CNN ReLU + max-pool gradient as one masked select (engine.models.relu_max_pool_2x2)
+#   6  2026-11-26  CNN ReLU + max-pool gradient as one masked select (engine.measure.models.relu_max_pool_2x2)
 ENGINE_VERSION = 6

@@ -1,6 +1,6 @@
 """Entry point: `python -m engine ...` (see engine/cli.py)."""
 
-from engine import allocator
+from engine.measure import allocator
 
 allocator.tune()  # before JAX allocates anything: freed step buffers are reused, not faulted in again
 

@@ -13,8 +13,8 @@ stdout); `--jsonl` prints one JSON event per line on stdout for the dashboard's 
   {"event": "done", "ok": n, "failed": m}
 Bad flags or values exit 2 with a one-line message naming the field and what is allowed;
 nothing imports jax until the arguments are valid, so refusals are instant. With
-CROSSOVER_ENFORCE_LIMITS=1 (a public host), `run` and `sweep` also apply `engine.guard` with
-the limits of `engine.limits` and exit 2 with the estimate and the limit when refused.
+CROSSOVER_ENFORCE_LIMITS=1 (a public host), `run` and `sweep` also apply `engine.jobs.guard` with
+the limits of `engine.base.limits` and exit 2 with the estimate and the limit when refused.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import uuid
 from datetime import date, datetime
 from pathlib import Path
 
-from engine.config import (
+from engine.base.config import (
     DTYPES,
     LEARNING_RATE_RANGE,
     LIMITS,
@@ -45,8 +45,8 @@ from engine.config import (
     TrainConfig,
     with_device_count,
 )
-from engine.limits import LimitError, Limits, enforce_requested
-from engine.presets import PRESETS
+from engine.base.limits import LimitError, Limits, enforce_requested
+from engine.base.presets import PRESETS
 
 DEFAULT_RUNS = Path("data/runs")
 
@@ -229,10 +229,10 @@ def config_from_args(args) -> RunConfig:
 
 
 def apply_limits(configs: list[RunConfig]):
-    """With CROSSOVER_ENFORCE_LIMITS=1, refuse (UsageError, exit 2) what engine.guard refuses."""
+    """With CROSSOVER_ENFORCE_LIMITS=1, refuse (UsageError, exit 2) what engine.jobs.guard refuses."""
     if not enforce_requested():
         return
-    from engine import guard
+    from engine.jobs import guard
 
     decision = guard.check_sweep(configs, Limits.from_env())
     if not decision.allowed:
@@ -259,7 +259,7 @@ def enable_compilation_cache():
 
 
 def _check_devices_present(devices: tuple[str, ...], device_count: int = 1):
-    from engine.devices import DeviceNotFound, resolve_many
+    from engine.measure.devices import DeviceNotFound, resolve_many
 
     for spec in devices:
         try:
@@ -271,7 +271,7 @@ def _check_devices_present(devices: tuple[str, ...], device_count: int = 1):
 def _scaling_counts(devices: tuple[str, ...]) -> tuple[int, ...]:
     """`--preset scaling` without --device-counts: 1, 2, 4, ... up to the devices every requested
     platform has (from each spec's index on). Imports jax."""
-    from engine.devices import platform_device_count
+    from engine.measure.devices import platform_device_count
 
     available = min(platform_device_count(spec) for spec in devices)
     if available < 2:
@@ -347,7 +347,7 @@ class RecordSink:
         self.out, self.micro, self.records = Path(out), micro, []
         self.is_file = self.out.suffix == ".parquet"
         if self.is_file and self.out.exists():
-            from engine import store
+            from engine.runlog import store
 
             loader = store.load_micro if micro else store.load_runs
             loaded = loader([self.out])
@@ -355,7 +355,7 @@ class RecordSink:
                 raise UsageError(f"--out={str(self.out)!r} exists and is not a usable run file: {loaded.skipped[0][1]}")
 
     def add(self, record: dict) -> Path | None:
-        from engine import store
+        from engine.runlog import store
 
         if self.is_file:  # read what the file holds now, add, rewrite: under a lock, so no writer loses rows
             self.records.append(record)
@@ -369,7 +369,7 @@ class RecordSink:
 
 
 def _measure_configs(configs: list[RunConfig], args) -> int:
-    from engine.bench import measure
+    from engine.measure.bench import measure
 
     _check_devices_present(configs[0].bench.devices, max(c.bench.device_count for c in configs))
     batch_id = uuid.uuid4().hex
@@ -403,7 +403,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from engine.presets import preset_configs
+    from engine.base.presets import preset_configs
 
     if args.preset not in PRESETS:
         raise UsageError(f"--preset={args.preset!r} is not allowed: expected one of {', '.join(PRESETS)}")
@@ -430,14 +430,14 @@ def cmd_sweep(args) -> int:
 def cmd_micro(args) -> int:
     devices = _parse_devices(args.devices)
     if enforce_requested():
-        from engine import guard
+        from engine.jobs import guard
 
         decision = guard.check_micro(devices, args.full, Limits.from_env())
         if not decision.allowed:
             raise UsageError(decision.message + " (CROSSOVER_ENFORCE_LIMITS=1 applies this machine's limits)")
     _prepare_environment(devices)
     _check_devices_present(devices)
-    from engine import micro
+    from engine.measure import micro
 
     sink = RecordSink(args.out, micro=True)
     reporter = Reporter(args.jsonl, 0)
@@ -462,7 +462,7 @@ def cmd_micro(args) -> int:
 
 def cmd_devices(args) -> int:
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-    from engine.devices import describe
+    from engine.measure.devices import describe
 
     info = describe()
     if args.json:
@@ -478,7 +478,7 @@ def cmd_devices(args) -> int:
 
 
 def cmd_import(args) -> int:
-    from engine.store import ImportRejected, import_file
+    from engine.runlog.store import ImportRejected, import_file
 
     caps = {"max_bytes": None, "max_rows": None}  # a local file is the user's own: capped only where limits apply
     if enforce_requested():
@@ -495,7 +495,7 @@ def cmd_import(args) -> int:
 def cmd_show(args) -> int:
     import polars as pl
 
-    from engine.store import load_runs
+    from engine.runlog.store import load_runs
 
     loaded = load_runs(args.paths)
     for warning in loaded.warnings:

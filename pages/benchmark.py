@@ -12,8 +12,9 @@ import polars as pl
 import streamlit as st
 
 from dashboard import data, jobs, state
-from engine import analysis, figures, fmt, store
-from engine.config import (
+from engine.analysis import tables
+from engine.base import fmt
+from engine.base.config import (
     DTYPES,
     MATMUL_PRECISIONS,
     MODEL_KINDS,
@@ -26,8 +27,10 @@ from engine.config import (
     TrainConfig,
     check_devices_present,
 )
-from engine.limits import LimitError
-from engine.worker import STARTUP_SLACK_S, SubmitRefused
+from engine.base.limits import LimitError
+from engine.charts import figures
+from engine.jobs.worker import STARTUP_SLACK_S, SubmitRefused
+from engine.runlog import store
 
 JOBS_KEY = "bench_job_ids"
 POWERS = [2**k for k in range(3, 17)]  # 8 ... 65,536
@@ -122,19 +125,19 @@ if not job.saved:
 
 mine = store.load_runs(job.saved).frame.collect()
 st.subheader("Runs of this job")
-st.dataframe(analysis.with_device(mine).select(SHOWN_COLUMNS), hide_index=True)
+st.dataframe(tables.with_device(mine).select(SHOWN_COLUMNS), hide_index=True)
 
-ok = analysis.ok_runs(mine)
+ok = tables.ok_runs(mine)
 if ok.height and ok["epoch_losses"].list.len().max():
     st.plotly_chart(figures.loss_curves(ok), key="bm_loss")
 
 if ok.height:
     record = ok.row(0, named=True)
     everything = pl.concat([data.runs().frame, mine], how="vertical").unique("run_id", keep="last")
-    same = analysis.ok_runs(analysis.same_config(everything, record))
+    same = tables.ok_runs(tables.same_config(everything, record))
     st.subheader("This configuration on every device measured")
     st.plotly_chart(figures.config_comparison(same), key="bm_compare")
-    pairs = analysis.speedup_table(same).pairs
+    pairs = tables.speedup_table(same).pairs
     if pairs.height:
         for row in pairs.iter_rows(named=True):
             st.markdown(f"**{row['speedup']:.2f}x** per epoch (95% CI {row['ci_low']:.2f}–{row['ci_high']:.2f}) and "

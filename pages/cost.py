@@ -1,12 +1,12 @@
 """Cost: what a training run costs on a CPU machine and on a GPU machine, and when the GPU pays.
 
-Prices are the sidebar's ($ per hour of each machine, engine.cost.Prices). For every
-configuration measured on both a CPU and a GPU (engine.analysis.speedup_table): cost per epoch
+Prices are the sidebar's ($ per hour of each machine, engine.analysis.cost.Prices). For every
+configuration measured on both a CPU and a GPU (engine.analysis.tables.speedup_table): cost per epoch
 and per training run on each, the break-even speedup (the price ratio) and amortization: with
 compile and transfer counted, after how many epochs the GPU's total time, and its total cost,
-drop below the CPU's (engine.cost), for every configuration in a table and for one chosen configuration
+drop below the CPU's (engine.analysis.cost), for every configuration in a table and for one chosen configuration
 in a chart (filters by model kind, batch size, dataset size and GPU narrow the choice: at most
-engine.cost.MAX_CHOICES are offered at once). Last, what a GPU machine left running after the job costs.
+engine.analysis.cost.MAX_CHOICES are offered at once). Last, what a GPU machine left running after the job costs.
 Every time comes from measured runs; costs are those times at the sidebar's prices.
 """
 
@@ -14,8 +14,10 @@ import polars as pl
 import streamlit as st
 
 from dashboard import data, state
-from engine import cost, figures, fmt
-from engine.config import ConfigError
+from engine.analysis import cost
+from engine.base import fmt
+from engine.base.config import ConfigError
+from engine.charts import figures
 
 state.through_app()
 st.title("Cost")

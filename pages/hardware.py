@@ -5,16 +5,18 @@ Matmul FLOP/s by size, dtype and precision; device memory and host-to-device ban
 roofline per device (best measured matmul rate and memory bandwidth) with the training runs
 placed at their estimated arithmetic intensity and achieved FLOP/s. Then, per device and model
 kind, the step-time model t_step = overhead + FLOPs / rate fitted on the training runs
-(engine.perfmodel): the fitted rate, overhead and fit error, and measured against fitted.
+(engine.analysis.perfmodel): the fitted rate, overhead and fit error, and measured against fitted.
 """
 
 import polars as pl
 import streamlit as st
 
 from dashboard import data, jobs, state
-from engine import analysis, figures, fmt, perfmodel
-from engine.limits import LimitError
-from engine.worker import SubmitRefused
+from engine.analysis import perfmodel, tables
+from engine.base import fmt
+from engine.base.limits import LimitError
+from engine.charts import figures
+from engine.jobs.worker import SubmitRefused
 
 JOBS_KEY = "hw_job_ids"
 
@@ -41,15 +43,15 @@ for job in [j for j in jobs.session_jobs(JOBS_KEY) if not j.active][-1:]:
 
 micro = data.micro()
 data.show_warnings(micro)
-ok = analysis.with_device(micro.frame.filter(pl.col("status") == "ok"))
-runs = analysis.ok_runs(data.runs().frame)
+ok = tables.with_device(micro.frame.filter(pl.col("status") == "ok"))
+runs = tables.ok_runs(data.runs().frame)
 if not ok.height:
     st.info("No microbenchmarks in the selected data sources yet. Run them above, or add *.micro.parquet files "
             "to data/reference/.")
 else:
     if not ok.filter(pl.col("platform") != "cpu").height:
         st.warning("**No GPU microbenchmarks exist in the selected data sources yet**: only CPU numbers below.")
-    roofs = analysis.device_roofs(ok)
+    roofs = tables.device_roofs(ok)
     st.subheader("Per device")
     st.dataframe(
         roofs.select(
@@ -67,12 +69,12 @@ else:
         st.plotly_chart(figures.bandwidths(ok), key="hw_bandwidth")
 
     st.subheader("Roofline")
-    placed = analysis.with_intensity(runs)
+    placed = tables.with_intensity(runs)
     st.plotly_chart(figures.roofline(roofs, placed), key="hw_roofline")
     st.caption(
         f"Each line: min(best matmul rate, memory bandwidth x intensity) of one device. Each dot: a training run's "
         f"analytic FLOPs per second against its arithmetic intensity, an ESTIMATE: analytic FLOPs per step / "
-        f"({analysis.BYTES_PER_PARAM_PER_STEP} bytes per parameter for weights, gradients and Adam state + the "
+        f"({tables.BYTES_PER_PARAM_PER_STEP} bytes per parameter for weights, gradients and Adam state + the "
         f"input batch). Activations are not counted, so the true intensity is lower (dots sit further left). A dot "
         f"above its device's roof ran from cache: its weights and optimizer state fit in the CPU's or GPU's cache, "
         f"whose bandwidth is above the memory bandwidth measured on large arrays. "

@@ -1,7 +1,7 @@
 """Do you need a GPU? Describe the training, or pick one of the seed article's two examples, and get
 CPU time, GPU time, the speedup with its interval, the cost on each, the crossover and the memory verdict.
 
-The answer is engine.verdict.verdict: measured when both devices ran exactly this configuration
+The answer is engine.answer.verdict.verdict: measured when both devices ran exactly this configuration
 (95% bootstrap interval over the raw epoch times), else predicted by each device's fitted
 performance model (labelled, with what it was fitted on), else scaled from the nearest measured
 configuration (labelled). The page says which runs it rests on. The two presets (a
@@ -12,13 +12,14 @@ anything measured: they are always answered as labelled predictions, with a memo
 import streamlit as st
 
 from dashboard import data, state
-from engine import counts, explain, fmt
-from engine.config import DTYPES, MODEL_KINDS, ConfigError, DataConfig, ModelConfig, RunConfig, TrainConfig
-from engine.verdict import alone
-from engine.workload import PRESET_WORKLOADS
+from engine.analysis.workload import PRESET_WORKLOADS
+from engine.answer import explain
+from engine.answer.verdict import alone
+from engine.base import counts, fmt
+from engine.base.config import DTYPES, MODEL_KINDS, ConfigError, DataConfig, ModelConfig, RunConfig, TrainConfig
 
 POWERS = [2**k for k in range(3, 14)]  # 8 ... 8192
-# Radio label (also its value in the URL) -> engine.workload.PRESET_WORKLOADS key ("custom": the widgets below).
+# Radio label (also its value in the URL) -> engine.analysis.workload.PRESET_WORKLOADS key ("custom": the widgets below).
 PRESETS = {
     "Your network": "custom",
     "10-billion-parameter network": "10b_network",

@@ -1,6 +1,6 @@
 """Results: every run as a filterable table; download it; import runs made elsewhere.
 
-Imports go through engine.store.import_file: the file is validated and written to data/runs
+Imports go through engine.runlog.store.import_file: the file is validated and written to data/runs
 with source "imported"; a file that is not usable is rejected with the reason.
 """
 
@@ -10,8 +10,9 @@ import polars as pl
 import streamlit as st
 
 from dashboard import data, state
-from engine import analysis, store
-from engine.limits import LimitError
+from engine.analysis import tables
+from engine.base.limits import LimitError
+from engine.runlog import store
 
 # host: the machine, so runs made on several machines (a rented GPU box, a laptop) are told apart.
 MAIN_COLUMNS = ["created_at", "source", "host", "status", "device", "device_count", "model", "width", "depth",
@@ -24,7 +25,7 @@ st.title("Results")
 
 runs = data.runs()
 data.show_warnings(runs)
-frame = analysis.with_device(runs.frame)
+frame = tables.with_device(runs.frame)
 
 
 def options(column: str) -> list:

@@ -1,19 +1,20 @@
 """Scaling: how much faster does training get on N devices of one kind (data-parallel)?
 
 Throughput and efficiency against the device count, per configuration and device
-(engine.scaling; chart engine.figures.scaling). Runs on emulated CPU devices are labelled as such.
+(engine.analysis.scaling; chart engine.charts.figures.scaling). Runs on emulated CPU devices are labelled as such.
 """
 
 import polars as pl
 import streamlit as st
 
 from dashboard import data, state
-from engine import figures, scaling
+from engine.analysis import scaling
+from engine.charts import figures
 
 state.through_app()
 st.title("Scaling")
 st.caption("Data-parallel training: every batch split over N devices of one kind, parameters replicated, "
-           "gradients combined by the compiler (engine/parallel.py).")
+           "gradients combined by the compiler (engine/measure/parallel.py).")
 
 runs = data.runs()
 data.show_warnings(runs)

@@ -1,12 +1,12 @@
 """Speedup explorer: where does the GPU start to win, and where does it start to pay?
 
-Runs of the same configuration on a CPU and on a GPU are paired (engine.analysis.speedup_table:
-engine.pairing + engine.confidence); speedup = CPU median epoch time / GPU median epoch time with
+Runs of the same configuration on a CPU and on a GPU are paired (engine.analysis.tables.speedup_table:
+engine.analysis.pairing + engine.analysis.confidence); speedup = CPU median epoch time / GPU median epoch time with
 a 95% bootstrap interval over both runs' raw epoch times; runs that could not be paired are
-listed. Lines at speedup 1 and at the price ratio; crossovers (engine.crossover) are
+listed. Lines at speedup 1 and at the price ratio; crossovers (engine.analysis.crossover) are
 interpolated between measured points, never extrapolated. Tables, crossovers and charts come
 from dashboard.data, cached per data folder contents and filters; large views get intervals for
-their first analysis.MAX_INTERVALS pairs and charts thinned to engine.downsample.MAX_POINTS
+their first tables.MAX_INTERVALS pairs and charts thinned to engine.charts.downsample.MAX_POINTS
 points, and the page says so.
 """
 
@@ -14,7 +14,8 @@ import polars as pl
 import streamlit as st
 
 from dashboard import data, state
-from engine import analysis, figures
+from engine.analysis import tables
+from engine.charts import figures
 
 state.through_app()
 st.title("Speedup explorer")
@@ -49,7 +50,7 @@ prices = state.checked_prices()
 if prices is None:
     st.stop()
 ratio = prices.break_even_speedup
-levels = analysis.thresholds(prices)
+levels = tables.thresholds(prices)
 
 # Failed runs of the chosen configurations are kept so the unpaired list can name them, also on a
 # device that never finished a run (and so is not among the filter's options).
@@ -68,7 +69,7 @@ else:
         st.info(table.note)
     by_params = data.crossovers(levels, "params", view)
     by_size = data.crossovers(levels, "dataset_size", view)
-    chart, size_chart = data.speedup_charts(levels, ratio, view)  # engine.figures, cached
+    chart, size_chart = data.speedup_charts(levels, ratio, view)  # engine.charts.figures, cached
     st.plotly_chart(chart, key="sp_params")
     st.caption(f"Above the grey line the GPU is faster; above the red line (price ratio {ratio:.3g} = "
                f"${prices.gpu_per_h:g}/h over ${prices.cpu_per_h:g}/h) it is also cheaper. Error bars: 95% "

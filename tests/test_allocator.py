@@ -1,11 +1,11 @@
-"""engine.allocator: the measuring process keeps freed memory, and its records say so."""
+"""engine.measure.allocator: the measuring process keeps freed memory, and its records say so."""
 
 import platform
 import subprocess
 import sys
 from pathlib import Path
 
-from engine import allocator
+from engine.measure import allocator
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -19,11 +19,11 @@ def _in_fresh_process(code: str) -> str:
 
 
 def test_a_process_that_did_not_tune_says_libc_default():
-    assert _in_fresh_process("from engine import allocator; print(allocator.describe())") == allocator.DEFAULT
+    assert _in_fresh_process("from engine.measure import allocator; print(allocator.describe())") == allocator.DEFAULT
 
 
 def test_tune_applies_on_linux_glibc_and_the_record_says_so():
-    out = _in_fresh_process("from engine import allocator; print(allocator.tune(), allocator.tune()); "
+    out = _in_fresh_process("from engine.measure import allocator; print(allocator.tune(), allocator.tune()); "
                             "print(allocator.describe())")
     applied, again = out.splitlines()[0].split()
     assert applied == again  # a second call changes nothing
@@ -34,7 +34,7 @@ def test_tune_applies_on_linux_glibc_and_the_record_says_so():
 
 TOUCH_FREE_TOUCH = """
 import ctypes, resource
-from engine import allocator
+from engine.measure import allocator
 TUNE
 libc = ctypes.CDLL("libc.so.6")
 libc.malloc.restype = ctypes.c_void_p

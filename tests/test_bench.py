@@ -1,4 +1,4 @@
-"""engine.bench.measure: a complete, self-consistent record for every run, and a record (never
+"""engine.measure.bench.measure: a complete, self-consistent record for every run, and a record (never
 an exception) for every failure."""
 
 import math
@@ -9,9 +9,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-import engine.bench as bench
-from engine import counts, store
-from engine.config import BenchConfig, DataConfig, ModelConfig, RunConfig, TrainConfig
+import engine.measure.bench as bench
+from engine.base import counts
+from engine.base.config import BenchConfig, DataConfig, ModelConfig, RunConfig, TrainConfig
+from engine.runlog import store
 
 
 def tiny(kind="mlp", mode="auto", repeats=3, warmup=1, budget=600.0, epochs=7) -> RunConfig:
@@ -86,14 +87,14 @@ def test_fused_record_is_complete_and_consistent(fused_run):
     assert r["batch_id"] == "b1" and r["source"] == "local"
     assert r["model"] == "mlp" and r["width"] == 32 and r["channels"] is None and r["input_shape"] == "16"
     assert r["epochs"] == 7 and r["repeats"] == 4 and r["warmup"] == 1
-    assert r["xla_options"] == ""  # an MLP keeps XLA's defaults (engine.xla_options)
+    assert r["xla_options"] == ""  # an MLP keeps XLA's defaults (engine.measure.xla_options)
 
 
 def test_per_step_record_is_complete_and_consistent(per_step_run):
     config, r = per_step_run
     check_consistent(config, r)
     assert r["mode"] == "per_step" and r["channels"] == 4 and r["input_shape"] == "8x8x1"
-    from engine.xla_options import CPU_CONV_OPTIONS, describe
+    from engine.measure.xla_options import CPU_CONV_OPTIONS, describe
 
     assert r["xla_options"] == describe(CPU_CONV_OPTIONS)  # a CNN on the CPU: convolutions left to XLA
 

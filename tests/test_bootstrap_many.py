@@ -1,4 +1,4 @@
-"""engine.confidence.bootstrap_intervals on many pairs (issue 6, goal 4): samples shared by several rows are
+"""engine.analysis.confidence.bootstrap_intervals on many pairs (issue 6, goal 4): samples shared by several rows are
 resampled once, the quantiles are picked on the ratios' bits, and ranks are remembered per size; none of
 it may change a number. Checked against the definition written out with median_ranks and np.quantile."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine import confidence
-from engine.confidence import bootstrap_intervals, bootstrap_speedup, median_ranks
+from engine.analysis import confidence
+from engine.analysis.confidence import bootstrap_intervals, bootstrap_speedup, median_ranks
 
 
 def _csr(samples):

@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from engine import store
+from engine.runlog import store
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_RUN = ["run", "--model", "mlp", "--width", "16", "--depth", "1", "--samples", "64", "--input-shape", "8",
@@ -101,7 +101,7 @@ def test_run_jsonl_writes_parquet_that_show_loads(tmp_path):
     assert frame.height == 1 and frame["run_id"][0] == record["run_id"]
     import platform
 
-    from engine import allocator
+    from engine.measure import allocator
 
     if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":
         assert frame["allocator"][0] == allocator.TUNED  # `python -m engine` tuned malloc before measuring

@@ -1,10 +1,10 @@
-"""engine.confidence: bootstrap speedup intervals on synthetic epoch times with known answers."""
+"""engine.analysis.confidence: bootstrap speedup intervals on synthetic epoch times with known answers."""
 
 import numpy as np
 import polars as pl
 import pytest
 
-from engine.confidence import bootstrap_speedup, with_speedup_ci
+from engine.analysis.confidence import bootstrap_speedup, with_speedup_ci
 
 CPU = [1.00, 1.02, 0.98, 1.05, 0.97]
 

@@ -1,4 +1,4 @@
-"""engine.config: validation names the field; configs are frozen and hashable; mode resolution."""
+"""engine.base.config: validation names the field; configs are frozen and hashable; mode resolution."""
 
 import contextlib
 import dataclasses
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.config import (
+from engine.base.config import (
     LIMITS,
     BenchConfig,
     ConfigError,
@@ -170,7 +170,7 @@ def test_learning_rate_accepted_exactly_in_range(lr):
 
 
 def test_devices_present_check_names_the_field_and_what_this_machine_allows():
-    from engine.config import BenchConfig, ConfigError, RunConfig, TrainConfig, check_devices_present
+    from engine.base.config import BenchConfig, ConfigError, RunConfig, TrainConfig, check_devices_present
 
     def config(devices, n):
         return RunConfig(train=TrainConfig(batch_size=8), bench=BenchConfig(devices=devices, device_count=n))

@@ -1,12 +1,11 @@
-"""engine.cost: prices, costs, break-even speedup, idle cost and amortization against hand arithmetic."""
+"""engine.analysis.cost: prices, costs, break-even speedup, idle cost and amortization against hand arithmetic."""
 
 import math
 
 import polars as pl
 import pytest
 
-from engine.config import ConfigError
-from engine.cost import (
+from engine.analysis.cost import (
     DEFAULT_CPU_PER_H,
     DEFAULT_GPU_PER_H,
     Prices,
@@ -24,6 +23,7 @@ from engine.cost import (
     run_seconds,
     with_costs,
 )
+from engine.base.config import ConfigError
 
 
 def test_defaults_are_the_seed_articles_prices():

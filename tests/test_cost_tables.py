@@ -1,4 +1,4 @@
-"""engine.cost for many pairs at once (the Cost page with 1,000,000 runs): vectorised amortization equals
+"""engine.analysis.cost for many pairs at once (the Cost page with 1,000,000 runs): vectorised amortization equals
 the scalar `amortization` / `cost_amortization` row by row, and the configuration chooser filters, caps
 and labels the pairs as the page showed them."""
 
@@ -10,8 +10,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from engine import cost
-from engine.cost import Prices, amortization, cost_amortization, with_amortization
+from engine.analysis import cost
+from engine.analysis.cost import Prices, amortization, cost_amortization, with_amortization
 
 ROWS = [  # cpu_fixed_s, cpu_epoch_s, gpu_fixed_s, gpu_epoch_s
     (1.0, 2.0, 5.0, 0.5),  # faster epochs, dearer start: from epoch floor(4 / 1.5) + 1 = 3

@@ -1,14 +1,14 @@
-"""engine.counts: exact parameter counts and analytic FLOPs, checked against the built models
+"""engine.base.counts: exact parameter counts and analytic FLOPs, checked against the built models
 and against XLA's cost analysis of one compiled training step."""
 
 import jax
 import numpy as np
 import pytest
 
-from engine import counts
-from engine.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from engine.models import build_model, count_parameters
-from engine.train import init_state, make_train_step
+from engine.base import counts
+from engine.base.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from engine.measure.models import build_model, count_parameters
+from engine.measure.train import init_state, make_train_step
 
 
 def _config(model: ModelConfig, input_shape=(), n_classes=10, batch=16, samples=64, optimizer="adam") -> RunConfig:
@@ -89,7 +89,7 @@ def test_hand_counts_are_the_documented_numbers():
 
 
 def xla_flops_of_one_step(config: RunConfig) -> float:
-    """XLA's FLOPs of ONE compiled train step, compiled the way engine.bench compiles it."""
+    """XLA's FLOPs of ONE compiled train step, compiled the way engine.measure.bench compiles it."""
     state, static = init_state(config, jax.random.key(config.data.seed))
     x_dtype = np.int32 if config.model.kind == "transformer" else np.float32
     batch = (
@@ -133,7 +133,7 @@ def test_flops_scale_with_batch_and_epoch():
 
 
 def test_mlp_flops_formula_by_hand():
-    """One hidden layer, batch 2, SGD: every term written out (see engine/counts.py docstring)."""
+    """One hidden layer, batch 2, SGD: every term written out (see engine/base/counts.py docstring)."""
     config = _config(ModelConfig("mlp", width=4, depth=1), input_shape=(3,), n_classes=2, batch=2, optimizer="sgd")
     first = (2 * 2 * 3 * 4 + 2 * 4) * 2  # forward + weight gradient; the data needs no gradient
     head = (2 * 2 * 4 * 2 + 2 * 2) * 2 + 2 * 2 * 4 * 2  # forward, weight and input gradients

@@ -1,10 +1,10 @@
-"""engine.crossover: crossings placed by construction, never/always cases, and the table."""
+"""engine.analysis.crossover: crossings placed by construction, never/always cases, and the table."""
 
 import numpy as np
 import polars as pl
 import pytest
 
-from engine.crossover import crossover_table, find_crossover
+from engine.analysis.crossover import crossover_table, find_crossover
 
 SIZES = [2e3, 2e4, 2e5, 2e6, 2e7, 2e8]
 

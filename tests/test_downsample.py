@@ -1,4 +1,4 @@
-"""engine.downsample: charts never get more than MAX_POINTS points, keep their extremes, and say so."""
+"""engine.charts.downsample: charts never get more than MAX_POINTS points, keep their extremes, and say so."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from engine import figures
-from engine.downsample import MAX_POINTS, thin_lines
+from engine.charts import figures
+from engine.charts.downsample import MAX_POINTS, thin_lines
 
 
 def _lines(n_lines: int, points: int, seed: int = 0) -> pl.DataFrame:

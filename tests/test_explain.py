@@ -1,12 +1,13 @@
-"""engine.explain: the Overview's answer and words, from the shipped reference measurements."""
+"""engine.answer.explain: the Overview's answer and words, from the shipped reference measurements."""
 
 from pathlib import Path
 
 import pytest
 
-from engine import explain, store
-from engine.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from engine.cost import Prices
+from engine.analysis.cost import Prices
+from engine.answer import explain
+from engine.base.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from engine.runlog import store
 
 REFERENCE = Path(__file__).resolve().parents[1] / "data" / "reference"
 

@@ -1,4 +1,4 @@
-"""engine.figures: each function returns a labelled Plotly figure, also for empty frames."""
+"""engine.charts.figures: each function returns a labelled Plotly figure, also for empty frames."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures"))
 
 import fixture_data  # noqa: E402
 
-from engine import analysis, figures, perfmodel  # noqa: E402
-from engine.cost import Prices, cost_amortization, idle_cost_curve, run_cost_curve  # noqa: E402
+from engine.analysis import perfmodel, tables  # noqa: E402
+from engine.analysis.cost import Prices, cost_amortization, idle_cost_curve, run_cost_curve  # noqa: E402
+from engine.charts import figures
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +38,8 @@ LEVELS = {"faster": 1.0, "cheaper": 2.5}
 
 
 def test_speedup_vs_params(runs):
-    pairs = analysis.speedup_table(runs).pairs
-    crossings = analysis.crossovers(pairs, LEVELS)
+    pairs = tables.speedup_table(runs).pairs
+    crossings = tables.crossovers(pairs, LEVELS)
     fig = figures.speedup_vs_params(pairs, 2.5, crossings)
     assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
     assert {"mlp · batch 128", "cnn · batch 64", "transformer · batch 64"} <= set(names(fig))
@@ -56,7 +57,7 @@ def test_speedup_vs_params(runs):
 
 
 def test_speedup_vs_dataset(runs):
-    fig = figures.speedup_vs_dataset(analysis.speedup_table(runs).pairs, 2.5)
+    fig = figures.speedup_vs_dataset(tables.speedup_table(runs).pairs, 2.5)
     assert fig.layout.yaxis.title.text == "GPU speedup over CPU (end to end)"
     assert "compile and transfer" in fig.layout.title.text
     assert fig.data[0].error_y.array is not None
@@ -66,7 +67,7 @@ def test_epoch_time_loss_and_comparison(runs):
     assert len(figures.epoch_time_vs_params(runs).data) == 6  # 2 devices x 3 model kinds
     loss = figures.loss_curves(runs.head(2))
     assert len(loss.data) == 2 and len(loss.data[0].y) == len(runs["epoch_losses"][0])
-    one = analysis.same_config(runs, runs.row(0, named=True))
+    one = tables.same_config(runs, runs.row(0, named=True))
     comparison = figures.config_comparison(one)
     assert sorted(comparison.data[0].x.tolist() + comparison.data[1].x.tolist()) == sorted(
         ["CPU: AMD EPYC (2 cores) (local)", f"{fixture_data.FAKE_GPU} (local)"])
@@ -75,19 +76,19 @@ def test_epoch_time_loss_and_comparison(runs):
 def test_hardware_figures(micro, runs):
     assert len(figures.matmul_rates(micro).data) == 6  # 2 devices x 3 dtype/precision
     assert len(figures.bandwidths(micro).data) == 4  # 2 devices x 2 benchmarks
-    roof = figures.roofline(analysis.device_roofs(micro), analysis.with_intensity(analysis.ok_runs(runs)))
+    roof = figures.roofline(tables.device_roofs(micro), tables.with_intensity(tables.ok_runs(runs)))
     assert [n.split(":")[0] for n in names(roof)] == ["roof", "roof", "runs", "runs"]
     assert "ESTIMATE" in roof.layout.xaxis.title.text
     peak = max(roof.data[0].y)
-    assert peak == pytest.approx(analysis.device_roofs(micro)["peak_flops_per_s"][0] / 1e12)
+    assert peak == pytest.approx(tables.device_roofs(micro)["peak_flops_per_s"][0] / 1e12)
 
 
 def test_empty_frames_still_give_figures(runs, micro):
-    empty = analysis.speedup_table(runs.head(0)).pairs
-    assert isinstance(figures.speedup_vs_params(empty, 2.5, analysis.crossovers(empty, LEVELS)), go.Figure)
+    empty = tables.speedup_table(runs.head(0)).pairs
+    assert isinstance(figures.speedup_vs_params(empty, 2.5, tables.crossovers(empty, LEVELS)), go.Figure)
     assert isinstance(figures.speedup_vs_dataset(empty, None), go.Figure)
     assert isinstance(figures.epoch_time_vs_params(runs.head(0)), go.Figure)
-    assert isinstance(figures.roofline(analysis.device_roofs(micro.head(0)), runs.head(0)), go.Figure)
+    assert isinstance(figures.roofline(tables.device_roofs(micro.head(0)), runs.head(0)), go.Figure)
     assert isinstance(figures.perf_model_fit(perfmodel.measured_vs_fitted(runs.head(0), []),
                                              perfmodel.fit_curves([])), go.Figure)
 
@@ -127,7 +128,7 @@ def test_perf_model_fit_shows_measured_and_fitted(runs):
 
 
 def test_mark_size_draws_a_vertical_line_at_the_size_across_the_data(runs):
-    fig = figures.speedup_vs_params(analysis.speedup_table(runs).pairs, 2.5)
+    fig = figures.speedup_vs_params(tables.speedup_table(runs).pairs, 2.5)
     ys = [y for trace in fig.data for y in trace.y if y is not None and y > 0]
     figures.mark_size(fig, 123_456, "this network")
     line = fig.data[-1]
@@ -137,6 +138,6 @@ def test_mark_size_draws_a_vertical_line_at_the_size_across_the_data(runs):
 
 def test_network_among_measured_keeps_its_legend_under_the_plot(runs):
     """The Overview draws it in a column beside the numbers: a legend on the right would squeeze the plot."""
-    fig = figures.network_among_measured(analysis.speedup_table(runs).pairs, 123_456, "this network", 2.5)
+    fig = figures.network_among_measured(tables.speedup_table(runs).pairs, 123_456, "this network", 2.5)
     assert fig.data[-1].name == "this network"
     assert fig.layout.legend.orientation == "h" and fig.layout.legend.y < 0

@@ -9,11 +9,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 # Modules the Streamlit pages import; each must leave jax unloaded.
-JAX_FREE = ["engine", "engine.config", "engine.counts", "engine.presets", "engine.store", "engine.hostinfo"]
+JAX_FREE = ["engine", "engine.base.config", "engine.base.counts", "engine.base.presets", "engine.runlog.store", "engine.base.hostinfo"]
 # Written by other parts of the project; checked when present.
-JAX_FREE_IF_PRESENT = ["engine.analysis", "engine.figures", "engine.worker", "engine.verdict", "engine.cost",
-                       "engine.crossover", "engine.confidence", "engine.pairing", "engine.perfmodel",
-                       "engine.workload", "engine.memory", "engine.explain", "engine.fmt", "engine.scaling", "engine.record",
+JAX_FREE_IF_PRESENT = ["engine.analysis.tables", "engine.charts.figures", "engine.jobs.worker", "engine.answer.verdict", "engine.analysis.cost",
+                       "engine.analysis.crossover", "engine.analysis.confidence", "engine.analysis.pairing", "engine.analysis.perfmodel",
+                       "engine.analysis.workload", "engine.analysis.memory", "engine.answer.explain", "engine.base.fmt", "engine.analysis.scaling", "engine.runlog.record",
                        "dashboard.state"]
 
 
@@ -45,7 +45,7 @@ def test_optional_dashboard_module_does_not_import_jax(module):
 
 def test_the_check_would_see_jax():
     """The probe itself works: importing a JAX module is detected."""
-    result = _import_in_fresh_process(["engine.train"], "jax")
+    result = _import_in_fresh_process(["engine.measure.train"], "jax")
     assert result.returncode == 0, result.stderr
     assert "jax" in result.stdout.split()
 

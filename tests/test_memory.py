@@ -1,13 +1,10 @@
-"""engine.memory and engine.workload: memory estimates against hand counts, presets, verdicts."""
+"""engine.analysis.memory and engine.analysis.workload: memory estimates against hand counts, presets, verdicts."""
 
 import polars as pl
 import pytest
 
-from engine.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from engine.counts import flops_per_step, parameter_count
-from engine.memory import estimate
-from engine.store import load_runs
-from engine.workload import (
+from engine.analysis.memory import estimate
+from engine.analysis.workload import (
     activation_elements,
     dense_chain,
     from_config,
@@ -15,6 +12,9 @@ from engine.workload import (
     preset_10b_network,
     preset_final_layer_200b,
 )
+from engine.base.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from engine.base.counts import flops_per_step, parameter_count
+from engine.runlog.store import load_runs
 
 
 def _mlp(width=64, depth=2, batch=32, samples=100, optimizer="adam", dtype="float32"):

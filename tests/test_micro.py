@@ -1,12 +1,13 @@
-"""engine.micro: matmul FLOP/s, memory and host-to-device bandwidth records on the CPU."""
+"""engine.measure.micro: matmul FLOP/s, memory and host-to-device bandwidth records on the CPU."""
 
 import math
 
 import numpy as np
 import pytest
 
-import engine.micro as micro
-from engine import ENGINE_VERSION, store
+import engine.measure.micro as micro
+from engine import ENGINE_VERSION
+from engine.runlog import store
 
 
 def _check_timing(r: dict, repeats: int):

@@ -1,12 +1,12 @@
-"""engine.pairing: same-config CPU/GPU pairs with pooled raw times; unpaired runs are listed."""
+"""engine.analysis.pairing: same-config CPU/GPU pairs with pooled raw times; unpaired runs are listed."""
 
 import polars as pl
 import pytest
 
-from engine.confidence import with_speedup_ci
-from engine.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from engine.pairing import CONFIG_KEYS, config_key, matches, pair_with_times
-from engine.store import records_to_frame
+from engine.analysis.confidence import with_speedup_ci
+from engine.analysis.pairing import CONFIG_KEYS, config_key, matches, pair_with_times
+from engine.base.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from engine.runlog.store import records_to_frame
 
 
 def _run(run_id, platform, width, times, status="ok", dataset=1024, error=None):
@@ -62,7 +62,7 @@ def test_config_key_selects_the_runs_of_a_config():
 
 
 def test_config_key_mirrors_the_harness():
-    bench = pytest.importorskip("engine.bench")
+    bench = pytest.importorskip("engine.measure.bench")
     for cfg in (
         RunConfig(model=ModelConfig("mlp", width=64, depth=2), data=DataConfig(samples=256),
                   train=TrainConfig(batch_size=64)),

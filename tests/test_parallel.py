@@ -1,4 +1,4 @@
-"""Data-parallel training (engine.parallel) on 4 emulated CPU devices, and the records it leaves.
+"""Data-parallel training (engine.measure.parallel) on 4 emulated CPU devices, and the records it leaves.
 
 Several CPU devices exist only in a process that asks for them before importing jax, so the
 multi-device work runs in subprocesses (fixtures `emulated_env`, `emulated_scaling_runs` in
@@ -13,10 +13,18 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-import engine.bench as bench
-from engine import store
+import engine.measure.bench as bench
+from engine.base.config import (
+    BenchConfig,
+    ConfigError,
+    DataConfig,
+    ModelConfig,
+    RunConfig,
+    TrainConfig,
+    with_device_count,
+)
 from engine.cli import main
-from engine.config import BenchConfig, ConfigError, DataConfig, ModelConfig, RunConfig, TrainConfig, with_device_count
+from engine.runlog import store
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -27,10 +35,10 @@ REPO = Path(__file__).resolve().parents[1]
 EQUIVALENCE = r"""
 import json
 import jax, numpy as np
-from engine import parallel
-from engine.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from engine.data import make_dataset, split_batches
-from engine.train import init_state, make_fused_epoch, make_train_step, run_per_step_epoch
+from engine.measure import parallel
+from engine.base.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from engine.measure.data import make_dataset, split_batches
+from engine.measure.train import init_state, make_fused_epoch, make_train_step, run_per_step_epoch
 
 config = RunConfig(ModelConfig("mlp", width=32, depth=2), DataConfig(samples=256, input_shape=(12,), n_classes=4),
                    TrainConfig(batch_size=32, learning_rate=1e-2))

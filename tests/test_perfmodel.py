@@ -1,4 +1,4 @@
-"""engine.perfmodel: recovers a known rate and overhead from noisy synthetic runs; refuses bad fits."""
+"""engine.analysis.perfmodel: recovers a known rate and overhead from noisy synthetic runs; refuses bad fits."""
 
 import math
 
@@ -6,10 +6,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from engine.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from engine.counts import flops_per_step
-from engine.perfmodel import FitError, fit_line, fit_runs, predict, select_fit
-from engine.store import load_runs
+from engine.analysis.perfmodel import FitError, fit_line, fit_runs, predict, select_fit
+from engine.base.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from engine.base.counts import flops_per_step
+from engine.runlog.store import load_runs
 
 RATE, OVERHEAD = 2e12, 3e-4  # FLOP/s, seconds per step
 

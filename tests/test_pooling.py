@@ -1,4 +1,4 @@
-"""engine.pairing.pool and group_keys (issue 6, goal 4: 1,000,000 runs): the fast pooling gives exactly what
+"""engine.analysis.pairing.pool and group_keys (issue 6, goal 4: 1,000,000 runs): the fast pooling gives exactly what
 the plain definition gives (device named per run, one Polars group-by on SIDE_KEYS), on small random logs
 with every awkward value: failed and data-parallel runs, runs without raw times, a missing or bad epoch
 time, nulls in configuration columns, two spellings of one device, GPUs on different host CPUs."""
@@ -11,9 +11,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from engine import analysis, pairing
-from engine.pairing import SIDE_KEYS, device_label, group_keys, pool
-from engine.store import records_to_frame
+from engine.analysis import pairing, tables
+from engine.analysis.pairing import SIDE_KEYS, device_label, group_keys, pool
+from engine.runlog.store import records_to_frame
 
 NAN = float("nan")
 
@@ -141,8 +141,8 @@ def test_times_of_selected_sides_are_their_own():
     pooled = pool(runs)
     where = pl.col("model") == "cnn"
     assert pooled.select(where).with_times().equals(pooled.with_times().filter(where))
-    assert analysis.speedup_table(pooled, where=where).pairs.drop("cpu_side", "gpu_side").equals(
-        analysis.speedup_table(analysis.with_device(runs).filter(where)).pairs.drop("cpu_side", "gpu_side"))
+    assert tables.speedup_table(pooled, where=where).pairs.drop("cpu_side", "gpu_side").equals(
+        tables.speedup_table(tables.with_device(runs).filter(where)).pairs.drop("cpu_side", "gpu_side"))
 
 
 def _partition(frame: pl.DataFrame) -> set[frozenset]:

@@ -1,9 +1,11 @@
-"""engine.scaling (throughput and efficiency against the device count) and figures.scaling."""
+"""engine.analysis.scaling (throughput and efficiency against the device count) and figures.scaling."""
 
 import polars as pl
 import pytest
 
-from engine import figures, scaling, store
+from engine.analysis import scaling
+from engine.charts import figures
+from engine.runlog import store
 
 SAMPLES, BATCH = 1024, 64  # 16 steps of 64: 1,024 samples per epoch
 

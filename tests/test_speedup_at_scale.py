@@ -1,6 +1,6 @@
 """The vectorised speedup table (issue 6, goal 4): same answers as the plain definitions, on small
-synthetic logs with known results. engine.confidence (order-statistic bootstrap), engine.pairing
-(pooling), engine.analysis.speedup_table (caps, reuse of pooled sides), engine.crossover (table)."""
+synthetic logs with known results. engine.analysis.confidence (order-statistic bootstrap), engine.analysis.pairing
+(pooling), engine.analysis.tables.speedup_table (caps, reuse of pooled sides), engine.analysis.crossover (table)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from engine import analysis
-from engine.confidence import bootstrap_intervals, bootstrap_speedup, median_ranks
-from engine.crossover import crossover_table, find_crossover
-from engine.pairing import pool
-from engine.store import records_to_frame
+from engine.analysis import tables
+from engine.analysis.confidence import bootstrap_intervals, bootstrap_speedup, median_ranks
+from engine.analysis.crossover import crossover_table, find_crossover
+from engine.analysis.pairing import pool
+from engine.runlog.store import records_to_frame
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6])
@@ -107,7 +107,7 @@ def _log(configs: int = 6, repeats: int = 3, seed: int = 0) -> pl.DataFrame:
 
 def test_table_matches_the_definitions_pair_by_pair():
     runs = _log()
-    pairs = analysis.speedup_table(runs).pairs
+    pairs = tables.speedup_table(runs).pairs
     assert pairs.height == 6 and pairs["params"].is_sorted()
     for row in pairs.iter_rows(named=True):
         mine = runs.filter(pl.col("width") == row["width"])
@@ -127,12 +127,12 @@ def test_table_matches_the_definitions_pair_by_pair():
 def test_pooled_sides_are_reused_and_filtered_like_the_runs():
     runs = _log(seed=4)
     pooled = pool(runs, run_ids=False)
-    full = analysis.speedup_table(runs, times=False)
-    again = analysis.speedup_table(pooled, times=False)
+    full = tables.speedup_table(runs, times=False)
+    again = tables.speedup_table(pooled, times=False)
     assert again.pairs.equals(full.pairs)
     narrow = pl.col("width") <= 48
-    from_runs = analysis.speedup_table(analysis.with_device(runs).filter(narrow), times=False).pairs
-    from_pool = analysis.speedup_table(pooled, where=narrow, times=False).pairs
+    from_runs = tables.speedup_table(tables.with_device(runs).filter(narrow), times=False).pairs
+    from_pool = tables.speedup_table(pooled, where=narrow, times=False).pairs
     assert from_pool.height == 3
     assert from_pool.drop("cpu_side", "gpu_side").equals(from_runs.drop("cpu_side", "gpu_side"))
 
@@ -152,8 +152,8 @@ def test_pooled_times_come_back_sorted_for_any_sides():
 
 def test_intervals_are_capped_and_the_cap_is_said():
     runs = _log()
-    capped = analysis.speedup_table(runs, max_intervals=2)
-    full = analysis.speedup_table(runs)
+    capped = tables.speedup_table(runs, max_intervals=2)
+    full = tables.speedup_table(runs)
     assert capped.pairs["ci_low"].is_not_null().to_list() == [True, True, False, False, False, False]
     assert capped.pairs["speedup"].equals(full.pairs["speedup"])  # every point speedup is still there
     assert capped.pairs.head(2)["ci_high"].equals(full.pairs.head(2)["ci_high"])
@@ -162,7 +162,7 @@ def test_intervals_are_capped_and_the_cap_is_said():
 
 def test_unusable_times_give_a_point_speedup_of_null_not_a_wrong_one():
     records = [_run("c", "cpu", 16, [1.0, 2.0]), _run("g", "gpu", 16, [0.5, 0.0])]  # a zero epoch time
-    pairs = analysis.speedup_table(records_to_frame(records)).pairs
+    pairs = tables.speedup_table(records_to_frame(records)).pairs
     assert pairs.height == 1 and pairs["speedup"][0] is None and pairs["ci_low"][0] is None
 
 

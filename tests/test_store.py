@@ -1,4 +1,4 @@
-"""engine.store: append / load round trips, atomic writes, unreadable files skipped by name,
+"""engine.runlog.store: append / load round trips, atomic writes, unreadable files skipped by name,
 old schemas, import / export, and concurrent writers. No jax needed here."""
 
 import multiprocessing
@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from engine import store
+from engine.runlog import store
 
 
 def full_record(i: int = 0, **overrides) -> dict:

@@ -1,13 +1,13 @@
-"""engine.data + engine.train: learnable data, falling loss, and per-step == fused epochs."""
+"""engine.measure.data + engine.measure.train: learnable data, falling loss, and per-step == fused epochs."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from engine.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from engine.data import make_dataset, split_batches
-from engine.train import TrainState, init_state, make_fused_epoch, make_train_step, run_per_step_epoch
+from engine.base.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from engine.measure.data import make_dataset, split_batches
+from engine.measure.train import TrainState, init_state, make_fused_epoch, make_train_step, run_per_step_epoch
 
 TINY = {
     "mlp": RunConfig(
@@ -152,7 +152,7 @@ def test_max_pool_2x2_matches_equinox_maxpool_values_and_gradients():
     import jax
     import numpy as np
 
-    from engine.models import max_pool_2x2
+    from engine.measure.models import max_pool_2x2
 
     x = jax.random.normal(jax.random.key(3), (9, 8, 5))  # (H, W, C); odd height: both drop the last row
     reference = eqx.nn.MaxPool2d(2, stride=2)  # channels-first
@@ -167,7 +167,7 @@ def test_max_pool_2x2_matches_equinox_maxpool_values_and_gradients():
 
 
 def test_relu_max_pool_has_autodiffs_values_and_gradients():
-    from engine.models import max_pool_2x2, relu_max_pool_2x2
+    from engine.measure.models import max_pool_2x2, relu_max_pool_2x2
 
     x = jax.random.normal(jax.random.key(6), (9, 10, 4))  # odd height: the last row is dropped
     x = x.at[:2, :2, 0].set(-1.0)  # a window with no positive value: no gradient at all
@@ -184,7 +184,7 @@ def test_relu_max_pool_has_autodiffs_values_and_gradients():
 def test_channels_last_conv_matches_equinox_values_and_gradients(in_channels):
     import equinox as eqx
 
-    from engine.models import conv_channels_last
+    from engine.measure.models import conv_channels_last
 
     x = jax.random.normal(jax.random.key(4), (10, 12, in_channels))  # (H, W, C)
     conv = eqx.nn.Conv2d(in_channels, 6, 3, padding=1, key=jax.random.key(5))
@@ -204,7 +204,7 @@ def test_cnn_computes_what_a_channels_first_equinox_stack_computes():
     channels-first Conv2d + ReLU + MaxPool2d blocks, flattened in (C, H, W) order."""
     import equinox as eqx
 
-    from engine.models import build_model
+    from engine.measure.models import build_model
 
     config = RunConfig(ModelConfig("cnn", width=16, depth=3, channels=4), DataConfig(samples=8, n_classes=5),
                        TrainConfig(batch_size=4))  # 32x32x3 -> 4, 8, 16 channels -> 4x4 map
@@ -226,7 +226,7 @@ def test_cnn_computes_what_a_channels_first_equinox_stack_computes():
 
 
 def test_cpu_cnn_convolutions_are_channels_last_with_no_transposes_around_them():
-    from engine.models import build_model
+    from engine.measure.models import build_model
 
     config = RunConfig(ModelConfig("cnn", width=16, depth=3, channels=8), DataConfig(samples=8),
                        TrainConfig(batch_size=4))

@@ -1,15 +1,15 @@
-"""engine.verdict: measured, predicted, nearest and no-answer verdicts on synthetic run logs."""
+"""engine.answer.verdict: measured, predicted, nearest and no-answer verdicts on synthetic run logs."""
 
 import polars as pl
 import pytest
 
-from engine.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from engine.cost import Prices
-from engine.counts import flops_per_step, parameter_count
-from engine.pairing import config_key
-from engine.store import load_runs, records_to_frame
-from engine.verdict import alone, verdict
-from engine.workload import preset_10b_network, preset_final_layer_200b
+from engine.analysis.cost import Prices
+from engine.analysis.pairing import config_key
+from engine.analysis.workload import preset_10b_network, preset_final_layer_200b
+from engine.answer.verdict import alone, verdict
+from engine.base.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from engine.base.counts import flops_per_step, parameter_count
+from engine.runlog.store import load_runs, records_to_frame
 
 # Per-step seconds: the CPU has little overhead and a low rate, the GPU the opposite.
 CPU = (1e-4, 1e11)  # overhead s, FLOP/s
@@ -140,8 +140,8 @@ def test_analysis_core_imports_no_jax():
     import subprocess
     import sys
 
-    modules = ["engine.verdict", "engine.confidence", "engine.crossover", "engine.cost", "engine.perfmodel",
-               "engine.memory", "engine.workload", "engine.pairing"]
+    modules = ["engine.answer.verdict", "engine.analysis.confidence", "engine.analysis.crossover", "engine.analysis.cost", "engine.analysis.perfmodel",
+               "engine.analysis.memory", "engine.analysis.workload", "engine.analysis.pairing"]
     code = ("import importlib, sys\n"
             f"for m in {modules!r}: importlib.import_module(m)\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'streamlit', 'scipy')))")

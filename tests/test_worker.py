@@ -1,4 +1,4 @@
-"""engine.worker: subprocess jobs, one at a time, progress, cancel, time limit, crashes."""
+"""engine.jobs.worker: subprocess jobs, one at a time, progress, cancel, time limit, crashes."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import textwrap
 import polars as pl
 import pytest
 
-from engine import store
+from engine.base.config import BenchConfig, DataConfig, ModelConfig, RunConfig, TrainConfig
 from engine.cli import build_parser, config_from_args
-from engine.config import BenchConfig, DataConfig, ModelConfig, RunConfig, TrainConfig
-from engine.worker import Job, Worker, list_devices, run_argv, unfinished_record
+from engine.jobs.worker import Job, Worker, list_devices, run_argv, unfinished_record
+from engine.runlog import store
 
 
 def tiny(devices=("cpu:0",), width=32) -> RunConfig:
@@ -143,7 +143,7 @@ def test_run_argv_round_trips_through_the_cli(tmp_path):
 
 
 def test_unfinished_record_matches_the_engines_columns():
-    from engine.record import config_columns
+    from engine.runlog.record import config_columns
 
     config = RunConfig(ModelConfig("cnn", width=32, depth=2, channels=8), DataConfig(samples=128),
                        TrainConfig(batch_size=32))

@@ -1,4 +1,4 @@
-"""engine.xla_options: which programs get compiler options, what the options change, and the
+"""engine.measure.xla_options: which programs get compiler options, what the options change, and the
 fallback for a jaxlib that does not know them."""
 
 import re
@@ -6,9 +6,9 @@ import re
 import jax
 import jax.numpy as jnp
 
-from engine import xla_options
-from engine.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from engine.train import init_state, make_train_step
+from engine.base.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from engine.measure import xla_options
+from engine.measure.train import init_state, make_train_step
 
 
 def _compiled_step_hlo(config: RunConfig, options) -> str:

@@ -53,7 +53,7 @@ def _reference_folder(fixture_reference: Path) -> Path:
     """The repository's data/reference if it holds any GPU run, else the fixture folder."""
     import polars as pl
 
-    from engine.store import load_runs
+    from engine.runlog.store import load_runs
 
     shipped = ROOT / "data" / "reference"
     frame = load_runs([shipped], source="reference").frame.collect()

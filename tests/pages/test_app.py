@@ -83,8 +83,8 @@ failed = []
 for page in {PAGES!r}:
     at.switch_page(page).run()
     failed += [(page, e.message) for e in at.exception]
-import engine.analysis, engine.config, engine.counts, engine.figures, engine.presets, engine.store, engine.worker
-import engine.verdict, engine.cost, engine.crossover, engine.confidence, engine.pairing, engine.perfmodel
+import engine.analysis.tables, engine.base.config, engine.base.counts, engine.charts.figures, engine.base.presets, engine.runlog.store, engine.jobs.worker
+import engine.answer.verdict, engine.analysis.cost, engine.analysis.crossover, engine.analysis.confidence, engine.analysis.pairing, engine.analysis.perfmodel
 print(json.dumps({{"jax": sorted(m for m in sys.modules if m == "jax" or m.startswith("jax.")), "failed": failed}}))
 """
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=dict(os.environ), capture_output=True,

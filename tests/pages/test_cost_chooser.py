@@ -1,9 +1,9 @@
 """Cost page (pages/cost.py) with many configurations: the chooser of one configuration is narrowed by
-filters and offers at most engine.cost.MAX_CHOICES at once, saying so when it holds some back."""
+filters and offers at most engine.analysis.cost.MAX_CHOICES at once, saying so when it holds some back."""
 
 from page_helpers import by_key, open_page, texts
 
-from engine import cost
+from engine.analysis import cost
 
 PAGE = "pages/cost.py"
 

@@ -1,5 +1,5 @@
 """Cost page (pages/cost.py): cost per epoch and per run, break-even, amortization, idle cost; plain errors; no-GPU
-message. Named test_cost_page.py so it does not clash with tests/test_cost.py (engine.cost)."""
+message. Named test_cost_page.py so it does not clash with tests/test_cost.py (engine.analysis.cost)."""
 
 import fixture_data
 import polars as pl

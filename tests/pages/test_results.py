@@ -5,7 +5,7 @@ import io
 import polars as pl
 from page_helpers import by_key, open_page, texts
 
-from engine import store
+from engine.runlog import store
 
 PAGE = "pages/results.py"
 

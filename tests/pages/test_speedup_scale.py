@@ -5,7 +5,8 @@ import polars as pl
 from page_helpers import open_page, texts
 
 from dashboard import data
-from engine import analysis, downsample
+from engine.analysis import tables
+from engine.charts import downsample
 
 PAGE = "pages/speedup.py"
 
@@ -13,7 +14,7 @@ PAGE = "pages/speedup.py"
 def _count_calls(monkeypatch):
     """Counts of the dashboard's heavy engine calls: pooling the runs and building speedup tables."""
     calls = {"pool": 0, "table": 0}
-    pool, table = data.pool, analysis.speedup_table
+    pool, table = data.pool, tables.speedup_table
 
     def counting_pool(*args, **kwargs):
         calls["pool"] += 1
@@ -24,7 +25,7 @@ def _count_calls(monkeypatch):
         return table(*args, **kwargs)
 
     monkeypatch.setattr(data, "pool", counting_pool)
-    monkeypatch.setattr(analysis, "speedup_table", counting_table)
+    monkeypatch.setattr(tables, "speedup_table", counting_table)
     return calls
 
 
@@ -53,7 +54,7 @@ def test_cost_page_uses_the_cached_table(data_dirs, monkeypatch):
 
 
 def test_caps_and_thinning_are_said_on_the_page(data_dirs, monkeypatch):
-    monkeypatch.setattr(analysis, "MAX_INTERVALS", 2)
+    monkeypatch.setattr(tables, "MAX_INTERVALS", 2)
     monkeypatch.setattr(downsample, "MAX_POINTS", 3)
     at = open_page(PAGE)
     assert not at.exception
@@ -63,7 +64,7 @@ def test_caps_and_thinning_are_said_on_the_page(data_dirs, monkeypatch):
     assert table["95% CI low"].notna().sum() == 2 and table["speedup per epoch"].notna().all()
     captions = texts(at.caption)
     assert f"Showing 3 of {len(table)} pairs" in captions  # speedup vs parameters, at most 3 points
-    runs = analysis.ok_runs(data.runs(["local", "reference", "imported"]).frame).height
+    runs = tables.ok_runs(data.runs(["local", "reference", "imported"]).frame).height
     assert f"Showing 3 of {runs} runs" in captions  # time per epoch
 
 

@@ -6,8 +6,8 @@ import contextlib
 import io
 from datetime import UTC, datetime
 
-from engine import store
-from engine.config import BenchConfig, DataConfig, ModelConfig, RunConfig, TrainConfig
+from engine.base.config import BenchConfig, DataConfig, ModelConfig, RunConfig, TrainConfig
+from engine.runlog import store
 
 # A run small enough to finish in ~4 s as a subprocess (most of it python + jax start-up).
 TINY_FLAGS = ["--model", "mlp", "--width", "16", "--depth", "1", "--samples", "64", "--input-shape", "8",

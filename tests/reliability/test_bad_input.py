@@ -15,9 +15,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from reliability_helpers import run_cli, valid_record
 
-from engine import guard, store
-from engine.cli import build_parser, config_from_args
-from engine.config import (
+from engine.base.config import (
     DEVICE_PLATFORMS,
     DTYPES,
     LEARNING_RATE_RANGE,
@@ -34,8 +32,11 @@ from engine.config import (
     RunConfig,
     TrainConfig,
 )
-from engine.limits import Limits
-from engine.worker import run_argv
+from engine.base.limits import Limits
+from engine.cli import build_parser, config_from_args
+from engine.jobs import guard
+from engine.jobs.worker import run_argv
+from engine.runlog import store
 
 PROPERTY = settings(derandomize=True, database=None, deadline=None, max_examples=250)
 FIELDS = {f.name for cls in (ModelConfig, DataConfig, TrainConfig, BenchConfig, RunConfig)

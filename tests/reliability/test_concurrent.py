@@ -12,8 +12,8 @@ import time
 import pytest
 from reliability_helpers import tiny_config
 
-from engine import store
-from engine.worker import Job, Worker
+from engine.jobs.worker import Job, Worker
+from engine.runlog import store
 
 
 def _no_overlap(jobs):
@@ -73,7 +73,7 @@ def test_four_sessions_pressing_run_together(worker):
 # A stand-in for the engine that writes one record (fast: no jax), so two servers can be raced.
 WRITE_ONE = textwrap.dedent("""
     import json, sys, time
-    from engine import store
+    from engine.runlog import store
     record = {name: None for name in store.RUN_SCHEMA}
     record.update(run_id=sys.argv[1], created_at=None, platform="cpu", device_kind="cpu", model="mlp", params=1,
                   batch_size=1, dataset_size=1, dtype="float32", epoch_s_median=1.0, status="ok")

@@ -11,8 +11,8 @@ import time
 import pytest
 from reliability_helpers import TINY_FLAGS, run_cli, tiny_config
 
-from engine import store
-from engine.worker import Worker
+from engine.jobs.worker import Worker
+from engine.runlog import store
 
 
 def _runs(folder) -> list[dict]:
@@ -38,7 +38,7 @@ def engine_in_process(monkeypatch, tmp_path):
 def test_out_of_memory_and_xla_errors_are_recorded_and_the_next_run_works(engine_in_process, monkeypatch):
     import jax
 
-    import engine.bench as bench
+    import engine.measure.bench as bench
 
     run, out = engine_in_process
     real = bench.make_dataset
@@ -121,7 +121,7 @@ def test_garbled_progress_lines_do_not_stop_the_worker(worker):
     import sys
     import textwrap
 
-    from engine.worker import Job
+    from engine.jobs.worker import Job
 
     code = textwrap.dedent("""
         import json

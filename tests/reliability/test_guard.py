@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 from reliability_helpers import TINY_FLAGS, run_cli, tiny_config
 
-from engine import guard, store
-from engine.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from engine.limits import LimitError, Limits, enforce_requested
-from engine.memory import estimate
-from engine.perfmodel import Fit, fit_line
-from engine.worker import Job, JobRefused, QueueFull, SubmitRefused, Worker
+from engine.analysis.memory import estimate
+from engine.analysis.perfmodel import Fit, fit_line
+from engine.base.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from engine.base.limits import LimitError, Limits, enforce_requested
+from engine.jobs import guard
+from engine.jobs.worker import Job, JobRefused, QueueFull, SubmitRefused, Worker
+from engine.runlog import store
 
 GiB = 2**30
 BIG_MLP = RunConfig(ModelConfig("mlp", width=4096, depth=4), DataConfig(samples=8192), TrainConfig(batch_size=256))
@@ -172,7 +173,7 @@ def test_full_microbenchmarks_are_refused_on_a_small_host():
 
 
 def test_micro_buffer_sizes_match_the_engine():
-    from engine import micro
+    from engine.measure import micro
 
     assert guard.MICRO_LARGEST_BYTES == {False: max(micro.QUICK_BYTES), True: max(micro.FULL_BYTES)}
 

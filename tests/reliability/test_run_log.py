@@ -18,7 +18,7 @@ import polars as pl
 import pytest
 from reliability_helpers import valid_record
 
-from engine import store
+from engine.runlog import store
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 SLOW_WRITER = textwrap.dedent("""
     import io, os, sys, time
     import polars as pl
-    from engine import store
+    from engine.runlog import store
 
     real = pl.DataFrame.write_parquet
     def half_then_stall(frame, target, *args, **kwargs):

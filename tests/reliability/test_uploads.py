@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 from reliability_helpers import valid_record
 
-from engine import store
+from engine.runlog import store
 
 
 def parquet_bytes(rows: int = 2) -> bytes:

@@ -22,8 +22,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from engine.config import RunConfig, TrainConfig
-from engine.models import build_model
+from engine.base.config import RunConfig, TrainConfig
+from engine.measure.models import build_model
 
 
 class TrainState(NamedTuple):

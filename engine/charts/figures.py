@@ -14,8 +14,8 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
-from engine.analysis import with_device
-from engine.downsample import Thinned, thin_lines
+from engine.analysis.tables import with_device
+from engine.charts.downsample import Thinned, thin_lines
 
 SPEEDUP_HOVER = ["width", "depth", "channels", "heads", "seq_len", "dataset_size", "dtype", "matmul_precision",
                  "cpu_epoch_s", "gpu_epoch_s", "cpu_device", "gpu_device", "cpu_source", "gpu_source"]
@@ -113,7 +113,7 @@ def _thinned(fig: go.Figure, thinned: Thinned) -> go.Figure:
 
 
 def thinned_note(fig: go.Figure) -> str | None:
-    """The note `engine.downsample` left on a figure of this module (None when every point is drawn)."""
+    """The note `engine.charts.downsample` left on a figure of this module (None when every point is drawn)."""
     meta = fig.layout.meta
     return meta.get("thinned") if isinstance(meta, dict) else None
 
@@ -319,10 +319,10 @@ INSTANCE_COLORS = {"CPU": "#636EFA", "GPU": "#EF553B"}
 def cost_vs_epochs(curve: pl.DataFrame, break_even: int | None = None, epochs: int | None = None) -> go.Figure:
     """US$ of a training run against its number of epochs, a line per instance (CPU, GPU).
 
-    curve: `engine.cost.run_cost_curve` output (epochs, instance, seconds, cost). Each line
+    curve: `engine.analysis.cost.run_cost_curve` output (epochs, instance, seconds, cost). Each line
     starts at the instance's fixed cost (compile + transfer) and rises by its cost per epoch;
     where the GPU's line drops below the CPU's its run costs less. break_even: that epoch count
-    (`engine.cost.cost_amortization(...).epochs`), marked when given; epochs: the run length
+    (`engine.analysis.cost.cost_amortization(...).epochs`), marked when given; epochs: the run length
     chosen on the page, marked with a vertical line.
     """
     fig = px.line(curve, x="epochs", y="cost", color="instance", color_discrete_map=INSTANCE_COLORS,
@@ -351,7 +351,7 @@ def cost_vs_epochs(curve: pl.DataFrame, break_even: int | None = None, epochs: i
 def idle_cost_vs_hours(curve: pl.DataFrame, hours: float | None = None) -> go.Figure:
     """US$ of an instance left running idle against hours, a line per instance.
 
-    curve: `engine.cost.idle_cost_curve` output (hours, instance, cost). hours: the idle time
+    curve: `engine.analysis.cost.idle_cost_curve` output (hours, instance, cost). hours: the idle time
     chosen on the page, marked with a vertical line.
     """
     fig = px.line(curve, x="hours", y="cost", color="instance", color_discrete_map=INSTANCE_COLORS,
@@ -368,7 +368,7 @@ def idle_cost_vs_hours(curve: pl.DataFrame, hours: float | None = None) -> go.Fi
 def perf_model_fit(points: pl.DataFrame, curves: pl.DataFrame) -> go.Figure:
     """Measured seconds per training step (markers) and the fitted overhead + FLOPs / rate (lines).
 
-    points: `engine.perfmodel.measured_vs_fitted` output; curves: `engine.perfmodel.fit_curves`.
+    points: `engine.analysis.perfmodel.measured_vs_fitted` output; curves: `engine.analysis.perfmodel.fit_curves`.
     Log-log, a colour per fit (device · model · dtype · precision · mode).
     """
     fig = go.Figure()
@@ -403,7 +403,7 @@ def perf_model_fit(points: pl.DataFrame, curves: pl.DataFrame) -> go.Figure:
 def scaling(table: pl.DataFrame) -> go.Figure:
     """Data-parallel scaling: two panels against the device count N, a colour per series.
 
-    table: `engine.scaling.scaling_table` output (label, device_count, samples_per_s,
+    table: `engine.analysis.scaling.scaling_table` output (label, device_count, samples_per_s,
     ideal_samples_per_s, efficiency, series_emulated, mesh_shape, runs, epochs_timed).
     Left: throughput in samples/s (log-log), measured (solid) and ideal = N x the one-device
     throughput (dashed, same colour). Right: efficiency = throughput / (N x one-device throughput),

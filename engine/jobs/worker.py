@@ -12,14 +12,14 @@ One measurement at a time per machine, because two timings side by side corrupt 
   `fcntl.flock` on `<runs_dir>/.worker.lock` held while the subprocess runs.
 
 Cancel and the per-job time limit kill the whole process group and write a record for each
-run that did not finish (status "error" or "timeout", with a message) via `engine.store.append`.
+run that did not finish (status "error" or "timeout", with a message) via `engine.runlog.store.append`.
 A subprocess that dies on its own (non-zero exit, or killed by a signal such as the kernel's
 out-of-memory SIGKILL) gets "error" records the same way; input the engine refused (exit code 2)
 is reported without records, since nothing was measured. The next job starts a fresh process.
 
 Public hosting: `Worker(limits=Limits.from_env(secrets=...))` refuses a submission when the
 queue already holds `limits.max_queued_jobs` waiting jobs (`QueueFull`) and, before queueing a
-run, applies `engine.guard.check` (`JobRefused`, whose `decision` holds the estimates). Both
+run, applies `engine.jobs.guard.check` (`JobRefused`, whose `decision` holds the estimates). Both
 are `SubmitRefused`, whose message is written for the person who pressed Run.
 
 No jax and no streamlit here.
@@ -42,12 +42,13 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine import guard, store
-from engine.config import RunConfig
-from engine.limits import Limits
-from engine.record import run_identity
+from engine.base.config import RunConfig
+from engine.base.limits import Limits
+from engine.jobs import guard
+from engine.runlog import store
+from engine.runlog.record import run_identity
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]  # engine/jobs/worker.py -> the checkout
 LOCK_NAME = ".worker.lock"
 ACTIVE_STATES = ("queued", "waiting", "running")
 FINAL_STATES = ("done", "failed", "cancelled", "timeout")
@@ -64,7 +65,7 @@ class QueueFull(SubmitRefused):
 
 
 class JobRefused(SubmitRefused):
-    """engine.guard refused the job; `decision` holds the estimates and the limits broken."""
+    """engine.jobs.guard refused the job; `decision` holds the estimates and the limits broken."""
 
     def __init__(self, decision: guard.GuardDecision):
         self.decision = decision
@@ -235,7 +236,7 @@ class Worker:
                    device_memory_bytes: dict[str, int] | None = None) -> Job:
         """Queue a measurement of `config` on its devices; killed after `time_limit_s`.
 
-        With limits: raises JobRefused when `engine.guard.check` refuses it (fits: this machine's
+        With limits: raises JobRefused when `engine.jobs.guard.check` refuses it (fits: this machine's
         performance-model fits, `guard.fits_for_host`), QueueFull when the queue is full.
         """
         label = label or (f"{config.model.kind} w={config.model.width} d={config.model.depth}, "
@@ -517,7 +518,7 @@ class DevicesUnavailable(RuntimeError):
 def list_devices(python: str = sys.executable, timeout_s: float = 120.0) -> dict:
     """Host facts and JAX devices, asked of a subprocess (this process never imports jax).
 
-    Returns `engine.devices.describe()`'s dict: host, cpu_model, cpu_cores, jax_version,
+    Returns `engine.measure.devices.describe()`'s dict: host, cpu_model, cpu_cores, jax_version,
     devices (spec, platform, device_kind, memory_bytes, ...).
     """
     env = dict(os.environ, XLA_PYTHON_CLIENT_PREALLOCATE="false")

@@ -1,7 +1,7 @@
 """The run-record columns that describe WHAT was measured, computed from a config. No jax.
 
-Shared by the harness (`engine.bench`, which adds the measurements) and the dashboard's
-worker (`engine.worker`, which writes records for runs that never finished).
+Shared by the harness (`engine.measure.bench`, which adds the measurements) and the dashboard's
+worker (`engine.jobs.worker`, which writes records for runs that never finished).
 """
 
 from __future__ import annotations
@@ -9,10 +9,11 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from engine import ENGINE_VERSION, counts
-from engine.config import RunConfig
-from engine.hostinfo import host_facts
-from engine.store import SCHEMA_VERSION
+from engine import ENGINE_VERSION
+from engine.base import counts
+from engine.base.config import RunConfig
+from engine.base.hostinfo import host_facts
+from engine.runlog.store import SCHEMA_VERSION
 
 DATA_AXIS = "data"  # the one mesh axis of data-parallel training: the batch is split along it
 

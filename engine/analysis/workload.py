@@ -5,10 +5,10 @@ for networks far too big to build or to express as a `RunConfig` (whose limits k
 inside one machine), such as the seed article's 10-billion-parameter network or a final
 layer of 100 million outputs x 2,000 inputs (200 billion parameters).
 
-- `from_config(config)`: exact parameters and analytic FLOPs (`engine.counts`), activation
+- `from_config(config)`: exact parameters and analytic FLOPs (`engine.base.counts`), activation
   sizes per the formulas below.
 - `dense_chain(sizes, ...)`: a stack of dense layers sizes[0] -> sizes[1] -> ... -> sizes[-1]
-  with ReLU between, counted with the same conventions as `engine.counts` (an MLP config gives
+  with ReLU between, counted with the same conventions as `engine.base.counts` (an MLP config gives
   the same parameters and FLOPs either way).
 - `mlp_for_params(target, depth)`: a dense chain whose hidden width is solved so that its
   parameter count is the closest to `target` (within one width step).
@@ -22,7 +22,7 @@ Activation elements per example ("layer outputs", the tensors a backward pass ne
   output 1, output projection 1, LayerNorm 1, MLP up 4 and its GELU 4, MLP down 1) plus the
   attention scores heads x S x S; the final LayerNorm S x D, the pooled D and the logits.
 ReLU/GELU outputs, residual sums and softmax probabilities are not counted separately: the
-memory estimate doubles the total for what the backward pass keeps (see `engine.memory`).
+memory estimate doubles the total for what the backward pass keeps (see `engine.analysis.memory`).
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from engine.config import DTYPES, MODEL_KINDS, OPTIMIZERS, RunConfig
-from engine.counts import (
+from engine.base.config import DTYPES, MODEL_KINDS, OPTIMIZERS, RunConfig
+from engine.base.counts import (
     BACKWARD_ELEMENTWISE_FACTOR,
     OPTIMIZER_FLOPS_PER_PARAM,
     RELU_FLOPS,
@@ -116,7 +116,7 @@ def _dataset_bytes(samples: int, batch_size: int, example_bytes: int) -> int:
 
 
 def from_config(config: RunConfig, name: str = "") -> Workload:
-    """The exact workload of a buildable config (parameters and FLOPs from `engine.counts`)."""
+    """The exact workload of a buildable config (parameters and FLOPs from `engine.base.counts`)."""
     m = config.model
     example = math.prod(config.input_shape) * (INDEX_BYTES if m.kind == "transformer" else 4)
     return Workload(
@@ -150,7 +150,7 @@ def chain_params(sizes: tuple[int, ...]) -> int:
 
 
 def chain_flops_per_step(sizes: tuple[int, ...], batch_size: int, optimizer: str = "adam") -> int:
-    """FLOPs of one training step of a dense chain, `engine.counts` conventions (ReLU after hidden layers)."""
+    """FLOPs of one training step of a dense chain, `engine.base.counts` conventions (ReLU after hidden layers)."""
     total = 0
     for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
         matmul = 2 * batch_size * a * b

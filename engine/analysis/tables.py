@@ -1,11 +1,11 @@
 """Derived numbers from run records for the pages: speedup table with intervals, crossovers, roofline.
 
 A thin layer over the analysis core, so every page uses ONE implementation of each idea:
-- pairing (same configuration, CPU vs accelerator, unpaired runs listed): `engine.pairing`;
-- speedup with a 95% bootstrap interval over the raw epoch times: `engine.confidence`;
-- crossover (faster, cheaper), log-interpolated, "none in range [a, b]": `engine.crossover`;
-- prices, cost, amortization: `engine.cost`; step-time model: `engine.perfmodel`;
-  the Overview's answer: `engine.verdict`.
+- pairing (same configuration, CPU vs accelerator, unpaired runs listed): `engine.analysis.pairing`;
+- speedup with a 95% bootstrap interval over the raw epoch times: `engine.analysis.confidence`;
+- crossover (faster, cheaper), log-interpolated, "none in range [a, b]": `engine.analysis.crossover`;
+- prices, cost, amortization: `engine.analysis.cost`; step-time model: `engine.analysis.perfmodel`;
+  the Overview's answer: `engine.answer.verdict`.
 Nothing here is stored: speedups and crossovers are recomputed from the run log each time.
 Polars only; no jax and no streamlit. Units: seconds, US dollars per hour, parameters as counts.
 """
@@ -15,10 +15,10 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from engine.confidence import bootstrap_intervals
-from engine.cost import Prices
-from engine.crossover import crossover_table
-from engine.pairing import (
+from engine.analysis.confidence import bootstrap_intervals
+from engine.analysis.cost import Prices
+from engine.analysis.crossover import crossover_table
+from engine.analysis.pairing import (
     ACCELERATOR_PLATFORMS,
     CONFIG_KEYS,
     Paired,
@@ -43,7 +43,7 @@ SERIES_KEYS = ("model", "batch_size", "dtype", "matmul_precision", "cpu_device",
 
 
 def with_device(frame: pl.DataFrame) -> pl.DataFrame:
-    """`frame` plus a `device` column (`engine.pairing.device_label`)."""
+    """`frame` plus a `device` column (`engine.analysis.pairing.device_label`)."""
     return frame.with_columns(device_label())
 
 
@@ -58,17 +58,17 @@ def speedup_table(runs: pl.DataFrame | Pooled, epochs: int | None = None, *, whe
                   max_intervals: int | None = None, times: bool = True) -> Paired:
     """CPU/accelerator pairs of the same configuration with speedups and 95% bootstrap intervals.
 
-    `engine.pairing` pools repeated runs per side and pairs the sides (unpaired and failed runs
+    `engine.analysis.pairing` pools repeated runs per side and pairs the sides (unpaired and failed runs
     listed in `.unpaired` with a reason). Per pair:
     - speedup: steady-state epoch, median(CPU epochs) / median(GPU epochs), every pooled epoch;
     - speedup_end_to_end: (fixed + epochs x epoch) on each side, fixed = compile + transfer
       (held constant, nulls count 0), for `epochs` epochs (None: the CPU run's own number of
       epochs) on both sides;
     - ci_low, ci_high and e2e_ci_low, e2e_ci_high: their 95% percentile bootstrap intervals
-      (`engine.confidence.bootstrap_intervals`, both from the same resamples);
+      (`engine.analysis.confidence.bootstrap_intervals`, both from the same resamples);
     - epochs, cpu_fixed_s, gpu_fixed_s, cpu_end_to_end_s, gpu_end_to_end_s (seconds), and
       cpu_n_epochs / gpu_n_epochs: how many timed epochs each side pools.
-    runs: run records, or `engine.pairing.pool(runs)` already computed (the dashboard pools once
+    runs: run records, or `engine.analysis.pairing.pool(runs)` already computed (the dashboard pools once
     per data change and reuses it for every view); where: keep only the sides and failed runs
     this expression selects (SIDE_KEYS columns, e.g. `explorer_view(...)`).
     Point speedups are Polars expressions over all pairs. The intervals cost ~0.04 ms per pair, so
@@ -159,7 +159,7 @@ def thresholds(prices: Prices) -> dict[str, float]:
 
 def crossovers(pairs: pl.DataFrame, levels: dict[str, float], size: str = "params", speedup: str = "speedup",
                by: tuple[str, ...] = SERIES_KEYS, unit: str = "parameters") -> pl.DataFrame:
-    """`engine.crossover.crossover_table` over `speedup_table` pairs: one row per series and level.
+    """`engine.analysis.crossover.crossover_table` over `speedup_table` pairs: one row per series and level.
 
     levels: e.g. `thresholds(prices)`. For speedup against dataset size use size="dataset_size",
     speedup="speedup_end_to_end", by=(*SERIES_KEYS, "params"), unit="samples".

@@ -24,7 +24,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from engine.record import DATA_AXIS, mesh_shape_label
+from engine.runlog.record import DATA_AXIS, mesh_shape_label
 
 
 class DataParallel(NamedTuple):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from engine.config import ConfigError
+from engine.base.config import ConfigError
 
 SECONDS_PER_HOUR = 3600.0
 DEFAULT_GPU_PER_H = 0.25

@@ -203,7 +203,7 @@ class BenchConfig:
     time_budget_s: seconds one run may take, compile included; past it the run stops
         with status "timeout" and keeps what it measured.
     device_count: N, the devices of each spec's platform one run trains on, data-parallel: the
-        batch is split over a mesh of N devices (`engine.parallel`), starting at the spec's index
+        batch is split over a mesh of N devices (`engine.measure.parallel`), starting at the spec's index
         ("gpu:2" with N=2 uses gpu:2 and gpu:3). 1 is ordinary single-device training.
     """
 

@@ -1,7 +1,7 @@
 """The measurement harness: `measure(config, device_spec) -> record` (one run-record dict).
 
 Every run trains data-parallel on a mesh of `config.bench.device_count` devices of the spec's
-platform (`engine.parallel`); with the default of 1 that is ordinary single-device training.
+platform (`engine.measure.parallel`); with the default of 1 that is ordinary single-device training.
 
 What is timed, and how (DESIGN.md, "Measurement rules"):
 - transfer_s: `jax.device_put` of the initial state (replicated on every device of the mesh)
@@ -9,12 +9,12 @@ What is timed, and how (DESIGN.md, "Measurement rules"):
 - compile_s: `jax.jit(runner).lower(*args).compile()` of the epoch runner that will train
   (the per-step `train_step`, or the fused `lax.scan` epoch), alone; `compile_cache_hit`
   says whether JAX's persistent compilation cache served it. Both programs are compiled with
-  the options for the platform and model (`engine.xla_options`), recorded in `xla_options`.
+  the options for the platform and model (`engine.measure.xla_options`), recorded in `xla_options`.
 - epochs: `warmup` untimed epochs, then `repeats` timed ones; each epoch ends with
   `jax.block_until_ready` on the state and losses before `time.perf_counter` is read.
   Raw seconds per epoch are kept; median, IQR and `noisy` (IQR / median > 0.10) derived.
 - end_to_end_s = compile_s + transfer_s + epochs x median epoch seconds: what a user waits for.
-- FLOPs: analytic per step (`engine.counts`) and XLA's `cost_analysis()` of ONE compiled
+- FLOPs: analytic per step (`engine.base.counts`) and XLA's `cost_analysis()` of ONE compiled
   step (never of the scanned epoch, whose loop body XLA counts once). On N devices the
   partitioned step's count is per device; the record holds it times N (all devices together;
   the replicated optimizer update is then counted N times, as N devices do run it).
@@ -33,15 +33,15 @@ import jax
 import jaxlib
 import numpy as np
 
-from engine import allocator
-from engine.config import RunConfig
-from engine.data import make_dataset, split_batches
-from engine.devices import DeviceNotFound, device_memory_bytes, resolve_many
-from engine.parallel import batch_shapes, data_parallel, describe, jit_epoch, jit_step, put_batches, put_state
-from engine.record import config_columns, run_identity  # noqa: F401 (config_columns re-exported)
-from engine.train import init_state, make_fused_epoch, make_train_step, run_per_step_epoch
-from engine.xla_options import compiler_options
-from engine.xla_options import describe as describe_options
+from engine.base.config import RunConfig
+from engine.measure import allocator
+from engine.measure.data import make_dataset, split_batches
+from engine.measure.devices import DeviceNotFound, device_memory_bytes, resolve_many
+from engine.measure.parallel import batch_shapes, data_parallel, describe, jit_epoch, jit_step, put_batches, put_state
+from engine.measure.train import init_state, make_fused_epoch, make_train_step, run_per_step_epoch
+from engine.measure.xla_options import compiler_options
+from engine.measure.xla_options import describe as describe_options
+from engine.runlog.record import config_columns, run_identity  # noqa: F401 (config_columns re-exported)
 
 NOISY_IQR_RATIO = 0.10
 

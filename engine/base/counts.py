@@ -1,4 +1,4 @@
-"""Exact parameter counts and analytic FLOPs of the networks in `engine.models`, without jax.
+"""Exact parameter counts and analytic FLOPs of the networks in `engine.measure.models`, without jax.
 
 The dashboard sizes networks with these before any JAX process exists, and the analysis
 module uses them to predict configs that were never run.
@@ -20,7 +20,7 @@ matmul-dominated configs (tests/test_counts.py checks 15 %).
 
 from __future__ import annotations
 
-from engine.config import RunConfig
+from engine.base.config import RunConfig
 
 # Arithmetic per parameter of one optax update (moments, bias correction, sqrt, divide, apply).
 OPTIMIZER_FLOPS_PER_PARAM = {"adam": 14, "adamw": 16, "sgd": 4}

@@ -3,7 +3,7 @@
 `check(config, limits)` returns a `GuardDecision`: allowed or not, every reason with the
 estimate and the limit it broke, and the estimates themselves.
 
-Memory (bytes), from `engine.memory.estimate` (parameters, gradients, optimizer state,
+Memory (bytes), from `engine.analysis.memory.estimate` (parameters, gradients, optimizer state,
 activations, the dataset on the device), which counts no XLA temporaries:
 - each device needs XLA_MARGIN x that estimate;
 - the job's process needs JAX_PROCESS_BYTES (python + jax + a first op measured ~210 MB)
@@ -14,7 +14,7 @@ available memory, or the container's cgroup limit minus its usage when that is s
 CROSSOVER_MAX_JOB_MEMORY; an accelerator's need with its memory, where the caller knows it.
 
 Time (seconds): JAX_STARTUP_S, then per device: compile + transfer + (warm-up + repeats) epochs.
-An epoch's seconds are predicted by `engine.perfmodel` (the upper end of its band) when the
+An epoch's seconds are predicted by `engine.analysis.perfmodel` (the upper end of its band) when the
 caller passes a fit for that device, model kind, dtype, precision and mode; otherwise they are
 a deliberately slow analytic guess: steps x (ASSUMED_STEP_OVERHEAD_S + FLOPs per step /
 ASSUMED_RATE), with CNN_FUSED_CPU_SLOWDOWN for a rolled scan of convolutions on a CPU.
@@ -29,15 +29,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.config import RunConfig
-from engine.counts import flops_per_step, parameter_count
-from engine.limits import Limits
-from engine.memory import estimate as memory_estimate
+from engine.analysis.memory import estimate as memory_estimate
+from engine.base.config import RunConfig
+from engine.base.counts import flops_per_step, parameter_count
+from engine.base.limits import Limits
 
 if TYPE_CHECKING:
     import polars as pl
 
-    from engine.perfmodel import Fit
+    from engine.analysis.perfmodel import Fit
 
 JAX_PROCESS_BYTES = 300 * 2**20
 HOST_DATASET_COPIES = 2
@@ -158,7 +158,7 @@ def _assumed_epoch(config: RunConfig, platform: str) -> tuple[float, str]:
 
 def _epoch_seconds(config: RunConfig, platform: str, fits: Sequence[Fit] | None) -> tuple[float, str]:
     if fits:
-        from engine.perfmodel import predict, select_fit
+        from engine.analysis.perfmodel import predict, select_fit
 
         fit = select_fit(list(fits), platform=platform, model=config.model.kind, dtype=config.train.dtype,
                          matmul_precision=config.train.matmul_precision, mode=config.resolved_mode(platform))
@@ -271,7 +271,7 @@ def check_sweep(configs: Sequence[RunConfig], limits: Limits, free_memory_bytes:
 
 
 MICRO_BUFFERS = 3  # the memory benchmark holds its input and output, the transfer one a host and a device copy
-# The largest buffer of engine.micro's QUICK_BYTES / FULL_BYTES (that module imports jax; a test keeps these equal).
+# The largest buffer of engine.measure.micro's QUICK_BYTES / FULL_BYTES (that module imports jax; a test keeps these equal).
 MICRO_LARGEST_BYTES = {False: 64 * 2**20, True: 1024 * 2**20}
 
 
@@ -297,8 +297,8 @@ def fits_for_host(runs: pl.DataFrame, host: str | None = None) -> list[Fit]:
     core count (host names alone repeat: cloud and container machines are often all called "vm")."""
     import polars as pl
 
-    from engine.hostinfo import cpu_cores, cpu_model, host_facts
-    from engine.perfmodel import fit_runs
+    from engine.analysis.perfmodel import fit_runs
+    from engine.base.hostinfo import cpu_cores, cpu_model, host_facts
 
     host = host or host_facts()["host"]
     needed = {"host", "cpu_model", "cpu_cores"}

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from engine.config import RunConfig
-from engine.pairing import device_label, one_device
-from engine.workload import Workload, from_config
+from engine.analysis.pairing import device_label, one_device
+from engine.analysis.workload import Workload, from_config
+from engine.base.config import RunConfig
 
 FIT_KEYS = ("device", "platform", "model", "dtype", "matmul_precision", "mode")
 HUBER_K = 1.345

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import polars as pl
 
-from engine.limits import DEFAULT_MAX_IMPORT_ROWS, DEFAULT_MAX_UPLOAD_BYTES
+from engine.base.limits import DEFAULT_MAX_IMPORT_ROWS, DEFAULT_MAX_UPLOAD_BYTES
 
 SCHEMA_VERSION = 1
 RUN_SUFFIX = ".parquet"
@@ -57,14 +57,14 @@ RUN_SCHEMA: dict[str, pl.DataType] = {
     "platform": pl.String,
     "device_spec": pl.String,
     "device_kind": pl.String,
-    "device_count": pl.Int32,  # devices one run trained on, data-parallel (engine.parallel); 1 = one device
+    "device_count": pl.Int32,  # devices one run trained on, data-parallel (engine.measure.parallel); 1 = one device
     "mesh_shape": pl.String,  # the device mesh's axes, e.g. "data=4"; null in files from before meshes
-    "devices_emulated": pl.Boolean,  # several CPU devices of one process sharing its cores (engine.record)
+    "devices_emulated": pl.Boolean,  # several CPU devices of one process sharing its cores (engine.runlog.record)
     "device_memory_bytes": pl.Int64,
     "jax_version": pl.String,
     "jaxlib_version": pl.String,
-    "xla_options": pl.String,  # compiler options of its programs (engine.xla_options); "" none; null before the column
-    "allocator": pl.String,  # the measuring process's malloc setting (engine.allocator); null before the column
+    "xla_options": pl.String,  # compiler options of its programs (engine.measure.xla_options); "" none; null before the column
+    "allocator": pl.String,  # the measuring process's malloc setting (engine.measure.allocator); null before the column
     "model": pl.String,
     "width": pl.Int64,
     "depth": pl.Int64,

@@ -7,8 +7,8 @@ answer rests on, and whether it is measured or predicted; `Verdict.describe()` i
 
 Basis, in order of preference:
 1. "measured": the job is a RunConfig and both devices ran exactly that configuration
-   (`engine.pairing.CONFIG_KEYS`); speedup interval = 95% bootstrap CI over the raw epochs.
-2. "predicted": a performance model (`engine.perfmodel`) fitted on each device's runs of the
+   (`engine.analysis.pairing.CONFIG_KEYS`); speedup interval = 95% bootstrap CI over the raw epochs.
+2. "predicted": a performance model (`engine.analysis.perfmodel`) fitted on each device's runs of the
    same model kind, dtype and matmul precision; interval = the two prediction bands combined
    (cpu_low / gpu_high, cpu_high / gpu_low). Compile time is the device's median for the kind;
    transfer is the dataset's bytes at the device's median measured bytes/s. Always labelled.
@@ -29,14 +29,21 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from engine.confidence import bootstrap_speedup
-from engine.config import RunConfig
-from engine.cost import Amortization, CostComparison, Prices, amortization, compare_costs
-from engine.crossover import Crossover, find_crossover
-from engine.memory import MemoryEstimate, MemoryVerdict, estimate
-from engine.pairing import ACCELERATOR_PLATFORMS, config_key, device_label, matches, one_device, pair_with_times
-from engine.perfmodel import Prediction, fit_runs, predict, select_fit
-from engine.workload import Workload, from_config
+from engine.analysis.confidence import bootstrap_speedup
+from engine.analysis.cost import Amortization, CostComparison, Prices, amortization, compare_costs
+from engine.analysis.crossover import Crossover, find_crossover
+from engine.analysis.memory import MemoryEstimate, MemoryVerdict, estimate
+from engine.analysis.pairing import (
+    ACCELERATOR_PLATFORMS,
+    config_key,
+    device_label,
+    matches,
+    one_device,
+    pair_with_times,
+)
+from engine.analysis.perfmodel import Prediction, fit_runs, predict, select_fit
+from engine.analysis.workload import Workload, from_config
+from engine.base.config import RunConfig
 
 BASES = ("measured", "predicted", "nearest measurement", "none")
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from engine.config import BenchConfig, DataConfig, ModelConfig, RunConfig, TrainConfig
+from engine.base.config import BenchConfig, DataConfig, ModelConfig, RunConfig, TrainConfig
 
 PRESETS = ("quick", "params", "dataset", "reference", "scaling")
 

@@ -4,9 +4,9 @@ total = parameters + gradients + optimizer state + activations (+ the dataset if
 - parameters: params x 4 bytes (parameters stay float32 whatever the compute dtype).
 - gradients: params x 4 bytes (gradients of float32 parameters are float32).
 - optimizer state: params x 4 bytes x OPTIMIZER_STATE_COPIES: Adam/AdamW keep two moments,
-  SGD with momentum (what `engine.train` uses) one buffer.
+  SGD with momentum (what `engine.measure.train` uses) one buffer.
 - activations of one batch: 2 x batch x bytes(dtype) x activation elements per example
-  (`engine.workload` lists the layer outputs counted per model kind, attention scores
+  (`engine.analysis.workload` lists the layer outputs counted per model kind, attention scores
   heads x S x S included). The factor 2 stands for what the backward pass keeps besides the
   layer outputs themselves (activation-function outputs, softmax probabilities, residuals).
 - dataset: the whole dataset as put on the device (the measurement harness does this before
@@ -23,8 +23,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from engine.config import RunConfig
-from engine.workload import DTYPE_BYTES, Workload, from_config
+from engine.analysis.workload import DTYPE_BYTES, Workload, from_config
+from engine.base.config import RunConfig
 
 PARAM_BYTES = 4
 OPTIMIZER_STATE_COPIES = {"adam": 2, "adamw": 2, "sgd": 1}

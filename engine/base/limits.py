@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 ENFORCE_VARIABLE = "CROSSOVER_ENFORCE_LIMITS"
-DEFAULT_MAX_UPLOAD_BYTES = 50_000_000  # also engine.store's default caps on an imported file
+DEFAULT_MAX_UPLOAD_BYTES = 50_000_000  # also engine.runlog.store's default caps on an imported file
 DEFAULT_MAX_IMPORT_ROWS = 100_000
 
 

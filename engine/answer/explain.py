@@ -1,4 +1,4 @@
-"""The Overview's words: a `engine.verdict.Verdict` turned into labels, sentences and a table.
+"""The Overview's words: a `engine.answer.verdict.Verdict` turned into labels, sentences and a table.
 
 Pure functions (no jax, no streamlit), so the page only lays them out. Every number in the text
 comes from the verdict (measured, predicted or scaled, and the text says which).
@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import polars as pl
 
-from engine import analysis, figures, fmt
-from engine.cost import Prices
-from engine.verdict import Side, Verdict, verdict
+from engine.analysis import tables
+from engine.analysis.cost import Prices
+from engine.answer.verdict import Side, Verdict, verdict
+from engine.base import fmt
+from engine.charts import figures
 
 BASIS_LABEL = {"measured": "measured", "predicted": "predicted", "nearest measurement": "scaled from nearest"}
 
@@ -20,7 +22,7 @@ def answer(job, runs: pl.DataFrame, prices: Prices, epochs: int):
     `runs`, and its chart: the measured speedups of the job's kind on the verdict's two devices,
     with the job's parameter count marked (None when no CPU/GPU pair exists to place it among)."""
     result = verdict(job, runs, prices, epochs)
-    pairs = analysis.verdict_pairs(runs, result)
+    pairs = tables.verdict_pairs(runs, result)
     if not pairs.height:
         return result, None
     label = f"this network: {result.workload.params:,} parameters" + (

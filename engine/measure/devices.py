@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import jax
 import jaxlib
 
-from engine.hostinfo import host_facts, total_memory_bytes
+from engine.base.hostinfo import host_facts, total_memory_bytes
 
 PLATFORMS = ("cpu", "gpu", "tpu")
 

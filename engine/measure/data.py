@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from engine.config import RunConfig
+from engine.base.config import RunConfig
 
 
 class Dataset(NamedTuple):

@@ -1,7 +1,7 @@
 """The three networks Crossover trains, built from equinox layers.
 
 Every model maps ONE example to logits of shape (n_classes,); batches go through `jax.vmap`.
-Exact parameter counts and analytic FLOPs live in `engine.counts` (no jax needed), and the
+Exact parameter counts and analytic FLOPs live in `engine.base.counts` (no jax needed), and the
 tests check them against the arrays built here.
 """
 
@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from engine.config import RunConfig
+from engine.base.config import RunConfig
 
 
 class MLP(eqx.Module):

@@ -1,6 +1,6 @@
 """Microbenchmarks per device: matmul FLOP/s, device memory bandwidth, host-to-device bandwidth.
 
-Each returns records of `engine.store.MICRO_SCHEMA`. Timing follows the harness's rules:
+Each returns records of `engine.runlog.store.MICRO_SCHEMA`. Timing follows the harness's rules:
 compile first (untimed), one warm-up call, then `repeats` calls each ended by
 `jax.block_until_ready`; median and IQR of the raw seconds.
 - matmul: C = A @ B with n x n operands, 2 n^3 FLOPs; float32 at the requested matmul
@@ -23,10 +23,11 @@ import jax.numpy as jnp
 import jaxlib
 import numpy as np
 
-from engine import ENGINE_VERSION, allocator
-from engine.devices import resolve
-from engine.hostinfo import host_facts
-from engine.store import SCHEMA_VERSION
+from engine import ENGINE_VERSION
+from engine.base.hostinfo import host_facts
+from engine.measure import allocator
+from engine.measure.devices import resolve
+from engine.runlog.store import SCHEMA_VERSION
 
 QUICK_MATMUL_SIZES = (256, 1024, 2048)
 FULL_MATMUL_SIZES = (128, 256, 512, 1024, 2048, 4096, 8192)

@@ -11,7 +11,7 @@ sides without a partner; `failed_runs(runs)` lists runs that did not finish.
 - pairs: one row per (configuration, CPU device + source, accelerator device + source), with
   each side's pooled raw epoch seconds (list columns epoch_times_s_cpu / epoch_times_s_gpu,
   sorted ascending: all timed epochs of all ok runs of that configuration on that device), ready
-  for `engine.confidence.with_speedup_ci`;
+  for `engine.analysis.confidence.with_speedup_ci`;
 - unpaired: every ok (configuration, device) side without a partner, and every run that did
   not finish (status other than "ok"), each with a `reason`. Nothing is dropped silently.
 
@@ -29,8 +29,8 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from engine.config import RunConfig
-from engine.record import config_columns
+from engine.base.config import RunConfig
+from engine.runlog.record import config_columns
 
 CONFIG_KEYS = (
     "model",

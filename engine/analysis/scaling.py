@@ -12,7 +12,7 @@ and differ only in `device_count` (N). Per series and N, repeated runs are poole
 Only series with at least one run on more than one device are kept.
 
 Emulated devices: several CPU devices in one process (JAX_NUM_CPU_DEVICES) are slices of the same
-cores (`engine.record.devices_emulated`). Their "scaling" measures the partitioned program's
+cores (`engine.runlog.record.devices_emulated`). Their "scaling" measures the partitioned program's
 overhead, not more hardware, so such series are marked (`emulated`) and say so in their label.
 No jax, no streamlit.
 """
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from engine.pairing import device_label
+from engine.analysis.pairing import device_label
 
 # What was trained and how: everything but the device count must agree within a series.
 TRAINED_KEYS = ("model", "width", "depth", "channels", "heads", "seq_len", "vocab", "input_shape", "n_classes",
@@ -39,7 +39,7 @@ def _device_count() -> pl.Expr:
 
 
 def _emulated() -> pl.Expr:
-    """The recorded flag, or for rows without one the same rule (`engine.record.devices_emulated`)."""
+    """The recorded flag, or for rows without one the same rule (`engine.runlog.record.devices_emulated`)."""
     rule = (pl.col("platform") == "cpu") & (_device_count() > 1)
     return pl.col("devices_emulated").fill_null(rule)
 
