@@ -247,15 +247,10 @@ def _prepare_environment(devices: tuple[str, ...]):
 
 
 def enable_compilation_cache():
-    """JAX's persistent compilation cache in the user's cache folder (records say when it served)."""
-    import jax
+    """JAX's persistent compilation cache in the user's cache folder (engine.measure.compile_cache)."""
+    from engine.measure import compile_cache
 
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    folder = Path(os.environ.get("CROSSOVER_COMPILE_CACHE", base / "crossover" / "jax"))
-    folder.mkdir(parents=True, exist_ok=True)
-    jax.config.update("jax_compilation_cache_dir", str(folder))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    compile_cache.enable()
 
 
 def _check_devices_present(devices: tuple[str, ...], device_count: int = 1):
