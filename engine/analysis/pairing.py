@@ -309,17 +309,6 @@ def pool(runs: pl.DataFrame, run_ids: bool = True, *, by_name: bool = False) -> 
     return Pooled(sides.with_row_index("side"), values, offsets[group], sizes[group], failed_runs(runs))
 
 
-def device_sides(runs: pl.DataFrame) -> pl.DataFrame:
-    """`pool(runs).sides` with each side's pooled times as a sorted list `epoch_times_s`.
-
-    Columns: CONFIG_KEYS, platform, device, source, params, flops_per_step_analytic,
-    epoch_times_s (all timed epochs, sorted), epoch_s (median of them), compile_s, transfer_s
-    (medians over runs), epochs (max), runs (count), run_ids (list), device_memory_bytes (max),
-    plus side, n_epochs, times_ok.
-    """
-    return pool(runs).with_times()
-
-
 def pair_sides(sides: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(pairs, lonely): CPU and accelerator sides (`pool(...).sides`) of the same configuration joined,
     sorted by PAIR_ORDER; and the sides without a partner, with a `reason`. Side columns get a

@@ -335,21 +335,6 @@ def load_micro(folders, source: str | None = None) -> Loaded:
     return _load(folders, True, MICRO_SCHEMA, ("benchmark", "device_kind", "seconds_median"), source)
 
 
-def read_table(path: str | os.PathLike) -> pl.DataFrame:
-    """Read a Parquet or CSV file (by extension) into a frame; nothing else is parsed."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        return pl.read_parquet(path)
-    if suffix == ".csv":
-        # Text columns stay text: inference would read jax_version "0.10.2" as a date and
-        # cuda_version "12.10" as the number 12.1.
-        header = pl.read_csv(path, n_rows=0).columns
-        text = {name: pl.String for name in header if RUN_SCHEMA.get(name) == pl.String}
-        return pl.read_csv(path, try_parse_dates=True, schema_overrides=text)
-    raise ValueError(f"file={path.name!r} is not allowed: expected a .parquet or .csv file")
-
-
 class ImportRejected(ValueError):
     """An imported file cannot be used as run records; the message says why."""
 
