@@ -1,7 +1,7 @@
-"""Crossover's measurement engine: configs, models, training, timing, storage and analysis.
+"""Crossover's measurement engine, one sub-package per layer (README, "Where things live"):
+base, runlog, measure (the only one that imports jax), analysis, charts, answer, jobs; cli on top.
 
-Modules the dashboard imports (config, counts, presets, store, analysis, figures, worker)
-never import jax at module level; the JAX work runs in `python -m engine` subprocesses.
+The JAX work runs in `python -m engine` subprocesses; the dashboard imports every layer but measure.
 """
 
 # Which version of the measuring code made a record (the `engine_version` column). Raised whenever a
