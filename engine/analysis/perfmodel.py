@@ -1,33 +1,39 @@
-"""A per-device performance model: seconds per training step = overhead + FLOPs / rate. NumPy + Polars.
+"""A per-device performance model of a training step, fitted on measured runs. NumPy + Polars.
 
-Fitted on measured runs, one model per (device, model kind, dtype, matmul precision, mode):
-t_step = epoch_s_median / steps_per_epoch (seconds), flops = flops_per_step_analytic (FLOPs),
-so rate is in FLOP/s and overhead in seconds per step (dispatch, launch and memory-bound work
-that does not grow with FLOPs).
+One model per (device, model kind, dtype, matmul precision, mode), in seconds per step:
 
-Fit: weighted least squares on relative residuals (each point weighs 1 / t_step^2, so a 10 us
-step counts as much as a 1 s step), iterated with Huber weights (k = 1.345 x the MAD scale of
-the relative residuals) so one disturbed run cannot pull the line; overhead is kept >= 0
-(refitted through the origin if negative). A fit needs at least two distinct FLOP counts and a
-time that grows with FLOPs; otherwise `FitError` says why.
+    t = overhead + max(FLOPs x (1 + batch_half / batch) / rate,  bytes / bandwidth)
 
-Fit error: median_rel_error = median |t_measured / t_fitted - 1| over the runs; band_factor =
-exp(90th percentile of |log(t_measured / t_fitted)|). A prediction's band is
-[t / band_factor, t x band_factor]. With only two runs the line passes through both and there
-is no error estimate: both are NaN, and so is the band of its predictions. Outside the measured FLOP range the prediction is an
-extrapolation (`Prediction.extrapolation` says how far) and the band does not cover that risk.
-Every `Prediction` has is_prediction=True and names the runs it was fitted on.
+- FLOPs: flops_per_step_analytic; rate (FLOP/s) is what large batches reach, and a batch of
+  `batch` examples reaches rate x batch / (batch + batch_half): small batches keep the device
+  less busy. batch_half = 0 when the runs have one batch size only (nothing to tell it from).
+- bytes / bandwidth: the memory-traffic floor (`engine.analysis.traffic`: the least bytes a step
+  moves over the device's measured bandwidth). No prediction is below it.
+- overhead (s/step, >= 0): dispatch, launch and other work that does not grow with FLOPs.
+
+Fit: for each batch_half on a grid, weighted least squares on relative residuals (each point
+weighs 1 / t^2), iterated with Huber weights (k = 1.345 x the MAD scale) so one disturbed run
+cannot pull the line, on the runs the compute term explains (runs at the memory floor tell
+nothing about the rate and are left out of that step); the batch_half with the smallest median
+relative error wins. A fit needs two or more distinct FLOP counts and a time that grows with
+FLOPs; otherwise `FitError` says why.
+Fit error: median_rel_error = median |t_measured / t_fitted - 1|; band_factor = exp(90th
+percentile of |log(t_measured / t_fitted)|); a prediction's band is [t / band, t x band]. With
+only two runs both are NaN. Outside the measured FLOP range a prediction is an extrapolation
+(`Prediction.extrapolation` says how far) that the band does not cover; `validation` measures
+leave-one-out and extrapolation errors. Every `Prediction` names the runs it was fitted on.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import polars as pl
 
 from engine.analysis.pairing import device_label, one_device
+from engine.analysis.traffic import bytes_per_step, bytes_per_step_expr, device_bandwidths
 from engine.analysis.workload import Workload, from_config
 from engine.base.config import RunConfig
 
@@ -42,9 +48,13 @@ class FitError(ValueError):
     """The points cannot support a fit (too few distinct sizes, or time not growing with FLOPs)."""
 
 
+BATCH_HALF_GRID = (0.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0, 4096.0)
+MAX_FLOOR_PASSES = 5
+
+
 @dataclass(frozen=True)
 class LineFit:
-    """t = overhead_s + flops / rate_flops_per_s fitted to points; errors as in the module doc."""
+    """t = overhead_s + max(flops x (1 + batch_half / batch) / rate, floor); errors as in the module doc."""
 
     overhead_s: float
     rate_flops_per_s: float
@@ -53,9 +63,22 @@ class LineFit:
     n_points: int
     n_sizes: int
     flops_range: tuple[float, float]
+    batch_half: float = 0.0
 
-    def seconds(self, flops):
-        return self.overhead_s + np.asarray(flops, dtype=float) / self.rate_flops_per_s
+    def compute_seconds(self, flops, batch=None):
+        """The compute term (s/step) of `flops` FLOPs per step at batch size `batch` (None: a large batch)."""
+        flops = np.asarray(flops, dtype=float)
+        slow = 1.0 if batch is None or self.batch_half == 0 else 1.0 + self.batch_half / np.asarray(batch, dtype=float)
+        return flops * slow / self.rate_flops_per_s
+
+    def seconds(self, flops, batch=None, floor=None):
+        """Seconds per step; `floor` (s/step, the memory-traffic floor) defaults to none."""
+        compute = self.compute_seconds(flops, batch)
+        return self.overhead_s + (compute if floor is None else np.maximum(compute, np.asarray(floor, dtype=float)))
+
+    def rate_at(self, batch: float) -> float:
+        """FLOP/s the compute term reaches at batch size `batch`."""
+        return self.rate_flops_per_s * (batch / (batch + self.batch_half) if self.batch_half else 1.0)
 
 
 def _wls(x, y, w, through_origin: bool) -> tuple[float, float]:
@@ -66,49 +89,83 @@ def _wls(x, y, w, through_origin: bool) -> tuple[float, float]:
     sw, sx, sy = v.sum(), (v * x).sum(), (v * y).sum()
     sxx, sxy = (v * x * x).sum(), (v * x * y).sum()
     det = sw * sxx - sx * sx
+    if det <= 0:
+        return _wls(x, y, w, through_origin=True)
     b = (sw * sxy - sx * sy) / det
     return float((sy - b * sx) / sw), float(b)
 
 
-def fit_line(flops, seconds) -> LineFit:
-    """Robust fit of seconds per step = overhead + flops / rate (module doc). Raises FitError."""
-    x, y = np.asarray(flops, dtype=float).ravel(), np.asarray(seconds, dtype=float).ravel()
-    keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
-    x, y = x[keep], y[keep]
-    n_sizes = np.unique(x).size
-    if n_sizes < 2:
-        raise FitError(f"needs runs at 2 or more distinct FLOP counts to separate overhead from rate; got {n_sizes}"
-                       f" ({x.size} usable points)")
-    x_scale = float(np.median(x))  # work in units of the median FLOP count for conditioning
-    xs = x / x_scale
+def _robust_line(x, y) -> tuple[float, float]:
+    """(a, b) of y = a + b x, a >= 0, by Huber-weighted relative least squares; b <= 0 when y does not grow."""
     w = np.ones_like(y)
     a = b = 0.0
     for _ in range(MAX_ITERATIONS):
-        a, b = _wls(xs, y, w, through_origin=False)
+        a, b = _wls(x, y, w, through_origin=False)
         if a < 0:
-            a, b = _wls(xs, y, w, through_origin=True)
+            a, b = _wls(x, y, w, through_origin=True)
         if b <= 0:
             break
-        r = (y - a - b * xs) / y
+        r = (y - a - b * x) / y
         scale = max(MAD_TO_SIGMA * float(np.median(np.abs(r - np.median(r)))), 1e-9)
         new_w = np.minimum(1.0, HUBER_K * scale / np.maximum(np.abs(r), 1e-300))
         if np.allclose(new_w, w, rtol=0, atol=1e-9):
             break
         w = new_w
-    if not b > 0:
+    return a, b
+
+
+def _fit_at(x, y, batch, floor, batch_half: float, x_scale: float):
+    """(overhead, rate, median relative error) at one batch_half, or None when no rate can be fitted."""
+    slow = 1.0 + batch_half / batch
+    xs = x * slow / x_scale
+    use = np.ones_like(y, dtype=bool)
+    a = b = 0.0
+    for _ in range(MAX_FLOOR_PASSES):
+        if np.unique(x[use]).size < 2:
+            return None
+        a, b = _robust_line(xs[use], y[use])
+        if not b > 0:
+            return None
+        # Runs at the memory floor say nothing about the rate: fit the rate on the others.
+        at_floor = floor > b * xs
+        if np.array_equal(~at_floor | (floor == 0), use):
+            break
+        use = ~at_floor | (floor == 0)
+    fitted = a + np.maximum(b * xs, floor)
+    return a, x_scale / b, float(np.median(np.abs(y / fitted - 1)))
+
+
+def fit_line(flops, seconds, batch=None, floor=None) -> LineFit:
+    """Robust fit of the module doc's model to steps of `flops` FLOPs taking `seconds` (1-D, one per run).
+
+    batch: each run's batch size (None: the rate does not depend on it). floor: each run's
+    memory-traffic floor in seconds per step (None: no floor). Raises FitError.
+    """
+    x, y = np.asarray(flops, dtype=float).ravel(), np.asarray(seconds, dtype=float).ravel()
+    b = np.ones_like(x) if batch is None else np.asarray(batch, dtype=float).ravel()
+    f = np.zeros_like(x) if floor is None else np.nan_to_num(np.asarray(floor, dtype=float).ravel())
+    keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0) & (b > 0)
+    x, y, b, f = x[keep], y[keep], b[keep], f[keep]
+    n_sizes = np.unique(x).size
+    if n_sizes < 2:
+        raise FitError(f"needs runs at 2 or more distinct FLOP counts to separate overhead from rate; got {n_sizes}"
+                       f" ({x.size} usable points)")
+    x_scale = float(np.median(x))  # work in units of the median FLOP count for conditioning
+    grid = BATCH_HALF_GRID if batch is not None and np.unique(b).size >= 2 else (0.0,)
+    best = None
+    for half in grid:
+        found = _fit_at(x, y, b, f, half, x_scale)
+        if found is not None and (best is None or found[2] < best[1][2] - 1e-12):
+            best = (half, found)
+    if best is None:
         raise FitError("step time does not grow with FLOPs across these runs (overhead-bound); no rate to fit")
-    fitted = a + b * xs
-    log_ratio = np.abs(np.log(y / fitted))
-    unknown = x.size <= 2  # a line through two points has no residuals to judge it by
-    return LineFit(
-        overhead_s=a,
-        rate_flops_per_s=x_scale / b,
-        median_rel_error=math.nan if unknown else float(np.median(np.abs(y / fitted - 1))),
-        band_factor=math.nan if unknown else float(np.exp(np.quantile(log_ratio, BAND_QUANTILE))),
-        n_points=int(x.size),
-        n_sizes=int(n_sizes),
-        flops_range=(float(x.min()), float(x.max())),
-    )
+    half, (overhead, rate, median_error) = best
+    line = LineFit(overhead, rate, median_error, math.nan, int(x.size), int(n_sizes),
+                   (float(x.min()), float(x.max())), half)
+    log_ratio = np.abs(np.log(y / line.seconds(x, b if half else None, f)))
+    if x.size <= 2:  # a line through two points has no residuals to judge it by
+        return replace(line, median_rel_error=math.nan)
+    return replace(line, band_factor=float(np.exp(np.quantile(log_ratio, BAND_QUANTILE))))
 
 
 @dataclass(frozen=True)
@@ -123,6 +180,8 @@ class Fit:
     mode: str
     line: LineFit
     run_ids: tuple[str, ...] = ()
+    bandwidth_bytes_per_s: float | None = None  # the memory-traffic floor's bandwidth (None: no floor)
+    typical_batch: int | None = None  # the median batch size of the runs (for curves)
 
     @property
     def rate_flops_per_s(self) -> float:
@@ -139,9 +198,12 @@ class Fit:
                 f"on {self.device}, {lo:.3g}–{hi:.3g} FLOP/step")
 
     def describe(self) -> str:
-        return (f"{self.device}, {self.model} {self.dtype}: {self.rate_flops_per_s / 1e12:.3g} TFLOP/s, "
-                f"overhead {self.overhead_s * 1e6:.3g} us/step, median error {self.line.median_rel_error:.0%} "
-                f"({self.line.n_points} runs)")
+        batch = (f" (x batch / (batch + {self.line.batch_half:g}))" if self.line.batch_half else "")
+        floor = (f", memory floor at {self.bandwidth_bytes_per_s / 1e9:,.3g} GB/s" if self.bandwidth_bytes_per_s
+                 else "")
+        return (f"{self.device}, {self.model} {self.dtype}: {self.rate_flops_per_s / 1e12:.3g} TFLOP/s{batch}, "
+                f"overhead {self.overhead_s * 1e6:.3g} us/step{floor}, median error "
+                f"{self.line.median_rel_error:.0%} ({self.line.n_points} runs)")
 
 
 def _points(runs: pl.DataFrame) -> pl.DataFrame:
@@ -156,34 +218,54 @@ def _points(runs: pl.DataFrame) -> pl.DataFrame:
         (pl.col("epoch_s_median") / pl.col("steps_per_epoch")).alias("step_s"),
         pl.col("matmul_precision").fill_null("default"),
         pl.col("mode").fill_null("?"),
+        bytes_per_step_expr(),
     )
 
 
-def fit_runs(runs: pl.DataFrame, by: tuple[str, ...] = FIT_KEYS) -> tuple[list[Fit], pl.DataFrame]:
+def _with_floor(points: pl.DataFrame, micro: pl.DataFrame | None) -> pl.DataFrame:
+    """`points` with each device's bandwidth (`engine.analysis.traffic.device_bandwidths`) and floor_s."""
+    bandwidth = device_bandwidths(points, micro).select("device", "bandwidth_bytes_per_s")
+    return points.join(bandwidth, on="device", how="left").with_columns(
+        (pl.col("bytes_per_step") / pl.col("bandwidth_bytes_per_s")).fill_null(0.0).alias("floor_s"))
+
+
+def _fit_group(group: pl.DataFrame) -> LineFit:
+    return fit_line(group["flops_per_step_analytic"].to_numpy(), group["step_s"].to_numpy(),
+                    group["batch_size"].to_numpy(), group["floor_s"].to_numpy())
+
+
+def fit_runs(runs: pl.DataFrame, by: tuple[str, ...] = FIT_KEYS,
+             micro: pl.DataFrame | None = None) -> tuple[list[Fit], pl.DataFrame]:
     """Fit every group of ok runs. Returns the fits and a table with one row per group.
 
-    Table columns: *by, rate_flops_per_s, overhead_s, median_rel_error, band_factor, n_points,
-    n_sizes, flops_low, flops_high, fitted_on, error. Groups that cannot be fitted keep a row
-    with null numbers and the reason in `error`.
+    micro: micro benchmark rows (with `device`) for the bandwidth of the memory floor; None: the
+    bandwidth the runs themselves were seen to reach. Table columns: *by, rate_flops_per_s,
+    overhead_s, batch_half, bandwidth_bytes_per_s, median_rel_error, band_factor, n_points,
+    n_sizes, flops_low, flops_high, fitted_on, error. Groups that cannot be fitted keep a row with
+    null numbers and the reason in `error`.
     """
-    points = _points(runs)
+    points = _with_floor(_points(runs), micro)
     fits, rows = [], []
     for keys, group in points.group_by(list(by), maintain_order=True):
         key = dict(zip(by, keys))
         try:
-            line = fit_line(group["flops_per_step_analytic"].to_numpy(), group["step_s"].to_numpy())
+            line = _fit_group(group)
         except FitError as err:
             rows.append({**key, "n_points": group.height, "error": str(err)})
             continue
+        bandwidth = group["bandwidth_bytes_per_s"].drop_nulls()
         fit = Fit(*(str(key.get(k, "")) for k in FIT_KEYS), line=line,
-                  run_ids=tuple(group["run_id"].to_list()) if "run_id" in group.columns else ())
+                  run_ids=tuple(group["run_id"].to_list()) if "run_id" in group.columns else (),
+                  bandwidth_bytes_per_s=float(bandwidth[0]) if bandwidth.len() else None,
+                  typical_batch=int(group["batch_size"].median()))
         fits.append(fit)
         rows.append({**key, "rate_flops_per_s": line.rate_flops_per_s, "overhead_s": line.overhead_s,
+                     "batch_half": line.batch_half, "bandwidth_bytes_per_s": fit.bandwidth_bytes_per_s,
                      "median_rel_error": line.median_rel_error, "band_factor": line.band_factor,
                      "n_points": line.n_points, "n_sizes": line.n_sizes, "flops_low": line.flops_range[0],
                      "flops_high": line.flops_range[1], "fitted_on": fit.fitted_on})
     schema = {**{k: pl.String for k in by}, "rate_flops_per_s": pl.Float64, "overhead_s": pl.Float64,
-              "median_rel_error": pl.Float64, "band_factor": pl.Float64, "n_points": pl.Int64, "n_sizes": pl.Int64,
+              "batch_half": pl.Float64, "bandwidth_bytes_per_s": pl.Float64, "median_rel_error": pl.Float64, "band_factor": pl.Float64, "n_points": pl.Int64, "n_sizes": pl.Int64,
               "flops_low": pl.Float64, "flops_high": pl.Float64, "fitted_on": pl.String, "error": pl.String}
     table = pl.DataFrame([{k: r.get(k) for k in schema} for r in rows], schema=schema)
     return fits, table.sort(*by)
@@ -215,6 +297,8 @@ class Prediction:
     extrapolation: float
     fitted_on: str
     device: str
+    floor_seconds_per_step: float = 0.0  # bytes per step / bandwidth: no step is faster
+    memory_bound: bool = False  # the floor, not the compute term, sets the step time
     is_prediction: bool = True
 
     def describe(self) -> str:
@@ -222,6 +306,8 @@ class Prediction:
                 else "no error estimate: fitted on two runs")
         text = (f"predicted {_seconds(self.seconds_per_epoch)} per epoch on {self.device} "
                 f"({band}; fitted on {self.fitted_on})")
+        if self.memory_bound:
+            text += f"; memory-bound: at the floor of {_seconds(self.floor_seconds_per_step)} per step"
         if self.extrapolation > 1:
             text += f"; extrapolated {self.extrapolation:,.3g}x beyond the measured FLOP range"
         return text
@@ -244,20 +330,27 @@ def predict(fit: Fit, job: Workload | RunConfig | float, steps_per_epoch: int | 
     """
     if isinstance(job, RunConfig):
         job = from_config(job)
+    batch, floor = None, 0.0
     if isinstance(job, Workload):
-        flops, steps = job.flops_per_step, job.steps_per_epoch
+        flops, steps, batch = job.flops_per_step, job.steps_per_epoch, job.batch_size
+        if fit.bandwidth_bytes_per_s:
+            floor = bytes_per_step(job) / fit.bandwidth_bytes_per_s
     else:
         if steps_per_epoch is None:
             raise ValueError("steps_per_epoch is required when predicting from a FLOP count")
         flops, steps = float(job), int(steps_per_epoch)
     if not (math.isfinite(flops) and flops > 0 and steps > 0):
         raise ValueError(f"flops={flops!r}, steps_per_epoch={steps!r}: expected positive numbers")
-    step = float(fit.line.seconds(flops))
+    compute = float(fit.line.compute_seconds(flops, batch))
+    step = float(fit.line.seconds(flops, batch, floor))
     lo, hi = fit.line.flops_range
     extrapolation = flops / hi if flops > hi else lo / flops if flops < lo else 1.0
     band = fit.line.band_factor
     epoch = step * steps
-    return Prediction(step, epoch, epoch / band, epoch * band, flops, steps, extrapolation, fit.fitted_on, fit.device)
+    # The band never reaches below the floor either.
+    low = max(epoch / band, (fit.overhead_s + floor) * steps) if math.isfinite(band) else epoch / band
+    return Prediction(step, epoch, low, epoch * band, flops, steps, extrapolation, fit.fitted_on, fit.device,
+                      floor, floor > compute)
 
 
 def fit_label(fit: Fit) -> str:
@@ -272,13 +365,19 @@ def _fit_filter(fit: Fit) -> pl.Expr:
     return cond
 
 
+def _fitted(fit: Fit, part: pl.DataFrame):
+    """The fit's seconds per step at each row of `part` (FLOPs, batch, and its floor at the fit's bandwidth)."""
+    floor = (part["bytes_per_step"].to_numpy() / fit.bandwidth_bytes_per_s if fit.bandwidth_bytes_per_s else None)
+    return fit.line.seconds(part["flops_per_step_analytic"].to_numpy(), part["batch_size"].to_numpy(), floor)
+
+
 def measured_vs_fitted(runs: pl.DataFrame, fits: list[Fit]) -> pl.DataFrame:
     """Every run a fit rests on, measured against fitted: one row per (fit, run).
 
     Columns: fit (`fit_label`), device, model, run_id, params, flops_per_step, measured_step_s,
     fitted_step_s (the fit's overhead + FLOPs / rate at the run's FLOPs), ratio (measured / fitted).
     """
-    points = _points(runs)
+    points = _with_floor(_points(runs), None)
     frames = []
     for fit in fits:
         part = points.filter(_fit_filter(fit))
@@ -287,7 +386,7 @@ def measured_vs_fitted(runs: pl.DataFrame, fits: list[Fit]) -> pl.DataFrame:
             pl.col("run_id") if "run_id" in part.columns else pl.lit(None, pl.String).alias("run_id"),
             "params", pl.col("flops_per_step_analytic").cast(pl.Float64).alias("flops_per_step"),
             pl.col("step_s").alias("measured_step_s"),
-            pl.Series("fitted_step_s", fit.line.seconds(part["flops_per_step_analytic"].to_numpy()), pl.Float64),
+            pl.Series("fitted_step_s", _fitted(fit, part), pl.Float64),
         ))
     schema = {"fit": pl.String, "device": pl.String, "model": pl.String, "run_id": pl.String, "params": pl.Int64,
               "flops_per_step": pl.Float64, "measured_step_s": pl.Float64, "fitted_step_s": pl.Float64}
@@ -302,6 +401,69 @@ def fit_curves(fits: list[Fit], points: int = 40) -> pl.DataFrame:
         lo, hi = fit.line.flops_range
         for flops in np.geomspace(lo, hi, points):
             rows.append({"fit": fit_label(fit), "device": fit.device, "flops_per_step": float(flops),
-                         "fitted_step_s": float(fit.line.seconds(flops))})
+                         "fitted_step_s": float(fit.line.seconds(flops, fit.typical_batch))})
     return pl.DataFrame(rows, schema={"fit": pl.String, "device": pl.String, "flops_per_step": pl.Float64,
                                       "fitted_step_s": pl.Float64})
+
+
+VALIDATION_SCHEMA = {"device": pl.String, "model": pl.String, "dtype": pl.String, "run_id": pl.String,
+                     "flops_per_step": pl.Float64, "batch_size": pl.Int64, "measured_step_s": pl.Float64,
+                     "loo_step_s": pl.Float64, "loo_error": pl.Float64, "extrapolated": pl.Boolean,
+                     "extrapolation_step_s": pl.Float64, "extrapolation_error": pl.Float64}
+
+
+def _predict_rows(train: pl.DataFrame, test: pl.DataFrame, micro: pl.DataFrame | None) -> list[float | None]:
+    """Fit on `train` (points of one group, floors from `train`'s own bandwidth) and predict `test`'s steps."""
+    train = _with_floor(train.drop("bandwidth_bytes_per_s", "floor_s", strict=False), micro)
+    try:
+        line = _fit_group(train)
+    except FitError:
+        return [None] * test.height
+    bandwidth = train["bandwidth_bytes_per_s"].drop_nulls()
+    floor = test["bytes_per_step"].to_numpy() / float(bandwidth[0]) if bandwidth.len() else None
+    return [float(v) for v in line.seconds(test["flops_per_step_analytic"].to_numpy(), test["batch_size"].to_numpy(),
+                                           floor)]
+
+
+def validation(runs: pl.DataFrame, micro: pl.DataFrame | None = None, by: tuple[str, ...] = FIT_KEYS) -> pl.DataFrame:
+    """How well the model predicts runs it was not fitted on, one row per run (VALIDATION_SCHEMA).
+
+    loo_*: leave-one-out: fitted on every other run of its group, errors = predicted / measured - 1.
+    extrapolation_*: the group's runs split by FLOPs, fitted on the smaller half of its distinct
+    FLOP counts and predicting the larger half (extrapolated = True for those; null elsewhere).
+    The memory floor's bandwidth is taken from the training runs of each fit (and `micro`).
+    """
+    points = _points(runs)
+    rows = []
+    for _, group in points.group_by(list(by), maintain_order=True):
+        group = group.with_row_index("_i")
+        sizes = sorted(set(group["flops_per_step_analytic"].to_list()))
+        small = set(sizes[: (len(sizes) + 1) // 2])
+        is_small = group["flops_per_step_analytic"].is_in(list(small))
+        large = group.filter(~is_small)
+        extrapolated = dict(zip(large["_i"].to_list(), _predict_rows(group.filter(is_small), large, micro)))
+        for row in group.iter_rows(named=True):
+            loo = _predict_rows(group.filter(pl.col("_i") != row["_i"]), group.filter(pl.col("_i") == row["_i"]),
+                                micro)[0]
+            ext = extrapolated.get(row["_i"])
+            measured = row["step_s"]
+            rows.append({"device": row["device"], "model": row["model"], "dtype": row["dtype"],
+                         "run_id": row.get("run_id"), "flops_per_step": float(row["flops_per_step_analytic"]),
+                         "batch_size": row["batch_size"], "measured_step_s": measured, "loo_step_s": loo,
+                         "loo_error": None if loo is None else loo / measured - 1,
+                         "extrapolated": row["_i"] in extrapolated, "extrapolation_step_s": ext,
+                         "extrapolation_error": None if ext is None else ext / measured - 1})
+    return pl.DataFrame(rows, schema=VALIDATION_SCHEMA)
+
+
+def validation_summary(table: pl.DataFrame) -> pl.DataFrame:
+    """Per device, from `validation`: runs, loo_runs (predicted), loo_median_abs_error,
+    loo_p90_abs_error, extrapolated_runs, extrapolation_median_abs_error."""
+    return table.group_by("device").agg(
+        pl.len().alias("runs"),
+        pl.col("loo_error").drop_nulls().len().alias("loo_runs"),
+        pl.col("loo_error").abs().median().alias("loo_median_abs_error"),
+        pl.col("loo_error").abs().quantile(0.9, "linear").alias("loo_p90_abs_error"),
+        pl.col("extrapolation_error").drop_nulls().len().alias("extrapolated_runs"),
+        pl.col("extrapolation_error").abs().median().alias("extrapolation_median_abs_error"),
+    ).sort("device")
