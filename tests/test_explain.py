@@ -6,6 +6,7 @@ import pytest
 
 from engine.analysis.cost import Prices
 from engine.answer import explain
+from engine.base import fmt
 from engine.base.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from engine.runlog import store
 
@@ -30,7 +31,8 @@ def test_words_carry_the_verdicts_numbers_and_basis(answered):
     v, _ = answered
     level, text = explain.headline(v, Prices())
     assert level in ("info", "success", "warning")
-    assert f"{v.speedup:.2f}x" in text or "No GPU needed" in text
+    assert v.cpu.device in text and v.gpu.device in text  # both devices named
+    assert fmt.seconds(v.cpu.run_s) in text and fmt.seconds(v.gpu.run_s) in text  # the whole job, end to end
     table = explain.used_table(v)
     assert table["side"].to_list() == ["CPU", "GPU"] and table["s per epoch"].to_list() == [v.cpu.epoch_s,
                                                                                            v.gpu.epoch_s]

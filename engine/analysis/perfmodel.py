@@ -213,6 +213,10 @@ def _points(runs: pl.DataFrame) -> pl.DataFrame:
     )
     if "run_id" in ok.columns:  # one run loaded twice (e.g. own runs also copied into data/reference) counts once
         ok = ok.filter(pl.col("run_id").is_null() | pl.col("run_id").is_first_distinct())
+    # Frames from before these columns (or hand-made ones) lack what the floor and the batch term need.
+    absent = {"params": pl.Int64, "optimizer": pl.String, "dataset_bytes": pl.Int64, "dataset_size": pl.Int64,
+              "batch_size": pl.Int64}
+    ok = ok.with_columns(pl.lit(None, dtype).alias(name) for name, dtype in absent.items() if name not in ok.columns)
     return ok.with_columns(
         device_label(),
         (pl.col("epoch_s_median") / pl.col("steps_per_epoch")).alias("step_s"),
@@ -230,8 +234,9 @@ def _with_floor(points: pl.DataFrame, micro: pl.DataFrame | None) -> pl.DataFram
 
 
 def _fit_group(group: pl.DataFrame) -> LineFit:
+    batch = group["batch_size"]
     return fit_line(group["flops_per_step_analytic"].to_numpy(), group["step_s"].to_numpy(),
-                    group["batch_size"].to_numpy(), group["floor_s"].to_numpy())
+                    None if batch.null_count() else batch.to_numpy(), group["floor_s"].fill_null(0.0).to_numpy())
 
 
 def fit_runs(runs: pl.DataFrame, by: tuple[str, ...] = FIT_KEYS,
@@ -257,7 +262,7 @@ def fit_runs(runs: pl.DataFrame, by: tuple[str, ...] = FIT_KEYS,
         fit = Fit(*(str(key.get(k, "")) for k in FIT_KEYS), line=line,
                   run_ids=tuple(group["run_id"].to_list()) if "run_id" in group.columns else (),
                   bandwidth_bytes_per_s=float(bandwidth[0]) if bandwidth.len() else None,
-                  typical_batch=int(group["batch_size"].median()))
+                  typical_batch=None if group["batch_size"].null_count() else int(group["batch_size"].median()))
         fits.append(fit)
         rows.append({**key, "rate_flops_per_s": line.rate_flops_per_s, "overhead_s": line.overhead_s,
                      "batch_half": line.batch_half, "bandwidth_bytes_per_s": fit.bandwidth_bytes_per_s,
@@ -368,7 +373,8 @@ def _fit_filter(fit: Fit) -> pl.Expr:
 def _fitted(fit: Fit, part: pl.DataFrame):
     """The fit's seconds per step at each row of `part` (FLOPs, batch, and its floor at the fit's bandwidth)."""
     floor = (part["bytes_per_step"].to_numpy() / fit.bandwidth_bytes_per_s if fit.bandwidth_bytes_per_s else None)
-    return fit.line.seconds(part["flops_per_step_analytic"].to_numpy(), part["batch_size"].to_numpy(), floor)
+    batch = None if part["batch_size"].null_count() else part["batch_size"].to_numpy()
+    return fit.line.seconds(part["flops_per_step_analytic"].to_numpy(), batch, floor)
 
 
 def measured_vs_fitted(runs: pl.DataFrame, fits: list[Fit]) -> pl.DataFrame:

@@ -8,10 +8,12 @@ Plus the input batch read once. Activations are left out (fusion and remateriali
 keep them out of memory), so this is a floor: no step can take less than
 bytes_per_step / bandwidth.
 
-Bandwidth of a device (bytes/s): the higher of (a) its memory micro benchmark at the largest
-buffer it measured (past the caches) and (b) the most bytes per second any of its training runs
-was seen to move by the count above. (b) keeps the floor below every measured step: on the CPUs
-the single-stream micro benchmark reads 6-9 GB/s while multi-threaded training steps move more.
+Bandwidth of a device (bytes/s): its memory micro benchmark at the largest buffer it measured
+(past the caches), raised to the most bytes per second any of its training runs was seen to move
+by the count above when that is higher: on the CPUs the single-stream micro benchmark reads
+6-9 GB/s while multi-threaded training steps move more, and a floor must stay below every
+measured step. A device without a memory micro benchmark has no bandwidth (no floor): bytes over
+a step's whole time alone would count its fixed overhead as memory traffic.
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ def device_bandwidths(runs: pl.DataFrame, micro: pl.DataFrame | None = None) -> 
 
     runs: ok single-device runs with `device` and `step_s`. micro: micro benchmark rows with
     `device` (or None). Columns: device, micro_bytes_per_s, training_bytes_per_s,
-    bandwidth_bytes_per_s (the higher), basis ("micro benchmark" or "training runs").
+    bandwidth_bytes_per_s (the higher; null without a micro benchmark), basis ("micro benchmark" or
+    "training runs": which of the two set it).
     """
     seen = (runs.filter(pl.col("step_s") > 0).with_columns(bytes_per_step_expr())
             .group_by("device").agg((pl.col("bytes_per_step") / pl.col("step_s")).max().alias("training_bytes_per_s")))
@@ -64,7 +67,8 @@ def device_bandwidths(runs: pl.DataFrame, micro: pl.DataFrame | None = None) -> 
     else:
         seen = seen.with_columns(pl.lit(None, pl.Float64).alias("micro_bytes_per_s"))
     return seen.with_columns(
-        pl.max_horizontal("micro_bytes_per_s", "training_bytes_per_s").alias("bandwidth_bytes_per_s"),
+        pl.when(pl.col("micro_bytes_per_s").is_not_null())
+        .then(pl.max_horizontal("micro_bytes_per_s", "training_bytes_per_s")).alias("bandwidth_bytes_per_s"),
         pl.when(pl.col("micro_bytes_per_s").fill_null(0) >= pl.col("training_bytes_per_s").fill_null(0))
         .then(pl.lit("micro benchmark")).otherwise(pl.lit("training runs")).alias("basis"),
     ).select("device", "micro_bytes_per_s", "training_bytes_per_s", "bandwidth_bytes_per_s", "basis").sort("device")

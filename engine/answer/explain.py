@@ -59,20 +59,31 @@ def interval_text(v: Verdict) -> str:
 
 
 def headline(v: Verdict, prices: Prices) -> tuple[str, str]:
-    """(level, Markdown): level "info" (no GPU needed), "success" (worth it) or "warning" (time, not money)."""
-    c = v.costs
-    doubt = "" if v.clear else " The interval includes 1, so neither is clearly faster."
-    if v.faster == "cpu":
-        return "info", (f"**No GPU needed**: the CPU finishes first ({fmt.seconds(v.cpu.run_s)} against "
-                        f"{fmt.seconds(v.gpu.run_s)}) and costs {fmt.money(c.cpu_run)}.{doubt}")
-    if c.cheaper == "gpu":
-        return "success", (f"**A GPU is worth it**: {v.speedup:.2f}x faster per epoch, above the price ratio "
-                           f"{prices.break_even_speedup:.3g}, so it is also cheaper ({fmt.money(c.gpu_run)} against "
-                           f"{fmt.money(c.cpu_run)}).{doubt}")
-    saved = fmt.seconds(v.cpu.run_s - v.gpu.run_s)
-    return "warning", (f"**A GPU saves time, not money**: {v.speedup:.2f}x faster per epoch ({saved} saved), but the "
-                       f"run costs more on it ({fmt.money(c.gpu_run)} against {fmt.money(c.cpu_run)}; price ratio "
-                       f"{prices.break_even_speedup:.3g}).{doubt}")
+    """(level, Markdown) of the answer for the job as entered, end to end (compile, transfer and every
+    epoch), naming both devices. The words come from `Verdict.answer`, applied to the same times and
+    costs the sentence shows; the per-epoch speedup is the second line. level: "success" (worth it or
+    needed), "warning" (time, not money), "info" (no GPU needed, or no clear difference)."""
+    c, cpu, gpu = v.costs, v.cpu, v.gpu
+    gpus = f"{gpu.devices} x {gpu.device}" if gpu.devices > 1 else gpu.device
+    if v.answer == "gpu_needed":
+        return "success", (f"**You need a GPU**: the CPU ({cpu.device}) cannot hold this job "
+                           f"({fmt.nbytes(v.memory.total_bytes)} against its {fmt.nbytes(cpu.memory.device_memory_bytes)})."
+                           f" On {gpus} it takes {fmt.seconds(gpu.run_s)} and costs {fmt.money(c.gpu_total)}.")
+    interval = v.end_to_end_interval
+    e2e = fmt.ratio(v.speedup_end_to_end, *(interval or (None, None)))
+    per_epoch = (f"Per epoch: {fmt.ratio(v.speedup, v.speedup_low, v.speedup_high)} ({interval_text(v)}), "
+                 f"compile and transfer left out.")
+    times = (f"{fmt.seconds(gpu.run_s)} on {gpus} against {fmt.seconds(cpu.run_s)} on {cpu.device}, "
+             f"{fmt.money(c.gpu_total)} against {fmt.money(c.cpu_run)}")
+    if v.answer == "no_clear_difference":
+        return "info", (f"**No clear difference**: {times} for {v.epochs} epochs; the interval of the "
+                        f"end-to-end speedup ({e2e}) includes 1. {per_epoch}")
+    if v.answer == "no_gpu":
+        return "info", (f"**No GPU needed**: the CPU finishes this job first: {times}. {per_epoch}")
+    if v.answer == "worth_it":
+        return "success", (f"**A GPU is worth it**: {e2e} faster and cheaper for this job: {times}. {per_epoch}")
+    return "warning", (f"**A GPU saves time, not money**: {e2e} faster for this job, but dearer: {times}. "
+                       f"{per_epoch}")
 
 
 def basis_note(v: Verdict) -> str | None:

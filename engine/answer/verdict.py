@@ -17,15 +17,26 @@ Basis, in order of preference:
    scaled by the ratio of steps per epoch. Labelled with the configuration it comes from.
 4. "none": nothing to go on; the text says what is missing.
 
-Devices: the named ones, else for each platform the device with local runs of the model kind
-first ("this CPU"), then the one with the most runs (e.g. the shipped reference GPU).
+Devices (`choose_pair`): the named ones; else the accelerator with local runs of the model kind
+first, then the one with the most runs; and the CPU that ran on the same host as that
+accelerator's runs (its own host: a fair pair), else the CPU whose table price is closest to
+the accelerator's, else the CPU with local runs, then the most runs.
+
+Memory is judged against each device's physical memory (`facts`: the price table's card memory,
+else what the runs recorded). A job that does not fit one accelerator is answered as a plan:
+N = the fewest devices that hold it with parameters, gradients, optimizer state and the batch
+split evenly (fully sharded), time per epoch = one device's / (N x efficiency), with the
+efficiency measured on this device kind's multi-device runs where there are any, else
+ASSUMED_SCALING_EFFICIENCY (labelled an assumption; communication is not modelled beyond it),
+cost = N x the device's price. A CPU that cannot hold the job is marked infeasible: no time
+or cost is quoted for it.
 Units: seconds, US dollars, bytes, parameters as counts.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import polars as pl
 
@@ -46,6 +57,22 @@ from engine.analysis.workload import Workload, from_config
 from engine.base.config import RunConfig
 
 BASES = ("measured", "predicted", "nearest measurement", "none")
+# Throughput of N sharded devices relative to N x one device, where no multi-device run measured it.
+ASSUMED_SCALING_EFFICIENCY = 0.8
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a job that does not fit one device runs on `devices` of them (module doc)."""
+
+    devices: int
+    efficiency: float
+    efficiency_basis: str  # "measured on N-device runs of <device>" or "assumed"
+    parallelism: str = "fully sharded data-parallel (parameters, gradients and optimizer state split evenly)"
+
+    def describe(self, device: str) -> str:
+        return (f"{self.devices} x {device}, {self.parallelism}; scaling efficiency {self.efficiency:.0%} "
+                f"({self.efficiency_basis})")
 
 
 @dataclass(frozen=True)
@@ -61,6 +88,12 @@ class Side:
     prediction: Prediction | None = None
     run_ids: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()  # where the runs came from: "local", "reference", "imported"
+    plan: Plan | None = None  # set when the job needs several of these devices (epoch_s, run_s are for them all)
+    feasible: bool = True  # False: this device cannot hold the job (a CPU), and its times are not an answer
+
+    @property
+    def devices(self) -> int:
+        return self.plan.devices if self.plan else 1
 
 
 @dataclass(frozen=True)
@@ -92,9 +125,45 @@ class Verdict:
     @property
     def faster(self) -> str | None:
         """"gpu", "cpu", "same" or None (unknown). Per epoch, steady state."""
+        if self.cpu is not None and not self.cpu.feasible:
+            return "gpu"
         if self.speedup is None:
             return None
         return "gpu" if self.speedup > 1 else "cpu" if self.speedup < 1 else "same"
+
+    @property
+    def end_to_end_interval(self) -> tuple[float, float] | None:
+        """The end-to-end speedup at the ends of the per-epoch interval: (cpu fixed + E x cpu epoch) /
+        (gpu fixed + E x cpu epoch / s) is monotonic in the per-epoch speedup s. None without an interval."""
+        if (self.cpu is None or self.gpu is None or self.speedup_low is None or self.speedup_high is None
+                or not math.isfinite(self.speedup_low) or not math.isfinite(self.speedup_high)
+                or self.speedup_low <= 0):
+            return None
+        e, c = self.epochs, self.cpu
+
+        def at(s: float) -> float:
+            return (c.fixed_s + e * c.epoch_s) / (self.gpu.fixed_s + e * c.epoch_s / s)
+
+        return at(self.speedup_low), at(self.speedup_high)
+
+    @property
+    def answer(self) -> str | None:
+        """The verdict word, from one rule on the end-to-end numbers shown with it (times and costs of
+        the whole job, compile and transfer included):
+        "gpu_needed": the CPU cannot hold the job; "no_clear_difference": the end-to-end speedup's
+        interval includes 1; "no_gpu": the GPU is slower end to end; "worth_it": faster and cheaper;
+        "time_not_money": faster but dearer (costs within SAME_COST_TOLERANCE count as the same: worth it).
+        None when there is no answer."""
+        if self.cpu is None or self.gpu is None or self.costs is None:
+            return None
+        if not self.cpu.feasible:
+            return "gpu_needed"
+        interval = self.end_to_end_interval
+        if interval is not None and min(interval) <= 1 <= max(interval):
+            return "no_clear_difference"
+        if self.gpu.run_s >= self.cpu.run_s:
+            return "no_gpu"
+        return "time_not_money" if self.costs.cheaper == "cpu" else "worth_it"  # same cost: time for free
 
     @property
     def clear(self) -> bool:
@@ -105,6 +174,8 @@ class Verdict:
 
     @property
     def cheaper(self) -> str | None:
+        if self.cpu is not None and not self.cpu.feasible:
+            return "gpu"
         return self.costs.cheaper if self.costs else None
 
     @property
@@ -120,6 +191,16 @@ class Verdict:
             return "\n".join(lines)
         label = {"measured": "Measured", "predicted": "Predicted, not measured",
                  "nearest measurement": "Not measured: from the nearest measured configuration"}[self.basis]
+        if not self.cpu.feasible:
+            gpu = self.gpu
+            lines.append(f"{label}: a GPU is needed: the CPU ({self.cpu.device}) cannot hold this job. "
+                         f"{self.epochs} epochs on {gpu.devices} x {gpu.device}: {_seconds(gpu.run_s)} "
+                         f"(${self.costs.gpu_run:,.4g} at {gpu.devices} x ${self.prices.gpu_per_h:g}/h).")
+            lines.append("Memory: " + self.memory_text())
+            lines.extend(f"{side.platform.upper()}: {side.prediction.describe()}." for side in (self.cpu, gpu)
+                         if side.prediction)
+            lines.extend(self.notes)
+            return "\n".join(lines)
         if self.faster == "gpu":
             head = f"the GPU ({self.gpu.device}) is {self.speedup:.3g}x faster than the CPU ({self.cpu.device}) per epoch"
         elif self.faster == "cpu":
@@ -184,9 +265,70 @@ def _choose_device(ok: pl.DataFrame, platforms: tuple[str, ...], kind: str, name
     return ranked["device"][0]
 
 
-def _device_memory(ok: pl.DataFrame, device: str) -> int | None:
+def choose_pair(runs: pl.DataFrame, kind: str, cpu_device: str | None = None, gpu_device: str | None = None,
+                facts: pl.DataFrame | None = None) -> tuple[str | None, str | None]:
+    """(CPU, accelerator) device labels the answer compares (module doc); None where none qualifies."""
+    ok = _ok(runs)
+    gpu = _choose_device(ok, ACCELERATOR_PLATFORMS, kind, gpu_device)
+    if cpu_device is not None or gpu is None:
+        return _choose_device(ok, ("cpu",), kind, cpu_device), gpu
+    cpus = ok.filter(pl.col("platform") == "cpu")
+    same_kind = cpus.filter(pl.col("model") == kind)
+    cpus = same_kind if same_kind.height else cpus
+    # Its own host: the same host name, CPU model and core count as the accelerator's runs recorded.
+    hosts = ok.filter(pl.col("device") == gpu).select("host", "cpu_model", "cpu_cores").unique()
+    own_host = cpus.join(hosts, on=["host", "cpu_model", "cpu_cores"], how="semi")
+    if own_host.height:
+        return _choose_device(own_host, ("cpu",), kind, None), gpu
+    if facts is not None and cpus.height:
+        price = dict(zip(facts["device"], facts["usd_per_hour"]))
+        target = price.get(gpu)
+        priced = [(abs(price[d] - target), d) for d in sorted(set(cpus["device"])) if price.get(d) and target]
+        if priced:
+            return min(priced)[1], gpu
+    return _choose_device(ok, ("cpu",), kind, None), gpu
+
+
+def _ok(runs: pl.DataFrame) -> pl.DataFrame:
+    runs = runs.filter(one_device(runs))
+    return runs.filter((pl.col("status") == "ok") & (pl.col("epoch_s_median") > 0)).with_columns(device_label())
+
+
+def _device_memory(ok: pl.DataFrame, device: str, facts: pl.DataFrame | None = None) -> int | None:
+    """Physical memory of `device` in bytes: the facts' (price table) when known, else the runs' largest."""
+    if facts is not None:
+        known = facts.filter(pl.col("device") == device)["physical_memory_bytes"].drop_nulls()
+        if known.len():
+            return int(known[0])
     mem = ok.filter(pl.col("device") == device)["device_memory_bytes"].drop_nulls()
     return int(mem.max()) if mem.len() else None
+
+
+def scaling_efficiency(runs: pl.DataFrame, device: str) -> tuple[float, str]:
+    """(efficiency, basis) for N sharded `device`s: the median efficiency at the largest device count of
+    its measured multi-device series (not emulated), else ASSUMED_SCALING_EFFICIENCY, "assumed"."""
+    from engine.analysis.scaling import scaling_table
+
+    table = scaling_table(runs)
+    if table.height:
+        table = table.filter((pl.col("device") == device) & ~pl.col("emulated") & (pl.col("device_count") > 1)
+                             & pl.col("efficiency").is_not_null())
+    if table.height:
+        top = table.filter(pl.col("device_count") == table["device_count"].max())
+        return float(top["efficiency"].median()), f"measured on {top['device_count'][0]}-device runs of {device}"
+    return ASSUMED_SCALING_EFFICIENCY, "assumed: no multi-device runs of this device; communication not modelled"
+
+
+def _planned(side: Side, runs: pl.DataFrame, epochs: int) -> Side:
+    """`side` spread over the devices its memory verdict needs (module doc); unchanged when it fits."""
+    if side.memory is None or side.memory.fits:
+        return side
+    if side.platform == "cpu":
+        return replace(side, feasible=False)
+    n = side.memory.devices_needed
+    efficiency, basis = scaling_efficiency(runs, side.device)
+    epoch = side.epoch_s / (n * efficiency)
+    return replace(side, epoch_s=epoch, run_s=side.fixed_s + epochs * epoch, plan=Plan(n, efficiency, basis))
 
 
 def _fixed_seconds(ok: pl.DataFrame, device: str, kind: str, dataset_bytes: int) -> float:
@@ -205,14 +347,21 @@ def verdict(
     idle_hours: float = 0.0,
     cpu_device: str | None = None,
     gpu_device: str | None = None,
+    facts: pl.DataFrame | None = None,
+    micro: pl.DataFrame | None = None,
 ) -> Verdict:
-    """The verdict for `job` (a RunConfig, or a Workload such as a preset) on the run log `runs`."""
+    """The verdict for `job` (a RunConfig, or a Workload such as a preset) on the run log `runs`.
+
+    facts: per device (`engine.analysis.prices.device_prices`) its physical memory and price, for the
+    memory verdicts and the choice of a fair CPU; prices: the two chosen devices' hourly prices.
+    micro: micro benchmark rows with `device`, for the memory floor's bandwidth.
+    """
     w = from_config(job) if isinstance(job, RunConfig) else job
     memory = estimate(w)
+    all_runs = runs
     runs = runs.filter(one_device(runs))  # one CPU against one accelerator; data-parallel runs are not
-    ok = runs.filter((pl.col("status") == "ok") & (pl.col("epoch_s_median") > 0)).with_columns(device_label())
-    cpu_dev = _choose_device(ok, ("cpu",), w.kind, cpu_device)
-    gpu_dev = _choose_device(ok, ACCELERATOR_PLATFORMS, w.kind, gpu_device)
+    ok = _ok(runs)
+    cpu_dev, gpu_dev = choose_pair(runs, w.kind, cpu_device, gpu_device, facts)
     base = {"workload": w, "epochs": epochs, "prices": prices, "memory": memory}
     empty = {"cpu": None, "gpu": None, "speedup": None, "speedup_low": None, "speedup_high": None, "interval": "",
              "speedup_end_to_end": None, "costs": None, "amortization": None, "crossover_faster": None,
@@ -224,7 +373,7 @@ def verdict(
         return Verdict(basis="none", notes=(note,), **base, **empty)
 
     paired = pair_with_times(runs).pairs.filter((pl.col("cpu_device") == cpu_dev) & (pl.col("gpu_device") == gpu_dev))
-    mem = {dev: _device_memory(ok, dev) for dev in (cpu_dev, gpu_dev)}
+    mem = {dev: _device_memory(ok, dev, facts) for dev in (cpu_dev, gpu_dev)}
     mem_verdict = {dev: memory.verdict(m) if m else None for dev, m in mem.items()}
     crossings = _crossovers(paired, w, prices)
     notes: list[str] = []
@@ -241,10 +390,10 @@ def verdict(
         gpu = Side(gpu_dev, row["gpu_platform"], row["gpu_epoch_s"], gpu_fixed, gpu_fixed + epochs * row["gpu_epoch_s"],
                    mem_verdict[gpu_dev], run_ids=tuple(row["gpu_run_ids"]), sources=(row["gpu_source"],))
         return _assemble(base, "measured", cpu, gpu, (ci.speedup, ci.low, ci.high), "95% bootstrap CI", crossings,
-                         idle_hours, notes)
+                         idle_hours, notes, all_runs)
 
     fits, fit_table = fit_runs(runs.filter(pl.col("status") == "ok").with_columns(device_label())
-                               .filter(pl.col("device").is_in([cpu_dev, gpu_dev])))
+                               .filter(pl.col("device").is_in([cpu_dev, gpu_dev])), micro=micro)
     chosen = {dev: select_fit(fits, device=dev, model=w.kind, dtype=w.dtype, matmul_precision=w.matmul_precision)
               for dev in (cpu_dev, gpu_dev)}
     if all(chosen.values()):
@@ -258,12 +407,9 @@ def verdict(
         cpu, gpu = sides
         speed = (cpu.epoch_s / gpu.epoch_s, cpu.prediction.low / gpu.prediction.high,
                  cpu.prediction.high / gpu.prediction.low)
-        if gpu.memory and not gpu.memory.fits:
-            notes.append(f"It does not fit on one {gpu_dev}; the predicted time assumes a device that could hold it "
-                         "(no multi-device communication counted).")
         if not w.exact:
             notes.append(f"The workload is an approximation: {w.note}.")
-        return _assemble(base, "predicted", cpu, gpu, speed, "prediction band", crossings, idle_hours, notes)
+        return _assemble(base, "predicted", cpu, gpu, speed, "prediction band", crossings, idle_hours, notes, all_runs)
 
     # Scaling the nearest measurement by steps per epoch only makes sense for a buildable config
     # near the measured ones, not for a preset many orders of magnitude away.
@@ -288,7 +434,7 @@ def verdict(
                      f"batch {row['batch_size']}, {row['dataset_size']:,} samples (epoch times scaled by steps "
                      f"per epoch x{scale:.3g}).")
         return _assemble(base, "nearest measurement", *sides, (ci.speedup, ci.low, ci.high), "95% bootstrap CI",
-                         crossings, idle_hours, notes)
+                         crossings, idle_hours, notes, all_runs)
 
     for dev, fit in chosen.items():
         if fit is None:
@@ -364,9 +510,19 @@ def _crossovers(paired: pl.DataFrame, w: Workload, prices: Prices) -> dict:
 
 
 def _assemble(base: dict, basis: str, cpu: Side, gpu: Side, speed: tuple[float, float, float], interval: str,
-              crossings: dict, idle_hours: float, notes: list[str]) -> Verdict:
+              crossings: dict, idle_hours: float, notes: list[str], runs: pl.DataFrame) -> Verdict:
     prices, epochs = base["prices"], base["epochs"]
-    costs = compare_costs(prices, cpu.epoch_s, gpu.epoch_s, epochs, cpu.fixed_s, gpu.fixed_s, idle_hours)
+    one_gpu = gpu
+    cpu, gpu = _planned(cpu, runs, epochs), _planned(gpu, runs, epochs)
+    if gpu.plan:
+        speed = tuple(s * one_gpu.epoch_s / gpu.epoch_s for s in speed)
+        notes.append(f"It does not fit on one {gpu.device}: planned on {gpu.plan.describe(gpu.device)}; cost at "
+                     f"{gpu.plan.devices} x the device's price.")
+    if not cpu.feasible:
+        notes.append(f"The CPU cannot hold it: {cpu.memory.describe(cpu.device)}.")
+    # What the GPU side costs per hour: all of its devices.
+    plan_prices = Prices(prices.cpu_per_h, prices.gpu_per_h * gpu.devices)
+    costs = compare_costs(plan_prices, cpu.epoch_s, gpu.epoch_s, epochs, cpu.fixed_s, gpu.fixed_s, idle_hours)
     amort = amortization(cpu.fixed_s, cpu.epoch_s, gpu.fixed_s, gpu.epoch_s)
     low, high = speed[1], speed[2]
     return Verdict(basis=basis, cpu=cpu, gpu=gpu, speedup=speed[0], speedup_low=low, speedup_high=high,

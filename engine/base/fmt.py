@@ -43,7 +43,7 @@ def count(n: float | None) -> str:
 def nbytes(n: float | None) -> str:
     if n is None:
         return "unknown"
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if n >= size:
             return f"{n / size:.3g} {unit}"
     return f"{n:.0f} B"
@@ -57,3 +57,17 @@ def si(value: float | None, unit: str) -> str:
         if abs(value) >= size:
             return f"{value / size:.3g} {prefix}{unit}"
     return f"{value:.3g} {unit}"
+
+
+def ratio(value: float | None, low: float | None = None, high: float | None = None) -> str:
+    """A speed ratio with no more digits than its interval [low, high] supports: 15.52 in 5.5-44 ->
+    '20x', 108.3 in 104-113 -> '110x', in 107.5-109 -> '108x', 1.337 without an interval -> '1.34x'; never in exponent form."""
+    if value is None or not math.isfinite(value) or value <= 0:
+        return "n/a"
+    digits = 3
+    if low is not None and high is not None and math.isfinite(low) and math.isfinite(high) and high > low:
+        digits = max(1, min(3, math.floor(math.log10(value / (high - low))) + 1))
+    magnitude = math.floor(math.log10(value))
+    decimals = digits - 1 - magnitude
+    rounded = round(value, decimals)
+    return f"{rounded:,.{max(decimals, 0)}f}x"
