@@ -18,8 +18,10 @@ import polars as pl
 import streamlit as st
 
 from dashboard import state
-from engine.analysis import tables
+from engine.analysis import perfmodel, prices, tables
+from engine.analysis.cost import DEFAULT_CPU_PER_H, DEFAULT_GPU_PER_H, Prices
 from engine.analysis.pairing import Paired, Pooled, pool
+from engine.answer.verdict import choose_pair
 from engine.base.limits import LimitError, Limits
 from engine.charts import figures
 from engine.jobs import guard
@@ -265,3 +267,75 @@ def refresh_devices():
 def device_specs() -> list[str]:
     """Device specs present here, CPU first (e.g. ["cpu:0", "gpu:0"])."""
     return [d["spec"] for d in devices().get("devices", [])] or ["cpu:0"]
+
+
+@st.cache_data(show_spinner=False)
+def price_table() -> pl.DataFrame:
+    """data/prices.csv, validated (`engine.analysis.prices.load_table`); raises PriceTableError."""
+    return prices.load_table()
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _device_facts(sources: tuple[str, ...], folders: tuple) -> pl.DataFrame:
+    del folders  # part of the cache key only
+    return prices.device_prices(tables.ok_runs(runs(list(sources)).frame), price_table())
+
+
+def device_facts(sources: list[str] | None = None) -> pl.DataFrame:
+    """Per measured device of the ticked sources: its table price and physical memory
+    (`engine.analysis.prices.device_prices`), cached per folder contents."""
+    sources = state.selected_sources() if sources is None else sources
+    return _device_facts(tuple(sources), fingerprint())
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _micro_with_device(sources: tuple[str, ...], folders: tuple) -> pl.DataFrame:
+    del folders
+    return tables.with_device(micro(list(sources)).frame)
+
+
+def micro_with_device(sources: list[str] | None = None) -> pl.DataFrame:
+    """The ticked sources' micro benchmark rows with a `device` label (the memory floor's bandwidth)."""
+    sources = state.selected_sources() if sources is None else sources
+    return _micro_with_device(tuple(sources), fingerprint())
+
+
+def pair(kind: str = "mlp", cpu_device: str | None = None, gpu_device: str | None = None) -> tuple:
+    """(CPU, accelerator) the answer compares: the named ones, else a fair pair (`verdict.choose_pair`)."""
+    return choose_pair(runs().frame, kind, cpu_device, gpu_device, device_facts())
+
+
+def pair_prices(cpu_device: str | None, gpu_device: str | None) -> tuple[Prices, list[str]]:
+    """(prices, notes): each device's $/h from the sidebar's override when one is typed, else from the
+    price table; a device the table lacks falls back to the seed article's figure, said in a note.
+    Raises ConfigError (naming the sidebar field) for a bad override."""
+    overrides = state.price_overrides()
+    facts = device_facts()
+    table = dict(zip(facts["device"], facts["usd_per_hour"]))
+    notes, chosen = [], {}
+    for side, device, fallback in (("cpu", cpu_device, DEFAULT_CPU_PER_H), ("gpu", gpu_device, DEFAULT_GPU_PER_H)):
+        typed = overrides[f"{side}_per_h"]
+        if typed is not None:
+            chosen[side] = typed
+        elif table.get(device) is not None:
+            chosen[side] = table[device]
+        else:
+            chosen[side] = fallback
+            if device is not None:
+                notes.append(f"{device} is not in the price table: priced at ${fallback:g}/h (the seed article's "
+                             "example); type its price in the sidebar.")
+    return Prices(cpu_per_h=chosen["cpu"], gpu_per_h=chosen["gpu"]), notes
+
+
+@st.cache_data(show_spinner="Checking the performance model on runs it was not fitted on...", max_entries=8)
+def _model_validation(sources: tuple[str, ...], folders: tuple) -> tuple[pl.DataFrame, pl.DataFrame]:
+    del folders
+    table = perfmodel.validation(runs(list(sources)).frame, _micro_with_device(sources, fingerprint()))
+    return table, perfmodel.validation_summary(table)
+
+
+def model_validation(sources: list[str] | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(per run, per device) leave-one-out and extrapolation errors of the performance model
+    (`engine.analysis.perfmodel.validation`), cached per folder contents."""
+    sources = state.selected_sources() if sources is None else sources
+    return _model_validation(tuple(sources), fingerprint())

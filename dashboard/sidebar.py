@@ -22,12 +22,14 @@ def render():
                 key="sources", bind="query-params",
                 help="Several at once. " + "; ".join(f"{k}: {v}" for k, v in state.SOURCE_LABELS.items()) + ".",
             )
+            # Each device is priced from the dated table; a typed price overrides it for every answer.
             # No min/max on the widgets: a bad price (typed or in a shared URL) reaches engine.analysis.cost.Prices,
             # whose message names the field, instead of being silently replaced by the default.
             st.number_input(state.PRICE_LABELS["gpu_per_h"], value=state.DEFAULTS["gpu_price"], step=0.05,
-                            format="%.3f", key="gpu_price", bind="query-params")
+                            format="%.3f", key="gpu_price", bind="query-params", placeholder="from the price table")
             st.number_input(state.PRICE_LABELS["cpu_per_h"], value=state.DEFAULTS["cpu_price"], step=0.01,
-                            format="%.3f", key="cpu_price", bind="query-params")
+                            format="%.3f", key="cpu_price", bind="query-params", placeholder="from the price table")
+            _price_table()
         sources = state.selected_sources()
         # One caption says what is set and what this machine has: every element drawn here is drawn
         # before each page's own (docs/PERFORMANCE.md, page load).
@@ -36,10 +38,13 @@ def render():
         if problem:
             st.error(problem)
         else:
-            prices = state.prices()
-            lines.append(f"**Prices**: GPU ${prices.gpu_per_h:g} and CPU ${prices.cpu_per_h:g} per hour: price ratio "
-                         f"{prices.break_even_speedup:.3g}, so the GPU must be that many times faster than the CPU "
-                         "to cost less for the same training.")
+            cpu, gpu = data.pair()
+            prices, _ = data.pair_prices(cpu, gpu)
+            typed = state.price_overrides()
+            origin = "typed" if any(v is not None for v in typed.values()) else "from the dated price table"
+            lines.append(f"**Prices** ({origin}): {gpu or 'GPU'} ${prices.gpu_per_h:g}/h, {cpu or 'CPU'} "
+                         f"${prices.cpu_per_h:g}/h: the GPU must be {prices.break_even_speedup:.3g}x faster to cost "
+                         "less.")
         info = data.devices()
         if info.get("error"):
             st.error(info["error"])
@@ -67,3 +72,24 @@ def _devices(info: dict):
         if st.button("Look for devices again", key="sidebar_refresh_devices"):
             data.refresh_devices()
             st.rerun()
+
+
+def _plain(text) -> str:
+    """Text from a file shown in Markdown as plain text: every Markdown and HTML character escaped."""
+    return "".join("\\" + ch if ch in "\\`*_{}[]()<>#+-.!|~$" else ch for ch in str(text))
+
+
+def _price_table():
+    """The dated price table (data/prices.csv) the answers use, with where each figure came from."""
+    try:
+        table = data.price_table()
+    except ValueError as exc:  # PriceTableError names the line and the column
+        st.error(str(exc))
+        return
+    lines = []
+    for r in table.iter_rows(named=True):
+        memory = f", {r['memory_gb']:g} GB" if r["memory_gb"] else ""
+        line = (f"{r['device_kind']}: {r['usd_per_hour']:g} $/h per {r['unit']}{memory} ({r['offer']}; "
+                f"{r['source_date']}; {r['source']})")
+        lines.append("- " + _plain(line))
+    st.caption("Price table (data/prices.csv), on-demand:\n" + "\n".join(lines))

@@ -28,11 +28,12 @@ SOURCE_LABELS = {
 SOURCE_SHORT_LABELS = {key: label.split(" (")[0].lower() for key, label in SOURCE_LABELS.items()}
 
 # Widget defaults (passed as each widget's own default, so a URL only carries what differs).
-# GPU $/h is the seed article's example; the CPU default is 2.5 times cheaper.
+# Prices: empty by default, i.e. each device is priced from the dated price table (data/prices.csv);
+# a typed price overrides the table for the CPU or the GPU side of every answer.
 DEFAULTS = {
     "sources": ["local", "reference", "imported"],
-    "gpu_price": 0.25,
-    "cpu_price": 0.10,
+    "gpu_price": None,
+    "cpu_price": None,
 }
 
 # Session state that is not a widget: set once per browser session (app.py).
@@ -124,13 +125,17 @@ def selected_sources() -> list[str]:
 
 
 # The sidebar's price inputs, by the engine.analysis.cost.Prices field they fill.
-PRICE_LABELS = {"gpu_per_h": "GPU machine, $ per hour", "cpu_per_h": "CPU machine, $ per hour"}
+PRICE_LABELS = {"gpu_per_h": "GPU price override, $ per hour", "cpu_per_h": "CPU price override, $ per hour"}
 
 
-def prices() -> Prices:
-    """The sidebar's prices, validated (engine.analysis.cost.Prices); raises ConfigError naming the field."""
-    return Prices(cpu_per_h=_number(st.session_state.get("cpu_price", DEFAULTS["cpu_price"])),
-                  gpu_per_h=_number(st.session_state.get("gpu_price", DEFAULTS["gpu_price"])))
+def price_overrides() -> dict[str, float | None]:
+    """The sidebar's typed prices ({"cpu_per_h", "gpu_per_h"}: None = from the price table), validated:
+    raises ConfigError naming the field for a price that is not a positive finite number."""
+    typed = {"cpu_per_h": _number(st.session_state.get("cpu_price", DEFAULTS["cpu_price"])),
+             "gpu_per_h": _number(st.session_state.get("gpu_price", DEFAULTS["gpu_price"]))}
+    probe = {k: v for k, v in typed.items() if v is not None}
+    Prices(**probe)  # the same checks as every price (engine.analysis.cost.Prices)
+    return typed
 
 
 def _number(value):
@@ -140,10 +145,20 @@ def _number(value):
 def price_problem() -> str | None:
     """None when the sidebar's prices are usable, else a sentence naming the input and what is allowed."""
     try:
-        prices()
+        price_overrides()
     except ConfigError as exc:
         return f"{PRICE_LABELS.get(exc.field, exc.field)} (sidebar): {exc}."
     return None
+
+
+def prices(cpu_device: str | None = None, gpu_device: str | None = None) -> Prices:
+    """Hourly prices of a CPU and an accelerator (default: the fair pair the Overview answers for):
+    the sidebar's override, else the price table (dashboard.data.pair_prices). Raises ConfigError."""
+    from dashboard import data  # data imports this module
+
+    if cpu_device is None and gpu_device is None:
+        cpu_device, gpu_device = data.pair()
+    return data.pair_prices(cpu_device, gpu_device)[0]
 
 
 def checked_prices() -> Prices | None:

@@ -4,7 +4,7 @@ the fitted performance model.
 Matmul FLOP/s by size, dtype and precision; device memory and host-to-device bandwidth; a
 roofline per device (best measured matmul rate and memory bandwidth) with the training runs
 placed at their estimated arithmetic intensity and achieved FLOP/s. Then, per device and model
-kind, the step-time model t_step = overhead + FLOPs / rate fitted on the training runs
+kind, the step-time model t_step = overhead + max(FLOPs / rate at the batch, bytes / bandwidth) fitted on the training runs
 (engine.analysis.perfmodel): the fitted rate, overhead and fit error, and measured against fitted.
 """
 
@@ -81,12 +81,13 @@ else:
         f"{placed.height} runs, {fmt.count(placed['params'].max()) if placed.height else 0} parameters at most."
     )
 
-st.subheader("Performance model: time per step = overhead + FLOPs / rate")
+st.subheader("Performance model: time per step = overhead + max(FLOPs / rate at the batch, bytes / bandwidth)")
 if not runs.height:
     st.info("No finished training runs in the selected data sources yet, so there is nothing to fit. Measure on "
             "the Benchmark page or import runs on the Results page.")
     st.stop()
-fits, fit_table = perfmodel.fit_runs(runs)
+micro_rows = data.micro_with_device()
+fits, fit_table = perfmodel.fit_runs(runs, micro=micro_rows)
 if not runs.filter(pl.col("platform") != "cpu").height:
     st.warning("**No GPU runs exist in the selected data sources yet**, so there is no GPU model: only CPU fits "
                "below.")
@@ -95,6 +96,8 @@ st.dataframe(
         "device", "model", "dtype", "matmul_precision", "mode",
         (pl.col("rate_flops_per_s") / 1e12).round(4).alias("fitted rate TFLOP/s"),
         (pl.col("overhead_s") * 1e6).round(2).alias("fitted overhead us/step"),
+        pl.col("batch_half").alias("batch at half the rate"),
+        (pl.col("bandwidth_bytes_per_s") / 1e9).round(1).alias("floor bandwidth GB/s"),
         (pl.col("median_rel_error") * 100).round(1).alias("median error %"),
         pl.col("band_factor").round(3).alias("band x (90% of runs within)"),
         pl.col("n_points").alias("runs"), pl.col("n_sizes").alias("distinct FLOP counts"),
@@ -104,10 +107,28 @@ st.dataframe(
     hide_index=True, key="hw_fits",
 )
 st.caption("Fitted by robust weighted least squares on each group's runs (time per step = median epoch time / steps "
-           "per epoch; FLOPs = analytic per step). The rate and overhead are FITTED, not measured; median error is "
+           "per epoch; FLOPs = analytic per step). The rate, the batch at which half of it is reached and the "
+           "overhead are FITTED, not measured. The memory floor is the least bytes a step moves (40 per parameter "
+           "with Adam, plus the batch) over the device's bandwidth: its memory micro benchmark at the largest buffer, "
+           "raised to what its training runs were seen to move; no prediction is below it. Median error is "
            "|measured / fitted - 1| over the runs; 'band' is the factor that holds 90% of them. With two runs the "
            "line passes through both and there is no error estimate. Outside the FLOP range a prediction is an "
            "extrapolation.")
+_, checked = data.model_validation()
+st.markdown("**How well it predicts runs it was not fitted on**, per device:")
+st.dataframe(
+    checked.select(
+        "device", "runs",
+        (pl.col("loo_median_abs_error") * 100).round(1).alias("leave-one-out median error %"),
+        (pl.col("loo_p90_abs_error") * 100).round(1).alias("leave-one-out 90th pct %"),
+        "extrapolated_runs",
+        (pl.col("extrapolation_median_abs_error") * 100).round(1).alias("extrapolation median error %"),
+    ),
+    hide_index=True, key="hw_validation",
+)
+st.caption("Leave-one-out: each run predicted by the model fitted on every other run of its group. Extrapolation: "
+           "each group fitted on the smaller half of its FLOP counts, predicting the larger half: the error to expect "
+           "when a prediction reaches beyond what was measured (benchmarks/model_errors.py).")
 if fits:
     st.plotly_chart(figures.perf_model_fit(perfmodel.measured_vs_fitted(runs, fits), perfmodel.fit_curves(fits)),
                     key="hw_fit_chart")

@@ -14,11 +14,13 @@ import streamlit as st
 from dashboard import data, state
 from engine.analysis.workload import PRESET_WORKLOADS
 from engine.answer import explain
+from engine.answer.price_list import price_list
 from engine.answer.verdict import alone
 from engine.base import counts, fmt
 from engine.base.config import DTYPES, MODEL_KINDS, ConfigError, DataConfig, ModelConfig, RunConfig, TrainConfig
 
 POWERS = [2**k for k in range(3, 14)]  # 8 ... 8192
+FAIR = "Fair pair (default)"
 # Radio label (also its value in the URL) -> engine.analysis.workload.PRESET_WORKLOADS key ("custom": the widgets below).
 PRESETS = {
     "Your network": "custom",
@@ -59,6 +61,13 @@ with st.popover("Describe your network", icon=":material/tune:"):
         st.caption("The network, batch and dataset of the example are fixed; the number of epochs is yours.")
         epochs = st.number_input("Epochs", min_value=1, max_value=100_000, value=10, key="ov_epochs",
                                  bind="query-params")
+    options = data.explorer_options()
+    d1, d2 = st.columns(2)
+    cpu_pick = d1.selectbox("CPU to compare with", [FAIR, *options["cpu_devices"]], key="ov_cpu", bind="query-params",
+                            help="Default: the accelerator's own host CPU where it was measured, else the measured "
+                                 "CPU closest to it in price.")
+    gpu_pick = d2.selectbox("Accelerator", [FAIR, *options["gpu_devices"]], key="ov_gpu", bind="query-params",
+                            help="Default: the accelerator with your own runs, else the one with the most runs.")
 if preset == "custom":
     try:
         job = RunConfig(
@@ -89,9 +98,13 @@ data.show_warnings(runs)
 if not state.selected_sources():
     st.info("No data source is selected: tick at least one in the sidebar.")
     st.stop()
-prices = state.checked_prices()
-if prices is None:
+problem = state.price_problem()
+if problem:
+    st.error(problem + " Enter a positive price in the sidebar, or clear it to use the price table.")
     st.stop()
+cpu_device, gpu_device = data.pair(kind, None if cpu_pick == FAIR else cpu_pick,
+                                   None if gpu_pick == FAIR else gpu_pick)
+prices, price_notes = data.pair_prices(cpu_device, gpu_device)
 if not data.explorer_options()["gpu_devices"]:  # accelerators with ok runs; cached per folder contents
     st.warning("**No GPU measurements exist in the selected data sources yet**, so there is no measured or "
                "predicted GPU time or speedup to show. Run the Benchmark page on a machine with a GPU, import a "
@@ -100,13 +113,28 @@ if not data.explorer_options()["gpu_devices"]:  # accelerators with ok runs; cac
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def answer(job, prices, epochs: int, sources: tuple[str, ...], folders: tuple):
+def answer(job, prices, epochs: int, cpu_device, gpu_device, sources: tuple[str, ...], folders: tuple):
     """The verdict and the chart of measured speedups around this network, cached per input and per
     contents of the data folders (`folders`), so a visit or a rerun with the same inputs is instant."""
-    return explain.answer(job, data.runs(list(sources)).frame, prices, epochs)
+    return explain.answer(job, data.runs(list(sources)).frame, prices, epochs, cpu_device=cpu_device,
+                          gpu_device=gpu_device, facts=data.device_facts(list(sources)),
+                          micro=data.micro_with_device(list(sources)))
 
 
-v, chart = answer(job, prices, epochs, tuple(state.selected_sources()), data.fingerprint())
+@st.cache_data(show_spinner=False, max_entries=64)
+def every_device(job, epochs: int, overrides: tuple, sources: tuple[str, ...], folders: tuple):
+    """The price list: every measured device's time and cost for this job (engine.answer.price_list)."""
+    facts = data.device_facts(list(sources))
+    typed = dict(overrides)
+    chosen = {d: typed[f"{p if p == 'cpu' else 'gpu'}_per_h"] for d, p in zip(facts["device"], facts["platform"])
+              if typed[f"{p if p == 'cpu' else 'gpu'}_per_h"] is not None}
+    return price_list(job, data.runs(list(sources)).frame, facts, epochs, data.micro_with_device(list(sources)),
+                      chosen)
+
+
+v, chart = answer(job, prices, epochs, cpu_device, gpu_device, tuple(state.selected_sources()), data.fingerprint())
+for note in price_notes:
+    st.warning(note)
 
 
 if v.basis == "none":
@@ -147,18 +175,43 @@ else:
     numbers = st.container()
 with numbers:
     left, right = st.columns(2)
-    left.metric(f"CPU time{label}", fmt.seconds(v.cpu.run_s),
-                help=f"{epochs} epochs + compile and transfer, {v.cpu.device}")
+    gpus = f"{v.gpu.devices} x {v.gpu.device}" if v.gpu.devices > 1 else v.gpu.device
+    if v.cpu.feasible:
+        left.metric(f"CPU time{label}", fmt.seconds(v.cpu.run_s),
+                    help=f"{epochs} epochs + compile and transfer, {v.cpu.device}")
+    else:
+        left.metric("CPU time", "—", help=f"The CPU cannot hold this job. {v.cpu.memory.describe(v.cpu.device)}")
     right.metric(f"GPU time{label}", fmt.seconds(v.gpu.run_s),
-                 help=f"{epochs} epochs + compile and transfer, {v.gpu.device}")
-    left.metric(f"CPU cost{label}", fmt.money(c.cpu_run), help=f"at ${prices.cpu_per_h:g} per hour (sidebar)")
-    right.metric(f"GPU cost{label}", fmt.money(c.gpu_run), help=f"at ${prices.gpu_per_h:g} per hour (sidebar)")
-    left.metric(f"GPU speedup{label}", f"{v.speedup:.2f}x", help=f"CPU epoch time / GPU epoch time; {interval}")
-    right.metric("Price ratio", f"{prices.break_even_speedup:.3g}",
-                 help="GPU $/h over CPU $/h: the speedup at which both cost the same")
+                 help=f"{epochs} epochs + compile and transfer, {gpus}")
+    if v.cpu.feasible:
+        left.metric(f"CPU cost{label}", fmt.money(c.cpu_run), help=f"at ${prices.cpu_per_h:g} per hour")
+    else:
+        left.metric("CPU cost", "—", help="The CPU cannot hold this job: no cost to quote.")
+    right.metric(f"GPU cost{label}", fmt.money(c.gpu_total),
+                 help=f"at {v.gpu.devices} x ${prices.gpu_per_h:g} per hour")
+    if v.cpu.feasible:
+        left.metric(f"Job speedup{label}", fmt.ratio(v.speedup_end_to_end, *(v.end_to_end_interval or (None, None))),
+                    help=f"CPU time / GPU time for {epochs} epochs, compile and transfer included")
+        right.metric(f"Epoch speedup{label}", fmt.ratio(v.speedup, v.speedup_low, v.speedup_high),
+                     help=f"CPU epoch time / GPU epoch time; {interval}")
     note = explain.basis_note(v)  # why the numbers are not a measurement, when they are not
-    st.caption(f"Speedup per epoch {v.speedup:.3g}x ({interval}); end to end, compile and transfer included, "
-               f"{v.speedup_end_to_end:.3g}x for {epochs} epochs." + (f"\n\n{note}" if note else ""))
+    st.caption(f"{v.cpu.device} at ${prices.cpu_per_h:g}/h against {gpus} at ${prices.gpu_per_h:g}/h each: the GPU "
+               f"must be {prices.break_even_speedup:.3g}x faster to cost less." + (f"\n\n{note}" if note else ""))
+
+# Every measured device's answer, cheapest first, like a price list.
+listing = every_device(job, epochs, tuple(state.price_overrides().items()), tuple(state.selected_sources()),
+                       data.fingerprint())
+if listing.height:
+    st.markdown(f"**Every measured device, for this job** ({epochs} epochs, compile and transfer included), cheapest "
+                "first:")
+    st.dataframe(
+        listing.select("device", "devices", "job_s", "cost_usd", "usd_per_hour", "fits", "basis", "price_basis"),
+        hide_index=True, key="ov_price_list",
+        column_config={"job_s": st.column_config.NumberColumn("time (s)", format="%.4g"),
+                       "cost_usd": st.column_config.NumberColumn("cost ($)", format="%.4g"),
+                       "usd_per_hour": st.column_config.NumberColumn("$/h each", format="%.4g"),
+                       "devices": st.column_config.NumberColumn("devices", format="%d"),
+                       "price_basis": st.column_config.TextColumn("price from")})
 # What follows the numbers is one Markdown element: the browser draws all of the answer's elements
 # before Plotly's module runs, so each one more delays the chart (docs/PERFORMANCE.md, page load).
 more = [text for text in (

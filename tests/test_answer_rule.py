@@ -154,3 +154,13 @@ def test_price_table_prices_every_reference_device_and_rejects_bad_rows(tmp_path
         bad.write_text(header + row + "\n")
         with pytest.raises(ValueError, match=field):
             load_table(bad)
+
+
+@pytest.mark.parametrize("value, low, high, shown", [
+    (15.52, 5.5, 44.0, "20x"), (108.3, 104.0, 113.0, "108x"), (2.69, 2.3, 3.1, "2.7x"), (1.337, None, None, "1.34x"),
+    (1224.4, None, None, "1,220x"), (2.6932, 2.68, 2.70, "2.69x"), (0.5, 0.1, 2.0, "0.5x"), (None, None, None, "n/a"),
+])
+def test_ratios_carry_only_the_digits_their_interval_supports(value, low, high, shown):
+    from engine.base import fmt
+
+    assert fmt.ratio(value, low, high) == shown

@@ -119,18 +119,20 @@ def _fit_at(x, y, batch, floor, batch_half: float, x_scale: float):
     slow = 1.0 + batch_half / batch
     xs = x * slow / x_scale
     use = np.ones_like(y, dtype=bool)
-    a = b = 0.0
+    a, b = _robust_line(xs, y)
+    if not b > 0:
+        return None
     for _ in range(MAX_FLOOR_PASSES):
-        if np.unique(x[use]).size < 2:
-            return None
-        a, b = _robust_line(xs[use], y[use])
-        if not b > 0:
-            return None
-        # Runs at the memory floor say nothing about the rate: fit the rate on the others.
-        at_floor = floor > b * xs
-        if np.array_equal(~at_floor | (floor == 0), use):
+        # Runs at the memory floor say nothing about the rate: fit the rate on the others, while
+        # two or more FLOP counts remain (else the fit on every run stands).
+        keep = ~(floor > b * xs) | (floor == 0)
+        if np.array_equal(keep, use) or np.unique(x[keep]).size < 2:
             break
-        use = ~at_floor | (floor == 0)
+        use = keep
+        a2, b2 = _robust_line(xs[use], y[use])
+        if not b2 > 0:
+            break
+        a, b = a2, b2
     fitted = a + np.maximum(b * xs, floor)
     return a, x_scale / b, float(np.median(np.abs(y / fitted - 1)))
 
@@ -381,7 +383,7 @@ def measured_vs_fitted(runs: pl.DataFrame, fits: list[Fit]) -> pl.DataFrame:
     """Every run a fit rests on, measured against fitted: one row per (fit, run).
 
     Columns: fit (`fit_label`), device, model, run_id, params, flops_per_step, measured_step_s,
-    fitted_step_s (the fit's overhead + FLOPs / rate at the run's FLOPs), ratio (measured / fitted).
+    fitted_step_s (the fit at the run's FLOPs, batch and memory floor), ratio (measured / fitted).
     """
     points = _with_floor(_points(runs), None)
     frames = []

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import polars as pl
 
+from engine.analysis.pairing import device_label
+
 PRICE_TABLE = Path(__file__).resolve().parents[2] / "data" / "prices.csv"
 COLUMNS = {"platform": pl.String, "device_kind": pl.String, "unit": pl.String, "usd_per_hour": pl.Float64,
            "memory_gb": pl.Float64, "offer": pl.String, "source": pl.String, "source_date": pl.String}
@@ -86,6 +88,8 @@ def device_prices(runs: pl.DataFrame, table: pl.DataFrame) -> pl.DataFrame:
     """One row per device in `runs` (label column `device`, as `engine.analysis.pairing.device_label`):
     device, platform, usd_per_hour (null when the table has none), price_basis, physical_memory_bytes
     (the table's card memory, else the largest memory a run recorded)."""
+    if "device" not in runs.columns:
+        runs = runs.with_columns(device_label())
     devices = (runs.group_by("device").agg(pl.col("platform").first(), pl.col("device_kind").first(),
                                            pl.col("cpu_cores").max(), pl.col("device_memory_bytes").max())
                .sort("device"))

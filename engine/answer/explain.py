@@ -17,11 +17,12 @@ from engine.charts import figures
 BASIS_LABEL = {"measured": "measured", "predicted": "predicted", "nearest measurement": "scaled from nearest"}
 
 
-def answer(job, runs: pl.DataFrame, prices: Prices, epochs: int):
+def answer(job, runs: pl.DataFrame, prices: Prices, epochs: int, **choices):
     """(verdict, chart or None): the Overview's answer for `job` (a RunConfig or a Workload) from
     `runs`, and its chart: the measured speedups of the job's kind on the verdict's two devices,
-    with the job's parameter count marked (None when no CPU/GPU pair exists to place it among)."""
-    result = verdict(job, runs, prices, epochs)
+    with the job's parameter count marked (None when no CPU/GPU pair exists to place it among).
+    choices: `verdict`'s cpu_device, gpu_device, facts and micro."""
+    result = verdict(job, runs, prices, epochs, **choices)
     pairs = tables.verdict_pairs(runs, result)
     if not pairs.height:
         return result, None

@@ -454,7 +454,7 @@ def _fit_problem(fit_table: pl.DataFrame, device: str, w: Workload) -> str:
 
 
 def alone(job: RunConfig | Workload, runs: pl.DataFrame, platform: str = "cpu", epochs: int = 10,
-          device: str | None = None) -> Side | None:
+          device: str | None = None, facts: pl.DataFrame | None = None, micro: pl.DataFrame | None = None) -> Side | None:
     """One device's time for `job` without a partner (e.g. only CPU runs exist): measured or predicted.
 
     Measured when `job` is a RunConfig with ok runs of exactly that configuration on the device
@@ -468,7 +468,7 @@ def alone(job: RunConfig | Workload, runs: pl.DataFrame, platform: str = "cpu", 
     dev = _choose_device(ok, platforms, w.kind, device)
     if dev is None:
         return None
-    memory = _device_memory(ok, dev)
+    memory = _device_memory(ok, dev, facts)
     mem_verdict = estimate(w).verdict(memory) if memory else None
     if isinstance(job, RunConfig):
         same = ok.filter((pl.col("device") == dev) & matches(config_key(job)))
@@ -478,7 +478,7 @@ def alone(job: RunConfig | Workload, runs: pl.DataFrame, platform: str = "cpu", 
             fixed = float(same["compile_s"].fill_null(0.0).median()) + float(same["transfer_s"].fill_null(0.0).median())
             return Side(dev, same["platform"][0], epoch, fixed, fixed + epochs * epoch, mem_verdict,
                         run_ids=tuple(same["run_id"].to_list()), sources=tuple(sorted(set(same["source"]))))
-    fits, _ = fit_runs(ok.filter(pl.col("device") == dev))
+    fits, _ = fit_runs(ok.filter(pl.col("device") == dev), micro=micro)
     fit = select_fit(fits, device=dev, model=w.kind, dtype=w.dtype, matmul_precision=w.matmul_precision)
     if fit is None:
         return None

@@ -60,14 +60,14 @@ def si(value: float | None, unit: str) -> str:
 
 
 def ratio(value: float | None, low: float | None = None, high: float | None = None) -> str:
-    """A speed ratio with no more digits than its interval [low, high] supports: 15.52 in 5.5-44 ->
-    '20x', 108.3 in 104-113 -> '110x', in 107.5-109 -> '108x', 1.337 without an interval -> '1.34x'; never in exponent form."""
+    """A speed ratio with no more digits than its interval [low, high] supports: rounded at the leading
+    digit of the interval's half-width, at most 3 significant digits, at least 1. 15.52 in 5.5-44 ->
+    '20x'; 108.3 in 104-113 -> '108x'; 2.69 in 2.3-3.1 -> '2.7x'; 1.337 without an interval -> '1.34x'."""
     if value is None or not math.isfinite(value) or value <= 0:
         return "n/a"
-    digits = 3
-    if low is not None and high is not None and math.isfinite(low) and math.isfinite(high) and high > low:
-        digits = max(1, min(3, math.floor(math.log10(value / (high - low))) + 1))
     magnitude = math.floor(math.log10(value))
-    decimals = digits - 1 - magnitude
+    decimals = 2 - magnitude
+    if low is not None and high is not None and math.isfinite(low) and math.isfinite(high) and high > low:
+        decimals = max(min(decimals, -math.floor(math.log10((high - low) / 2))), -magnitude)
     rounded = round(value, decimals)
     return f"{rounded:,.{max(decimals, 0)}f}x"

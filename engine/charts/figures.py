@@ -392,7 +392,7 @@ def perf_model_fit(points: pl.DataFrame, curves: pl.DataFrame) -> go.Figure:
                                "%{customdata[1]:,} parameters<extra></extra>"),
             ))
     fig.update_layout(
-        title="Performance model: measured vs fitted time per step (t = overhead + FLOPs / rate)",
+        title="Performance model: measured vs fitted time per step (curves at each fit's typical batch, no floor)",
         xaxis={"type": "log", "title": "FLOPs per training step (analytic)"},
         yaxis={"type": "log", "title": "seconds per step"},
         legend_title_text="",

@@ -20,8 +20,9 @@ def test_sidebar_sources_prices_and_devices(data_dirs):
     at = open_page("pages/overview.py")
     sources = by_key(at.sidebar.multiselect, "sources")
     assert sources.value == ["local", "reference", "imported"]
-    assert by_key(at.sidebar.number_input, "gpu_price").value == 0.25
-    assert by_key(at.sidebar.number_input, "cpu_price").value == 0.10
+    assert by_key(at.sidebar.number_input, "gpu_price").value is None  # empty: priced from the table
+    assert by_key(at.sidebar.number_input, "cpu_price").value is None
+    assert "from the dated price table" in texts(at.sidebar.caption)
     assert "cpu:0" in texts(at.sidebar.markdown)
 
 
@@ -32,7 +33,9 @@ def test_sidebar_settings_wait_in_a_popover_and_one_caption_says_what_is_set(dat
     assert inside == {"sources", "gpu_price", "cpu_price"}  # not drawn by the browser until opened
     summary = texts(at.sidebar.caption)
     assert "**Data**: reference, my runs\n" in summary  # in the order chosen; imported files not chosen
-    assert "GPU $1 and CPU $0.1 per hour: price ratio 10" in summary
+    # The typed GPU price; the CPU from the table: 2 vCPUs x $0.0408/h (data/prices.csv) = $0.0816/h.
+    assert "**Prices** (typed): TEST GPU (synthetic fixture) $1/h, CPU: AMD EPYC (2 cores) $0.0816/h" in summary
+    assert "must be 12.3x faster" in summary
     assert "**This machine**: cpu:0" in summary
 
 
@@ -46,13 +49,13 @@ def test_source_selector_filters_every_page(data_dirs):
 
 def test_prices_change_the_price_ratio(data_dirs):
     at = open_page("pages/overview.py", {"gpu_price": "1.0", "cpu_price": "0.5"})
-    assert {m.label: m.value for m in at.metric}["Price ratio"] == "2"
+    assert "the GPU must be 2x faster to cost less" in texts(at.caption)
 
 
 def test_bad_price_in_the_sidebar_names_the_field(data_dirs):
     at = open_page("pages/results.py", {"gpu_price": "0"})
     assert not at.exception
-    assert "GPU machine, $ per hour (sidebar): gpu_per_h=0.0 is not allowed" in texts(at.sidebar.error)
+    assert "GPU price override, $ per hour (sidebar): gpu_per_h=0.0 is not allowed" in texts(at.sidebar.error)
 
 
 def test_new_reference_files_show_without_a_restart(cpu_only_dirs):

@@ -7,6 +7,8 @@ import pytest
 from page_helpers import by_key, open_page, texts
 
 PAGE = "pages/cost.py"
+# Prices typed in the sidebar (the seed article's example), so the expected costs below are by hand.
+TYPED = {"gpu_price": "0.25", "cpu_price": "0.10"}
 
 
 def metrics(at) -> dict:
@@ -14,11 +16,11 @@ def metrics(at) -> dict:
 
 
 def test_renders_costs_amortization_and_charts(data_dirs):
-    at = open_page(PAGE)
+    at = open_page(PAGE, TYPED)
     assert not at.exception
     assert [t.value for t in at.title] == ["Cost"]
     values = metrics(at)
-    assert values["Break-even speedup"] == "2.5x"  # $0.25/h over $0.10/h, the sidebar defaults
+    assert values["Break-even speedup"] == "2.5x"  # $0.25/h over $0.10/h, typed in the sidebar
     assert values["CPU machine"] == "$0.1/h" and values["GPU machine"] == "$0.25/h"
     assert len(at.get("plotly_chart")) == 2  # cost per run vs epochs; idle cost vs hours
     table = at.dataframe[0].value
@@ -37,7 +39,7 @@ def test_renders_costs_amortization_and_charts(data_dirs):
 
 
 def test_key_widgets_bound_to_url(data_dirs):
-    at = open_page(PAGE, {"co_epochs": "20", "co_idle_hours": "10"})
+    at = open_page(PAGE, {"co_epochs": "20", "co_idle_hours": "10", **TYPED})
     assert by_key(at.number_input, "co_epochs").value == 20
     assert by_key(at.number_input, "co_idle_hours").value == 10
     by_key(at.selectbox, "co_config")
@@ -59,7 +61,7 @@ def test_negative_price_is_an_error_naming_the_field(data_dirs):
     at = open_page(PAGE, {"gpu_price": "-1"})
     assert not at.exception
     errors = texts(at.error)
-    assert "GPU machine, $ per hour" in errors and "gpu_per_h=-1.0 is not allowed" in errors
+    assert "GPU price override, $ per hour" in errors and "gpu_per_h=-1.0 is not allowed" in errors
     assert not at.get("plotly_chart") and not at.dataframe
     assert "gpu_per_h=-1.0 is not allowed" in texts(at.sidebar.error)  # the sidebar says it too
 
@@ -68,7 +70,7 @@ def test_zero_cpu_price_typed_in_the_sidebar(data_dirs):
     at = open_page(PAGE)
     by_key(at.sidebar.number_input, "cpu_price").set_value(0.0).run()
     assert not at.exception
-    assert "CPU machine, $ per hour" in texts(at.error) and "cpu_per_h=0.0 is not allowed" in texts(at.error)
+    assert "CPU price override, $ per hour" in texts(at.error) and "cpu_per_h=0.0 is not allowed" in texts(at.error)
 
 
 @pytest.mark.parametrize("key, value, message", [
@@ -104,7 +106,7 @@ def test_costs_are_the_measured_times_at_the_prices(data_dirs):
     """A number on the Cost page is a measured time times a price: check one row by hand."""
     cpu = pl.read_parquet(fixture_data.CPU_RUNS)
     row = cpu.sort("params").row(0, named=True)
-    at = open_page(PAGE, {"co_epochs": "10"})
+    at = open_page(PAGE, {"co_epochs": "10", **TYPED})
     table = at.dataframe[0].value
     got = table[(table["params"] == row["params"])].iloc[0]
     times = sorted(row["epoch_times_s"])

@@ -7,6 +7,9 @@ PAGE = "pages/overview.py"
 WHY = "Why: dispatch overhead, matrix products, memory bandwidth, compile time"
 # The fixture's measured MLP 784-256x2-10: batch 128, 2,048 samples (16 steps per epoch).
 MEASURED = {"ov_width": "256", "ov_depth": "2", "ov_batch": "128", "ov_samples": "2048"}
+# Prices typed in the sidebar (the seed article's example; the fixture's GPU is in no price table).
+TYPED = {"gpu_price": "0.25", "cpu_price": "0.10"}
+NUMBERS = ("CPU time", "GPU time", "Job speedup", "Epoch speedup", "CPU cost", "GPU cost")
 
 
 def metrics(at) -> dict:
@@ -15,19 +18,22 @@ def metrics(at) -> dict:
 
 def test_answers_with_times_speedup_and_cost(data_dirs):
     # the default network at 50,000 samples: scaled from the measured 2,048-sample run; details and "Why" opened
-    at = open_page(PAGE, {"ov_used_open": "true", "ov_why_open": "true"})
+    at = open_page(PAGE, {"ov_used_open": "true", "ov_why_open": "true", **TYPED})
     assert not at.exception
     labels = metrics(at)
-    for name in ("CPU time", "GPU time", "GPU speedup", "CPU cost", "GPU cost"):
+    for name in NUMBERS:
         assert f"{name} (scaled from nearest)" in labels
-    assert labels["Price ratio"] == "2.5"  # 0.25 $/h over 0.10 $/h, the defaults
+    assert "the GPU must be 2.5x faster to cost less" in texts(at.caption)  # 0.25 $/h over 0.10 $/h, typed
     body = texts(at.markdown)
     assert [e.label for e in at.expander] == ["Which measurements this used", WHY]
     assert "Basis: **nearest measurement**" in body and "nearest measured configuration: mlp with 269,322" in body
     assert "Dispatch overhead" in body and "Memory bandwidth" in body and "Matrix multiplication" in body
     # own CPU runs come first, the GPU side comes from the reference folder
-    used = at.dataframe[0].value
+    listing, used = at.dataframe[0].value, at.dataframe[1].value  # every device's answer, then the runs used
     assert list(used["source"]) == ["local", "reference"]
+    assert set(listing["device"]) == {"CPU: AMD EPYC (2 cores)", "TEST GPU (synthetic fixture)"}
+    costs = [c for c in listing["cost_usd"] if c == c]  # NaN: no answer on that device
+    assert costs == sorted(costs) and costs  # cheapest first
     # synthetic GPU: speedup = params / 1e5, so faster from 100,000 and cheaper (ratio 2.5) from 250,000
     assert "**Crossover**" in body and "faster from about 100,000 parameters" in body
     assert "cheaper from about 250,000 parameters" in body
@@ -41,9 +47,11 @@ def test_measured_configuration_is_labelled_measured_with_its_interval(data_dirs
     at = open_page(PAGE, MEASURED)
     assert not at.exception
     labels = metrics(at)
-    assert {"CPU time", "GPU time", "GPU speedup", "CPU cost", "GPU cost"} <= set(labels)
-    assert labels["GPU speedup"] == "2.69x"  # 269,322 parameters / 1e5
-    assert "95% bootstrap CI" in texts(at.caption)
+    assert set(NUMBERS) <= set(labels)
+    # 269,322 parameters / 1e5 = 2.69, shown with the digits its bootstrap interval supports
+    assert labels["Epoch speedup"] in ("2.69x", "2.7x")
+    headline = texts(at.success) + texts(at.warning) + texts(at.info)
+    assert "Per epoch: " in headline and "95% bootstrap CI" in headline
     assert "Basis: **measured**" not in texts(at.markdown)  # the details wait until their expander opens
     at = open_page(PAGE, {**MEASURED, "ov_used_open": "true"})
     assert "Basis: **measured**" in texts(at.markdown)
@@ -54,14 +62,14 @@ def test_details_are_drawn_only_while_their_expander_is_open(data_dirs):
     at = open_page(PAGE)
     details, why = at.expander
     assert details.label == "Which measurements this used" and why.label == WHY
-    assert not at.dataframe and not at.text  # nothing drawn inside while it is closed
+    assert len(at.dataframe) == 1 and not at.text  # the price list only: nothing drawn inside while closed
     assert "Dispatch overhead" not in texts(at.markdown)
     at.query_params["ov_why_open"] = "true"
     at.run()
     assert "**Dispatch overhead.**" in texts(at.markdown) and "**Matrix multiplication.**" in texts(at.markdown)
     at.query_params["ov_used_open"] = "true"
     at.run()
-    assert len(at.dataframe) == 1 and "Run ids. CPU: " in texts(at.markdown)
+    assert len(at.dataframe) == 2 and "Run ids. CPU: " in texts(at.markdown)
     assert "Measuring code: CPU runs by " in texts(at.markdown)  # which engine versions measured them
     assert "MLP 784-256x2-10: 269,322 parameters" in texts(at.text)  # the whole answer as text
 
@@ -103,29 +111,33 @@ def test_bad_input_names_the_field(data_dirs):
 def test_negative_price_names_the_field(data_dirs):
     at = open_page(PAGE, {"cpu_price": "-0.1"})
     assert not at.exception
-    assert "CPU machine, $ per hour" in texts(at.error) and "cpu_per_h=-0.1 is not allowed" in texts(at.error)
+    assert "CPU price override, $ per hour" in texts(at.error) and "cpu_per_h=-0.1 is not allowed" in texts(at.error)
     assert not at.metric
 
 
-@pytest.mark.parametrize("preset, devices_needed", [("10-billion-parameter network", "2 devices"),
-                                                    ("200-billion-parameter final layer", "30 devices")])
+# Devices needed at the H200's physical 141 GB (data/prices.csv): 160.4 GB and 3.30 TB with Adam.
+@pytest.mark.parametrize("preset, devices_needed", [("10-billion-parameter network", 2),
+                                                    ("200-billion-parameter final layer", 24)])
 def test_seed_presets_are_labelled_predictions_with_a_memory_verdict(shipped_reference_dirs, preset, devices_needed):
     at = open_page(PAGE, {"ov_used_open": "true"})
     by_key(at.radio, "ov_preset").set_value(preset).run()
     assert not at.exception
     labels = metrics(at)
-    assert "CPU time (predicted)" in labels and "GPU time (predicted)" in labels
-    assert "GPU speedup (predicted)" in labels
+    assert labels["CPU time"] == "—" and labels["CPU cost"] == "—"  # the CPU cannot hold it: no days quoted
+    assert "GPU time (predicted)" in labels
+    headline = texts(at.success)
+    assert headline.startswith("**You need a GPU**") and f"On {devices_needed} x NVIDIA H200" in headline
     body = texts(at.markdown)
     assert "#### Prediction, and what it was fitted on" in body
-    # this machine's CPU (the fixture's own runs) and the shipped reference GPU, each with its fit
-    assert "**this machine (CPU: AMD EPYC (2 cores))**: predicted" in body
+    # the fair pair: the shipped GPU and its own host CPU, each with its fit
+    assert "**CPU: Intel(R) Xeon(R) Processor (16 cores) (reference)**: predicted" in body
     assert "**NVIDIA H200 (reference)**: predicted" in body
+    assert "memory-bound: at the floor of" in body
     assert body.count("fitted on ") >= 2 and "extrapolated" in body
-    assert "**Memory**" in body and "does not fit" in body and f"needs at least {devices_needed} of" in body
+    assert "**Memory**" in body and "does not fit" in body and f"needs at least {devices_needed} devices of" in body
     assert "Basis: **predicted**" in body
     assert "PREDICTION" in texts(at.caption)
-    used = at.dataframe[0].value
+    used = at.dataframe[1].value
     assert all(b.startswith("predicted: fitted on ") for b in used["basis"])
 
 

@@ -9,7 +9,7 @@ PAGE = "pages/speedup.py"
 
 
 def test_charts_and_crossovers(data_dirs):
-    at = open_page(PAGE)
+    at = open_page(PAGE, {"gpu_price": "0.25", "cpu_price": "0.10"})  # typed: a price ratio of 2.5
     assert not at.exception
     assert len(at.get("plotly_chart")) == 3  # speedup vs params, vs dataset size, time per epoch
     by_params, by_size = at.dataframe[1].value, at.dataframe[2].value
