@@ -216,7 +216,7 @@ if listing.height:
 # before Plotly's module runs, so each one more delays the chart (docs/PERFORMANCE.md, page load).
 more = [text for text in (
     explain.crossover_text(v),
-    v.amortization and f"**Compile time paid back**: {v.amortization.describe('time')}.",
+    v.amortization and v.cpu.feasible and f"**Compile time paid back**: {v.amortization.describe('time')}.",
     explain.memory_text(v, [v.cpu, v.gpu]),
 ) if text]
 if v.cpu.prediction or v.gpu.prediction:
