@@ -21,6 +21,8 @@ from engine.base.config import DTYPES, MODEL_KINDS, ConfigError, DataConfig, Mod
 
 POWERS = [2**k for k in range(3, 14)]  # 8 ... 8192
 FAIR = "Fair pair (default)"
+# Radio label -> engine.answer.verdict's runs_choice.
+RUNS_CHOICES = {"Auto": "auto", "My runs": "mine", "Reference": "reference"}
 # Radio label (also its value in the URL) -> engine.analysis.workload.PRESET_WORKLOADS key ("custom": the widgets below).
 PRESETS = {
     "Your network": "custom",
@@ -68,6 +70,10 @@ with st.popover("Describe your network", icon=":material/tune:"):
                                  "CPU closest to it in price.")
     gpu_pick = d2.selectbox("Accelerator", [FAIR, *options["gpu_devices"]], key="ov_gpu", bind="query-params",
                             help="Default: the accelerator with your own runs, else the one with the most runs.")
+    whose = RUNS_CHOICES[st.radio(
+        "Whose runs", list(RUNS_CHOICES), horizontal=True, key="ov_runs", bind="query-params",
+        help="When your own runs and the reference (or imported) runs measured the same configuration: 'Auto' "
+             "uses yours unless they disagree beyond their intervals, and then says so.")]
 if preset == "custom":
     try:
         job = RunConfig(
@@ -113,12 +119,12 @@ if not data.explorer_options()["gpu_devices"]:  # accelerators with ok runs; cac
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def answer(job, prices, epochs: int, cpu_device, gpu_device, sources: tuple[str, ...], folders: tuple):
+def answer(job, prices, epochs: int, cpu_device, gpu_device, whose: str, sources: tuple[str, ...], folders: tuple):
     """The verdict and the chart of measured speedups around this network, cached per input and per
     contents of the data folders (`folders`), so a visit or a rerun with the same inputs is instant."""
     return explain.answer(job, data.runs(list(sources)).frame, prices, epochs, cpu_device=cpu_device,
                           gpu_device=gpu_device, facts=data.device_facts(list(sources)),
-                          micro=data.micro_with_device(list(sources)))
+                          micro=data.micro_with_device(list(sources)), runs_choice=whose)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -132,7 +138,8 @@ def every_device(job, epochs: int, overrides: tuple, sources: tuple[str, ...], f
                       chosen)
 
 
-v, chart = answer(job, prices, epochs, cpu_device, gpu_device, tuple(state.selected_sources()), data.fingerprint())
+v, chart = answer(job, prices, epochs, cpu_device, gpu_device, whose, tuple(state.selected_sources()),
+                  data.fingerprint())
 for note in price_notes:
     st.warning(note)
 
@@ -196,7 +203,8 @@ with numbers:
                      help=f"CPU epoch time / GPU epoch time; {interval}")
     note = explain.basis_note(v)  # why the numbers are not a measurement, when they are not
     st.caption(f"{v.cpu.device} at ${prices.cpu_per_h:g}/h against {gpus} at ${prices.gpu_per_h:g}/h each: the GPU "
-               f"must be {prices.break_even_speedup:.3g}x faster to cost less." + (f"\n\n{note}" if note else ""))
+               f"must be {prices.break_even_speedup:.3g}x faster to cost less." + (f"\n\n{note}" if note else "")
+               + "".join(f"\n\n{line}" for line in v.notes))  # plans, thin or disagreeing runs: said, not hidden
 
 # Every measured device's answer, cheapest first, like a price list.
 listing = every_device(job, epochs, tuple(state.price_overrides().items()), tuple(state.selected_sources()),

@@ -164,3 +164,45 @@ def test_ratios_carry_only_the_digits_their_interval_supports(value, low, high, 
     from engine.base import fmt
 
     assert fmt.ratio(value, low, high) == shown
+
+
+def _mine_and_reference(local_cpu_step: float, spread: float = 0.01):
+    """One configuration measured on the same CPU by you (local) and in the shipped reference, and on a GPU."""
+    cfg = _config()
+    records = [_record(cfg, "cpu", 0.010, f"ref-cpu-{i}", spread=spread) for i in range(3)]
+    records += [{**_record(cfg, "cpu", local_cpu_step, f"my-cpu-{i}", spread=spread), "source": "local"}
+                for i in range(3)]
+    records += [_record(cfg, "gpu", 0.001, f"gpu-{i}", spread=spread) for i in range(3)]
+    return cfg, records_to_frame(records)
+
+
+def test_own_runs_that_disagree_with_the_reference_are_said_and_set_aside_unless_chosen():
+    cfg, runs = _mine_and_reference(local_cpu_step=0.020)  # your CPU runs are twice as slow
+    v = verdict(cfg, runs, Prices(0.1, 1.0), 10)
+    assert v.cpu.sources == ("reference",) and v.speedup == pytest.approx(10, rel=0.05)
+    assert any("disagree with the reference runs beyond their intervals" in n for n in v.notes)
+    mine = verdict(cfg, runs, Prices(0.1, 1.0), 10, runs_choice="mine")
+    assert mine.cpu.sources == ("local",) and mine.speedup == pytest.approx(20, rel=0.05)
+    assert not any("disagree" in n for n in mine.notes)
+    with pytest.raises(ValueError, match="runs_choice"):
+        verdict(cfg, runs, Prices(0.1, 1.0), 10, runs_choice="theirs")
+
+
+def test_own_runs_that_agree_are_used():
+    cfg, runs = _mine_and_reference(local_cpu_step=0.0101, spread=0.05)  # within the epochs' spread
+    v = verdict(cfg, runs, Prices(0.1, 1.0), 10)
+    assert v.cpu.sources == ("local",) and not any("disagree" in n for n in v.notes)
+    ref = verdict(cfg, runs, Prices(0.1, 1.0), 10, runs_choice="reference")
+    assert ref.cpu.sources == ("reference",)
+
+
+def test_a_single_or_noisy_run_is_flagged():
+    cfg = _config()
+    noisy = {**_record(cfg, "gpu", 0.001, "g"), "epoch_s_iqr": 0.5 * 0.001 * cfg.steps_per_epoch}
+    runs = records_to_frame([_record(cfg, "cpu", 0.01, "c"), noisy])
+    v = verdict(cfg, runs, Prices(0.1, 1.0), 10)
+    assert any("CPU side rests on a single run (c)" in n for n in v.notes)
+    assert any("1 of the accelerator side's 1 runs were noisy" in n for n in v.notes)
+    calm = records_to_frame([_record(cfg, "cpu", 0.01, f"c{i}") for i in range(2)]
+                            + [{**_record(cfg, "gpu", 0.001, f"g{i}"), "epoch_s_iqr": 0.0} for i in range(2)])
+    assert not verdict(cfg, calm, Prices(0.1, 1.0), 10).notes

@@ -57,6 +57,8 @@ from engine.analysis.workload import Workload, from_config
 from engine.base.config import RunConfig
 
 BASES = ("measured", "predicted", "nearest measurement", "none")
+RUNS_CHOICES = ("auto", "mine", "reference")
+NOISY_IQR_FRACTION = 0.10  # a run's epochs are noisy when their IQR exceeds this fraction of the median
 # Throughput of N sharded devices relative to N x one device, where no multi-device run measured it.
 ASSUMED_SCALING_EFFICIENCY = 0.8
 
@@ -331,6 +333,49 @@ def _planned(side: Side, runs: pl.DataFrame, epochs: int) -> Side:
     return replace(side, epoch_s=epoch, run_s=side.fixed_s + epochs * epoch, plan=Plan(n, efficiency, basis))
 
 
+def _whose_runs(exact: pl.DataFrame, choice: str) -> tuple[dict, list[str]]:
+    """The pair row a measured answer uses among the sources that measured this configuration, and notes.
+
+    Per side (CPU, accelerator), when both your own runs and others (reference, imported) exist: "mine"
+    takes yours, "reference" the others, "auto" yours unless the two disagree beyond their intervals
+    (the 95% bootstrap interval of your median epoch over theirs excludes 1): then theirs, said in a note.
+    """
+    notes, want_local = [], {}
+    for side in ("cpu", "gpu"):
+        mine = exact.filter(pl.col(f"{side}_source") == "local")
+        theirs = exact.filter(pl.col(f"{side}_source") != "local")
+        want_local[side] = choice != "reference"
+        if choice != "auto" or not mine.height or not theirs.height:
+            continue
+        a, b = mine.row(0, named=True), theirs.row(0, named=True)
+        ratio = bootstrap_speedup(a[f"epoch_times_s_{side}"], b[f"epoch_times_s_{side}"])
+        if not (ratio.low <= 1 <= ratio.high):
+            want_local[side] = False
+            notes.append(
+                f"Your runs of this configuration on {a[f'{side}_device']} disagree with the {b[f'{side}_source']} runs "
+                f"beyond their intervals (your epoch {a[f'{side}_epoch_s']:.3g} s against {b[f'{side}_epoch_s']:.3g} s; "
+                f"ratio {ratio.speedup:.3g}, 95% CI {ratio.low:.3g}-{ratio.high:.3g}): the answer uses the "
+                f"{b[f'{side}_source']} runs. Choose \"my runs\" to use yours.")
+    order = [(pl.col(f"{side}_source") == "local") != want_local[side] for side in ("cpu", "gpu")]  # False first
+    return exact.sort(order).row(0, named=True), notes
+
+
+def _thin_evidence(row: dict, runs: pl.DataFrame) -> list[str]:
+    """Notes for a side that rests on a single run, or on runs whose epochs were noisy."""
+    notes = []
+    for side, label in (("cpu", "CPU"), ("gpu", "accelerator")):
+        ids = list(row.get(f"{side}_run_ids") or [])
+        if len(ids) == 1:
+            notes.append(f"The {label} side rests on a single run ({ids[0]}): repeat it to see its spread.")
+        if ids and "epoch_s_iqr" in runs.columns:
+            chosen = runs.filter(pl.col("run_id").is_in(ids))
+            noisy = chosen.filter(pl.col("epoch_s_iqr") > NOISY_IQR_FRACTION * pl.col("epoch_s_median"))
+            if noisy.height:
+                notes.append(f"{noisy.height} of the {label} side's {chosen.height} runs were noisy (epoch IQR over "
+                             f"{NOISY_IQR_FRACTION:.0%} of the median): treat its figures with care.")
+    return notes
+
+
 def _fixed_seconds(ok: pl.DataFrame, device: str, kind: str, dataset_bytes: int) -> float:
     rows = ok.filter((pl.col("device") == device) & (pl.col("model") == kind))
     compile_s = rows["compile_s"].drop_nulls().median() or 0.0
@@ -349,13 +394,19 @@ def verdict(
     gpu_device: str | None = None,
     facts: pl.DataFrame | None = None,
     micro: pl.DataFrame | None = None,
+    runs_choice: str = "auto",
 ) -> Verdict:
     """The verdict for `job` (a RunConfig, or a Workload such as a preset) on the run log `runs`.
 
     facts: per device (`engine.analysis.prices.device_prices`) its physical memory and price, for the
     memory verdicts and the choice of a fair CPU; prices: the two chosen devices' hourly prices.
     micro: micro benchmark rows with `device`, for the memory floor's bandwidth.
+    runs_choice: whose measurements a measured answer uses when both your own ("local") and shipped or
+    imported runs of the configuration exist: "auto" (yours, unless they disagree with the others
+    beyond their intervals: then the others, and a note says so), "mine" or "reference".
     """
+    if runs_choice not in RUNS_CHOICES:
+        raise ValueError(f"runs_choice={runs_choice!r}: expected one of {', '.join(RUNS_CHOICES)}")
     w = from_config(job) if isinstance(job, RunConfig) else job
     memory = estimate(w)
     all_runs = runs
@@ -380,8 +431,9 @@ def verdict(
 
     exact = paired.filter(matches(config_key(job))) if isinstance(job, RunConfig) else paired.clear()
     if exact.height:
-        own_first = [pl.col("cpu_source") != "local", pl.col("gpu_source") != "local"]  # False sorts first
-        row = exact.sort(own_first).row(0, named=True)
+        row, whose = _whose_runs(exact, runs_choice)
+        notes.extend(whose)
+        notes.extend(_thin_evidence(row, runs))
         cpu_fixed = (row["cpu_compile_s"] or 0.0) + (row["cpu_transfer_s"] or 0.0)
         gpu_fixed = (row["gpu_compile_s"] or 0.0) + (row["gpu_transfer_s"] or 0.0)
         ci = bootstrap_speedup(row["epoch_times_s_cpu"], row["epoch_times_s_gpu"])

@@ -82,6 +82,16 @@ def test_network_widgets_present_and_bound_to_url(data_dirs):
         by_key(at.selectbox, key)
     by_key(at.radio, "ov_preset")
     assert "1,863,690 parameters" in texts(at.markdown)
+    for key in ("ov_cpu", "ov_gpu"):  # the two devices compared, "Fair pair (default)" unless picked
+        assert by_key(at.selectbox, key).value == "Fair pair (default)"
+    assert by_key(at.radio, "ov_runs").value == "Auto"
+
+
+def test_whose_runs_picks_the_measurements_the_answer_uses(data_dirs):
+    at = open_page(PAGE, {**MEASURED, **TYPED, "ov_used_open": "true"})
+    assert list(at.dataframe[1].value["source"]) == ["local", "reference"]  # your CPU runs agree: yours
+    at = open_page(PAGE, {**MEASURED, **TYPED, "ov_used_open": "true", "ov_runs": "Reference"})
+    assert list(at.dataframe[1].value["source"]) == ["reference", "reference"]
 
 
 def test_inputs_wait_in_a_popover_and_the_chart_comes_before_the_numbers(data_dirs):
