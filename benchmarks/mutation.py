@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Module (path in the checkout) -> the tests that speak for it.
 TARGETS = {
-    "verdict": ("engine/answer/verdict.py", ["tests/test_verdict.py", "tests/test_answer_rule.py",
-                                             "tests/test_explain.py"]),
+    "verdict": ("engine/answer/verdict.py", ["tests/test_verdict.py", "tests/test_verdict_numbers.py",
+                                             "tests/test_answer_rule.py", "tests/test_explain.py"]),
     "perfmodel": ("engine/analysis/perfmodel.py", ["tests/test_perfmodel.py", "tests/test_answer_rule.py",
                                                    "tests/test_verdict.py"]),
     "traffic": ("engine/analysis/traffic.py", ["tests/test_perfmodel.py", "tests/test_answer_rule.py"]),
