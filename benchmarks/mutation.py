@@ -35,9 +35,10 @@ ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {
     "verdict": ("engine/answer/verdict.py", ["tests/test_verdict.py", "tests/test_verdict_numbers.py",
                                              "tests/test_answer_rule.py", "tests/test_explain.py"]),
-    "perfmodel": ("engine/analysis/perfmodel.py", ["tests/test_perfmodel.py", "tests/test_answer_rule.py",
-                                                   "tests/test_verdict.py"]),
-    "traffic": ("engine/analysis/traffic.py", ["tests/test_perfmodel.py", "tests/test_answer_rule.py"]),
+    "perfmodel": ("engine/analysis/perfmodel.py", ["tests/test_perfmodel.py", "tests/test_perfmodel_numbers.py",
+                                                   "tests/test_answer_rule.py", "tests/test_verdict.py"]),
+    "traffic": ("engine/analysis/traffic.py", ["tests/test_perfmodel_numbers.py", "tests/test_perfmodel.py",
+                                               "tests/test_answer_rule.py"]),
     "memory": ("engine/analysis/memory.py", ["tests/test_memory.py", "tests/test_answer_rule.py"]),
     "cost": ("engine/analysis/cost.py", ["tests/test_cost.py", "tests/test_cost_tables.py",
                                          "tests/test_answer_rule.py"]),

@@ -1,0 +1,213 @@
+"""engine.analysis.perfmodel and engine.analysis.traffic, number by number: the batch term and the
+memory floor recovered from synthetic runs whose answer is known, predictions never below the
+floor, the validation's leave-one-out and extrapolation errors, and the bytes a step moves by hand."""
+
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+
+from engine.analysis import traffic
+from engine.analysis.perfmodel import (
+    Fit,
+    FitError,
+    fit_curves,
+    fit_line,
+    fit_runs,
+    measured_vs_fitted,
+    predict,
+    select_fit,
+    validation,
+    validation_summary,
+)
+from engine.analysis.workload import Workload
+from engine.base.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from engine.base.counts import flops_per_step, parameter_count
+
+OVERHEAD, RATE, HALF = 1e-4, 1e12, 64.0  # s/step, FLOP/s at large batches, batch at half the rate
+
+
+def _truth(flops, batch, floor=0.0):
+    return OVERHEAD + np.maximum(flops * (1 + HALF / batch) / RATE, floor)
+
+
+def test_the_batch_term_is_recovered_exactly_from_noise_free_runs():
+    flops = np.array([1e9, 2e9, 4e9, 1e9, 2e9, 4e9, 1e9, 4e9])
+    batch = np.array([32, 32, 32, 256, 256, 256, 1024, 1024])
+    line = fit_line(flops, _truth(flops, batch), batch)
+    assert line.batch_half == HALF
+    assert line.rate_flops_per_s == pytest.approx(RATE, rel=1e-6)
+    assert line.overhead_s == pytest.approx(OVERHEAD, rel=1e-6)
+    assert line.median_rel_error == pytest.approx(0.0, abs=1e-9) and line.band_factor == pytest.approx(1.0)
+    assert line.rate_at(64) == pytest.approx(RATE / 2) and line.rate_at(192) == pytest.approx(RATE * 0.75)
+    assert line.compute_seconds(2e9, 64) == pytest.approx(2 * 2e9 / RATE)
+    assert line.compute_seconds(2e9) == pytest.approx(2e9 / RATE)  # no batch: a large batch
+    # One batch size only: nothing to tell the batch term from, so none is fitted.
+    single = fit_line(flops[:3], _truth(flops[:3], batch[:3]), batch[:3])
+    assert single.batch_half == 0.0 and single.rate_at(32) == single.rate_flops_per_s
+
+
+def test_runs_at_the_memory_floor_do_not_pull_the_rate():
+    flops = np.array([1e9, 2e9, 4e9, 8e9, 16e9])
+    floor = np.array([0.0, 0.0, 0.0, 0.5, 0.5])  # the two largest steps are memory-bound at 0.5 s
+    seconds = OVERHEAD + np.maximum(flops / RATE, floor)
+    line = fit_line(flops, seconds, floor=floor)
+    assert line.rate_flops_per_s == pytest.approx(RATE, rel=1e-6)
+    assert line.overhead_s == pytest.approx(OVERHEAD, rel=1e-6)
+    assert line.seconds(16e9, floor=0.5) == pytest.approx(OVERHEAD + 0.5)
+    assert line.seconds(1e9, floor=0.5) == pytest.approx(OVERHEAD + 0.5)  # never below the floor
+    assert line.seconds(1e9) == pytest.approx(OVERHEAD + 1e9 / RATE)
+    assert np.allclose(line.seconds(flops, None, floor), seconds)
+
+
+def test_floor_runs_stay_in_when_too_few_sizes_would_remain():
+    flops = np.array([1e9, 2e9, 4e9])
+    floor = np.array([0.0, 1.0, 1.0])
+    seconds = OVERHEAD + flops / RATE
+    line = fit_line(flops, seconds, floor=floor)  # the floor is wrong here, but a fit must still come out
+    assert line.rate_flops_per_s > 0
+
+
+def test_bad_points_are_dropped_and_refusals_name_why():
+    line = fit_line([1e9, 2e9, -1, np.nan, 4e9], [0.001, 0.002, 0.1, 0.1, 0.004])
+    assert line.n_points == 3 and line.flops_range == (1e9, 4e9)
+    with pytest.raises(FitError, match="got 1"):
+        fit_line([1e9, 1e9], [0.1, 0.2])
+    with pytest.raises(FitError, match="does not grow with FLOPs"):
+        fit_line([1e9, 2e9, 4e9], [0.3, 0.3, 0.3])
+
+
+def _workload(params=10**9, batch=128, samples=128 * 100, flops=1e12, optimizer="adam"):
+    return Workload("w", "mlp", params, flops, batch, samples, 10, samples * 100, optimizer=optimizer)
+
+
+def test_bytes_a_step_moves_by_hand():
+    assert traffic.bytes_per_param("adam") == 40 and traffic.bytes_per_param("adamw") == 40
+    assert traffic.bytes_per_param("sgd") == 32
+    w = _workload(params=1000, batch=10, samples=100)  # 100 bytes per sample
+    assert traffic.batch_input_bytes(w) == pytest.approx(1000)
+    assert traffic.bytes_per_step(w) == pytest.approx(40 * 1000 + 1000)
+    assert traffic.bytes_per_step(_workload(params=1000, batch=10, samples=100, optimizer="sgd")) == pytest.approx(
+        32 * 1000 + 1000)
+    rows = pl.DataFrame({"params": [1000, 1000], "optimizer": ["adam", "sgd"], "dataset_bytes": [10_000, 10_000],
+                         "dataset_size": [100, 100], "batch_size": [10, 10]})
+    assert rows.select(traffic.bytes_per_step_expr())["bytes_per_step"].to_list() == [41_000.0, 33_000.0]
+
+
+def test_device_bandwidth_is_the_largest_buffer_raised_by_training_runs():
+    micro = pl.DataFrame({"device": ["A", "A", "A", "B"], "benchmark": ["memory_bandwidth"] * 4,
+                          "status": ["ok"] * 4, "size": [2**20, 2**30, 2**24, 2**30],
+                          "bytes_per_s": [50e9, 6e9, 20e9, 1e12]})
+    runs = pl.DataFrame({"device": ["A", "B", "C"], "step_s": [0.1, 1.0, 1.0], "params": [20_000_000] * 3,
+                         "optimizer": ["adam"] * 3, "dataset_bytes": [0] * 3, "dataset_size": [1] * 3,
+                         "batch_size": [1] * 3})
+    table = {r["device"]: r for r in traffic.device_bandwidths(runs, micro).iter_rows(named=True)}
+    # A: the 1 GiB buffer read 6 GB/s, but a training step moved 800 MB in 0.1 s = 8 GB/s: raised to 8.
+    assert table["A"]["micro_bytes_per_s"] == 6e9 and table["A"]["bandwidth_bytes_per_s"] == pytest.approx(8e9)
+    assert table["A"]["basis"] == "training runs"
+    assert table["B"]["bandwidth_bytes_per_s"] == 1e12 and table["B"]["basis"] == "micro benchmark"
+    assert table["C"]["bandwidth_bytes_per_s"] is None  # no micro benchmark: no floor
+    assert traffic.device_bandwidths(runs, None)["bandwidth_bytes_per_s"].null_count() == 3
+
+
+def _config(width, batch=64, samples=4096):
+    return RunConfig(model=ModelConfig("mlp", width=width, depth=2), data=DataConfig(samples=samples),
+                     train=TrainConfig(batch_size=batch))
+
+
+def _runs(widths=(16, 64, 256, 1024), batches=(64,), device="GPU X", step=None):
+    rows = []
+    for w in widths:
+        for b in batches:
+            cfg = _config(w, b)
+            f = flops_per_step(cfg)
+            s = step(f, b) if step else float(_truth(f, b))
+            rows.append({"run_id": f"{device}-{w}-{b}", "status": "ok", "platform": "gpu", "device_kind": device,
+                         "cpu_model": "c", "cpu_cores": 4, "model": "mlp", "dtype": "float32",
+                         "matmul_precision": "default", "mode": "fused", "params": parameter_count(cfg),
+                         "optimizer": "adam", "dataset_bytes": 4096 * 3140, "dataset_size": 4096, "batch_size": b,
+                         "steps_per_epoch": cfg.steps_per_epoch, "flops_per_step_analytic": float(f),
+                         "epoch_s_median": s * cfg.steps_per_epoch})
+    return pl.DataFrame(rows)
+
+
+def test_fit_runs_predicts_with_the_batch_term_and_the_floor_of_the_measured_bandwidth():
+    runs = _runs(batches=(16, 64, 512))
+    micro = pl.DataFrame({"device": ["GPU X"], "benchmark": ["memory_bandwidth"], "status": ["ok"],
+                          "size": [2**30], "bytes_per_s": [1e15]})  # fast memory: every run compute-bound
+    fits, table = fit_runs(runs, micro=micro)
+    (fit,) = fits
+    assert fit.line.batch_half == HALF and fit.rate_flops_per_s == pytest.approx(RATE, rel=1e-6)
+    assert fit.bandwidth_bytes_per_s == 1e15 and fit.typical_batch == 64
+    assert table["batch_half"].to_list() == [HALF] and table["bandwidth_bytes_per_s"].to_list() == [1e15]
+    assert "x batch / (batch + 64)" in fit.describe() and "memory floor at 1e+06 GB/s" in fit.describe()
+    w = _workload(params=10**9, batch=32, flops=1e12)
+    p = predict(fit, w)
+    compute = 1e12 * (1 + HALF / 32) / RATE
+    floor = (40 * 10**9 + 100 * 32) / 1e15
+    assert p.seconds_per_step == pytest.approx(OVERHEAD + max(compute, floor))
+    assert p.seconds_per_epoch == pytest.approx(p.seconds_per_step * 400) and p.steps_per_epoch == 400
+    assert p.floor_seconds_per_step == pytest.approx(floor) and not p.memory_bound
+    slow = Fit(**{**fit.__dict__, "bandwidth_bytes_per_s": 1e9})  # 40 GB at 1 GB/s: 40 s per step
+    q = predict(slow, w)
+    assert q.memory_bound and q.seconds_per_step == pytest.approx(OVERHEAD + (40 * 10**9 + 3200) / 1e9)
+    assert q.low >= (OVERHEAD + q.floor_seconds_per_step) * 400 - 1e-9  # the band stays above the floor too
+    assert "memory-bound: at the floor of" in q.describe()
+
+
+def test_extrapolation_is_measured_both_ways():
+    (fit,) = fit_runs(_runs())[0]
+    lo, hi = fit.line.flops_range
+    assert predict(fit, hi * 10, steps_per_epoch=1).extrapolation == pytest.approx(10)
+    assert predict(fit, lo / 4, steps_per_epoch=1).extrapolation == pytest.approx(4)
+    assert predict(fit, (lo + hi) / 2, steps_per_epoch=1).extrapolation == 1.0
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        predict(fit, 1e9)
+    with pytest.raises(ValueError, match="expected positive"):
+        predict(fit, -1.0, steps_per_epoch=3)
+
+
+def test_select_fit_takes_the_one_with_most_runs():
+    few, many = fit_runs(_runs(widths=(16, 64)))[0][0], fit_runs(_runs())[0][0]
+    assert select_fit([few, many], device="GPU X") is many
+    assert select_fit([few, many], device="Y") is None
+
+
+def test_measured_against_fitted_and_the_curves():
+    runs = _runs(batches=(16, 512))
+    fits, _ = fit_runs(runs)
+    table = measured_vs_fitted(runs, fits)
+    assert table.height == runs.height and table["ratio"].to_list() == pytest.approx([1.0] * runs.height, rel=1e-6)
+    curves = fit_curves(fits, points=5)
+    assert curves.height == 5 and curves["fitted_step_s"].is_sorted()
+    lo, hi = fits[0].line.flops_range
+    assert curves["flops_per_step"][0] == pytest.approx(lo) and curves["flops_per_step"][-1] == pytest.approx(hi)
+
+
+def test_validation_is_exact_on_noise_free_runs_and_measures_a_known_error():
+    exact = validation(_runs(batches=(16, 512)))
+    assert exact["loo_error"].abs().max() == pytest.approx(0.0, abs=1e-6)
+    assert exact.filter(pl.col("extrapolated"))["extrapolation_error"].abs().max() == pytest.approx(0.0, abs=1e-6)
+    assert exact.filter(~pl.col("extrapolated"))["extrapolation_step_s"].null_count() == exact.filter(
+        ~pl.col("extrapolated")).height
+    sizes = sorted(set(exact["flops_per_step"]))
+    assert set(exact.filter(pl.col("extrapolated"))["flops_per_step"]) == set(sizes[len(sizes) // 2:])
+    # One run 30 % slow: left out, the model misses it by 1/1.3 - 1; the others stay near exact.
+    slow_id = "GPU X-256-64"
+    runs = _runs().with_columns(pl.when(pl.col("run_id") == slow_id).then(pl.col("epoch_s_median") * 1.3)
+                                .otherwise(pl.col("epoch_s_median")).alias("epoch_s_median"))
+    table = validation(runs)
+    miss = table.filter(pl.col("run_id") == slow_id)["loo_error"][0]
+    assert miss == pytest.approx(1 / 1.3 - 1, abs=0.02)
+    summary = validation_summary(table).row(0, named=True)
+    assert summary["runs"] == 4 and summary["loo_runs"] == 4
+    assert summary["loo_median_abs_error"] == pytest.approx(
+        float(np.median(np.abs(table["loo_error"].to_numpy()))))
+    assert summary["extrapolated_runs"] == table["extrapolation_error"].drop_nulls().len()
+
+
+def test_a_group_that_cannot_be_fitted_leaves_its_runs_unpredicted():
+    table = validation(_runs(widths=(16, 64)))  # two sizes: leaving one out leaves one
+    assert table["loo_step_s"].null_count() == table.height
+    assert math.isnan(validation_summary(table)["loo_median_abs_error"][0] or math.nan)
