@@ -98,3 +98,7 @@ def test_presets_and_their_verdicts():
     assert small.fits and small.devices_needed == 1 and small.describe().startswith("fits")
     with pytest.raises(ValueError, match="device_memory_bytes"):
         m.verdict(0)
+
+
+def test_adamw_keeps_two_moments_like_adam():
+    assert estimate(_mlp(optimizer="adamw")).optimizer_bytes == 2 * 55_050 * 4

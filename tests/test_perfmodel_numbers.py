@@ -211,3 +211,13 @@ def test_a_group_that_cannot_be_fitted_leaves_its_runs_unpredicted():
     table = validation(_runs(widths=(16, 64)))  # two sizes: leaving one out leaves one
     assert table["loo_step_s"].null_count() == table.height
     assert math.isnan(validation_summary(table)["loo_median_abs_error"][0] or math.nan)
+
+
+@pytest.mark.parametrize("half", [0.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0, 4096.0])
+def test_every_batch_half_of_the_grid_is_recovered_exactly(half):
+    """The grid of batch sizes at half the rate runs from 4 to 4,096 (and 0: no batch term)."""
+    flops = np.array([1e9, 4e9, 1e9, 4e9, 1e9, 4e9])
+    batch = np.array([8.0, 8.0, 512.0, 512.0, 16384.0, 16384.0])
+    seconds = OVERHEAD + flops * (1 + half / batch) / RATE
+    line = fit_line(flops, seconds, batch)
+    assert line.batch_half == half and line.rate_flops_per_s == pytest.approx(RATE, rel=1e-6)
