@@ -102,3 +102,20 @@ def test_presets_and_their_verdicts():
 
 def test_adamw_keeps_two_moments_like_adam():
     assert estimate(_mlp(optimizer="adamw")).optimizer_bytes == 2 * 55_050 * 4
+
+
+def test_sizes_and_shares_in_the_words():
+    from engine.analysis.memory import MemoryEstimate, _gb
+
+    assert (_gb(10**12), _gb(10**12 - 10**9), _gb(10**8), _gb(10**8 - 1)) == ("1.00 TB", "999.00 GB", "0.10 GB",
+                                                                           "100.0 MB")
+    m = MemoryEstimate(params_bytes=400, grads_bytes=400, optimizer_bytes=800, activations_bytes=200, dataset_bytes=0)
+    assert m.describe() == ("parameters 0.0 MB, gradients 0.0 MB, optimizer state 0.0 MB, activations 0.0 MB; "
+                            "total 0.0 MB")
+    exact = m.verdict(1800)  # exactly the device's memory: it fits
+    assert exact.fits and exact.devices_needed == 1 and exact.describe("D") == "fits: 0.0 MB of 0.0 MB on D (100.0%)"
+    assert m.verdict(1799).devices_needed == 2 and not m.verdict(1799).fits
+    assert m.verdict(1_800_000).describe("D").endswith("(0.1%)")  # a share of exactly 0.1 %
+    assert m.verdict(1_800_001).describe("D").endswith("(<0.1%)")
+    assert m.verdict(1).devices_needed == 1800  # one byte is a (tiny) device
+    assert m.verdict(3600).describe("D").endswith("(50.0%)")
