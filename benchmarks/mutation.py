@@ -40,8 +40,8 @@ TARGETS = {
     "traffic": ("engine/analysis/traffic.py", ["tests/test_perfmodel_numbers.py", "tests/test_perfmodel.py",
                                                "tests/test_answer_rule.py"]),
     "memory": ("engine/analysis/memory.py", ["tests/test_memory.py", "tests/test_answer_rule.py"]),
-    "cost": ("engine/analysis/cost.py", ["tests/test_cost.py", "tests/test_cost_tables.py",
-                                         "tests/test_answer_rule.py"]),
+    "cost": ("engine/analysis/cost.py", ["tests/test_cost_numbers.py", "tests/test_cost.py",
+                                         "tests/test_cost_tables.py", "tests/test_answer_rule.py"]),
     "prices": ("engine/analysis/prices.py", ["tests/test_answer_rule.py"]),
     "counts": ("engine/base/counts.py", ["tests/test_counts_by_hand.py", "tests/test_counts.py"]),
 }
