@@ -221,3 +221,135 @@ def test_every_batch_half_of_the_grid_is_recovered_exactly(half):
     seconds = OVERHEAD + flops * (1 + half / batch) / RATE
     line = fit_line(flops, seconds, batch)
     assert line.batch_half == half and line.rate_flops_per_s == pytest.approx(RATE, rel=1e-6)
+
+
+def test_one_disturbed_run_is_weighed_out_exactly():
+    """Exact runs and one 4x slower: the Huber reweighting must remove it, not just damp it."""
+    flops = np.geomspace(1e8, 1e11, 9)
+    seconds = OVERHEAD + flops / RATE
+    seconds[4] *= 4.0
+    line = fit_line(flops, seconds)
+    assert line.rate_flops_per_s == pytest.approx(RATE, rel=1e-4)
+    assert line.overhead_s == pytest.approx(OVERHEAD, rel=1e-3)
+    assert line.median_rel_error == pytest.approx(0.0, abs=1e-4)
+
+
+def test_a_negative_intercept_is_refitted_through_the_origin_by_hand():
+    flops = np.array([1e9, 2e9, 4e9])
+    seconds = flops / RATE - 2e-4  # would need a negative overhead
+    line = fit_line(flops, seconds)
+    # Through the origin, minimising sum ((y - b x) / y)^2 gives b = sum(x / y) / sum(x^2 / y^2).
+    b = np.sum(flops / seconds) / np.sum(flops**2 / seconds**2)
+    assert line.overhead_s == 0.0 and line.rate_flops_per_s == pytest.approx(1 / b, rel=1e-9)
+
+
+def test_three_runs_have_an_error_estimate_and_two_do_not():
+    flops = np.array([1e9, 2e9, 4e9])
+    three = fit_line(flops, OVERHEAD + flops / RATE)
+    assert three.median_rel_error == pytest.approx(0.0, abs=1e-9) and three.band_factor == pytest.approx(1.0)
+    two = fit_line(flops[:2], OVERHEAD + flops[:2] / RATE)
+    assert math.isnan(two.median_rel_error) and math.isnan(two.band_factor)
+
+
+def test_zero_sizes_times_and_batches_are_left_out():
+    flops = np.array([0.0, 1e9, 2e9, 4e9, 8e9])
+    seconds = OVERHEAD + flops / RATE
+    batch = np.array([64, 0, 64, 64, 64])
+    line = fit_line(flops, np.where(flops == 8e9, 0.0, seconds), batch)
+    assert line.n_points == 2 and line.flops_range == (2e9, 4e9)
+
+
+def test_the_band_never_reaches_below_the_floor():
+    from engine.analysis.perfmodel import LineFit
+
+    line = LineFit(OVERHEAD, RATE, 0.2, 2.0, 10, 10, (1e9, 1e10))
+    fit = Fit("D", "gpu", "mlp", "float32", "default", "fused", line, bandwidth_bytes_per_s=1e9)
+    w = _workload(params=10**9, batch=128, flops=1e9)  # 40 GB at 1 GB/s: memory-bound
+    p = predict(fit, w)
+    floor = (40 * 10**9 + 100 * 128) / 1e9
+    assert p.memory_bound and p.floor_seconds_per_step == pytest.approx(floor)
+    assert p.seconds_per_epoch == pytest.approx((OVERHEAD + floor) * 100)
+    assert p.low == pytest.approx(p.seconds_per_epoch)  # not epoch / 2: nothing is faster than the floor
+    assert p.high == pytest.approx(2 * p.seconds_per_epoch)
+    compute_bound = predict(Fit(**{**fit.__dict__, "bandwidth_bytes_per_s": 1e15}), w)
+    assert not compute_bound.memory_bound
+    assert compute_bound.low == pytest.approx(compute_bound.seconds_per_epoch / 2)
+
+
+def test_predictions_refuse_nothing_to_predict():
+    (fit,) = fit_runs(_runs())[0]
+    for flops, steps in ((0.0, 1), (1e9, 0), (math.inf, 1)):
+        with pytest.raises(ValueError, match="expected positive"):
+            predict(fit, flops, steps_per_epoch=steps)
+
+
+def test_the_words_of_a_prediction():
+    from engine.analysis.perfmodel import _seconds
+
+    (fit,) = fit_runs(_runs())[0]
+    lo, hi = fit.line.flops_range
+    inside = predict(fit, (lo + hi) / 2, steps_per_epoch=1).describe()
+    assert "extrapolated" not in inside and f"fitted on {fit.fitted_on}" in inside
+    assert "extrapolated 10x beyond the measured FLOP range" in predict(fit, hi * 10, steps_per_epoch=1).describe()
+    assert [_seconds(s) for s in (59.9, 60, 3600, 86_400)] == ["59.9 s", "1 min", "1 h", "1 days"]
+    assert [_seconds(s) for s in (3599, 86_399)] == ["60 min", "24 h"]
+
+
+def test_runs_without_time_or_flops_stay_out_of_a_fit():
+    runs = _runs()
+    broken = pl.concat([runs, runs.head(1).with_columns(pl.lit("zero-time").alias("run_id"),
+                                                         pl.lit(0.0).alias("epoch_s_median")),
+                        runs.head(1).with_columns(pl.lit("zero-flops").alias("run_id"),
+                                                  pl.lit(0.0).alias("flops_per_step_analytic"))])
+    (fit,) = fit_runs(broken)[0]
+    assert fit.line.n_points == runs.height and "zero-time" not in fit.run_ids and "zero-flops" not in fit.run_ids
+
+
+def test_the_fit_table_reports_the_range_and_an_exact_fit_without_a_floor():
+    runs = _runs(batches=(16, 512))
+    _, table = fit_runs(runs)
+    row = table.row(0, named=True)
+    assert row["flops_low"] == runs["flops_per_step_analytic"].min()
+    assert row["flops_high"] == runs["flops_per_step_analytic"].max()
+    assert row["median_rel_error"] == pytest.approx(0.0, abs=1e-6) and row["bandwidth_bytes_per_s"] is None
+
+
+def _memory_bound_runs():
+    """Noise-free runs, the two smallest at a memory floor of bytes / 70 GB/s (they move 78-101 GB per
+    second of compute), the three largest compute-bound."""
+    bandwidth = 70e9
+    rows = _runs(widths=(16, 64, 256, 1024, 2048))
+    bytes_per_step = rows.select(traffic.bytes_per_step_expr())["bytes_per_step"]
+    steps = rows["steps_per_epoch"]
+    truth = [float(OVERHEAD + max(f * (1 + HALF / b) / RATE, n / bandwidth)) * s
+             for f, b, n, s in zip(rows["flops_per_step_analytic"], rows["batch_size"], bytes_per_step, steps)]
+    micro = pl.DataFrame({"device": ["GPU X"], "benchmark": ["memory_bandwidth"], "status": ["ok"],
+                          "size": [2**30], "bytes_per_s": [bandwidth]})
+    return rows.with_columns(pl.Series("epoch_s_median", truth)), micro
+
+
+def test_memory_bound_runs_are_fitted_and_validated_exactly_with_their_floor():
+    runs, micro = _memory_bound_runs()
+    fits, _ = fit_runs(runs, micro=micro)
+    (fit,) = fits
+    assert fit.bandwidth_bytes_per_s == 70e9 and fit.rate_flops_per_s == pytest.approx(RATE, rel=1e-6)
+    ratios = measured_vs_fitted(runs, fits)["ratio"].to_list()
+    assert ratios == pytest.approx([1.0] * runs.height, rel=1e-6)
+    table = validation(runs, micro)
+    assert table["loo_error"].drop_nulls().abs().max() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_an_odd_number_of_sizes_extrapolates_the_larger_half():
+    table = validation(_runs(widths=(16, 64, 256, 1024, 2048)))
+    sizes = sorted(set(table["flops_per_step"]))
+    assert set(table.filter(pl.col("extrapolated"))["flops_per_step"]) == set(sizes[3:])
+
+
+def test_the_summary_by_hand():
+    table = pl.DataFrame({"device": ["D"] * 5, "loo_error": [0.1, -0.2, 0.3, None, -0.5],
+                          "extrapolation_error": [None, None, 0.4, -0.6, None]})
+    row = validation_summary(table).row(0, named=True)
+    assert row["runs"] == 5 and row["loo_runs"] == 4 and row["extrapolated_runs"] == 2
+    assert row["loo_median_abs_error"] == pytest.approx(0.25)
+    assert row["loo_p90_abs_error"] == pytest.approx(0.44)  # linear between 0.3 and 0.5 at 0.9 of the way
+    assert row["extrapolation_median_abs_error"] == pytest.approx(0.5)
