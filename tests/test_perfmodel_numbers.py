@@ -354,3 +354,16 @@ def test_the_summary_by_hand():
     assert row["loo_median_abs_error"] == pytest.approx(0.25)
     assert row["loo_p90_abs_error"] == pytest.approx(0.44)  # linear between 0.3 and 0.5 at 0.9 of the way
     assert row["extrapolation_median_abs_error"] == pytest.approx(0.5)
+
+
+def test_traffic_of_rows_with_missing_sizes_and_zero_times():
+    rows = pl.DataFrame({"params": [1000], "optimizer": [None], "dataset_bytes": [None], "dataset_size": [100],
+                         "batch_size": [10]}, schema_overrides={"optimizer": pl.String, "dataset_bytes": pl.Int64})
+    assert rows.select(traffic.bytes_per_step_expr())["bytes_per_step"].to_list() == [40_000.0]  # Adam, no batch
+    runs = pl.DataFrame({"device": ["A", "A"], "step_s": [0.0, 1.0], "params": [1000, 1000],
+                         "optimizer": ["adam", "adam"], "dataset_bytes": [0, 0], "dataset_size": [1, 1],
+                         "batch_size": [1, 1]})
+    micro = pl.DataFrame({"device": ["A"], "benchmark": ["memory_bandwidth"], "status": ["ok"], "size": [2**30],
+                          "bytes_per_s": [1.0]})
+    # A run with no time moves nothing measurable: 40 kB in 1 s, not infinite bandwidth.
+    assert traffic.device_bandwidths(runs, micro)["bandwidth_bytes_per_s"].to_list() == [40_000.0]

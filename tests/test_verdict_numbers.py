@@ -280,3 +280,93 @@ def test_a_model_missing_on_one_device_names_that_device_and_why():
     assert v.basis == "none"
     assert any(n.startswith("No performance model for mlp float32 on Test GPU: needs runs at 2 or more") for n in v.notes)
     assert not any(n.startswith("No performance model for mlp float32 on CPU") for n in v.notes)
+
+
+def test_missing_compile_and_transfer_times_count_as_nothing():
+    cfg = _config(100)
+    bare = {"compile_s": None, "transfer_s": None}
+    measured = records_to_frame([{**_record(cfg, "cpu", 0.01, "c"), **bare}, {**_record(cfg, "gpu", 0.001, "g"), **bare}])
+    v = verdict(cfg, measured, Prices(0.1, 1.0), 2)
+    assert v.basis == "measured" and v.cpu.fixed_s == 0.0 and v.gpu.fixed_s == 0.0
+    assert v.cpu.run_s == pytest.approx(2 * 0.01 * cfg.steps_per_epoch)
+    near = verdict(_config(80), measured, Prices(0.1, 1.0), 2)
+    assert near.basis == "nearest measurement" and near.cpu.fixed_s == 0.0 and near.gpu.fixed_s == 0.0
+    side = alone(cfg, measured, "cpu", 2)
+    assert side.fixed_s == 0.0 and side.run_s == pytest.approx(2 * 0.01 * cfg.steps_per_epoch)
+    fitted = _fitted_runs().with_columns(pl.lit(None, pl.Float64).alias("compile_s"),
+                                         pl.lit(None, pl.Float64).alias("transfer_s"))
+    predicted = verdict(_config(1000), fitted, Prices(0.1, 1.0), 2)
+    assert predicted.basis == "predicted" and predicted.cpu.fixed_s == 0.0 and predicted.gpu.fixed_s == 0.0
+
+
+def test_noisy_means_an_iqr_over_ten_percent_of_the_median():
+    cfg = _config(100)
+    epoch = 0.001 * cfg.steps_per_epoch
+
+    def notes(iqr_fraction):
+        gpu = {**_record(cfg, "gpu", 0.001, "g"), "epoch_s_iqr": iqr_fraction * epoch}
+        runs = records_to_frame([_record(cfg, "cpu", 0.01, "c"), _record(cfg, "cpu", 0.01, "c2"), gpu,
+                                 {**gpu, "run_id": "g2"}])
+        return [n for n in verdict(cfg, runs, Prices(0.1, 1.0), 1).notes if "noisy" in n]
+
+    assert notes(0.15) and not notes(0.10) and not notes(0.05)
+
+
+def test_an_approximate_workload_says_so_and_a_config_does_not():
+    runs = _fitted_runs()
+    preset = verdict(preset_10b_network(), runs, Prices(0.1, 1.0), 1)
+    assert any(n.startswith("The workload is an approximation: a 4-hidden-layer MLP") for n in preset.notes)
+    config = verdict(_config(1000), runs, Prices(0.1, 1.0), 1)
+    assert not any("approximation" in n for n in config.notes)
+
+
+def test_the_nearest_measurement_weights_by_hand():
+    from engine.analysis.workload import from_config
+    from engine.answer.verdict import nearest
+
+    job = from_config(_config(64, samples=2048, batch=64))
+    # distance = |ln params| + 0.5 |ln batch| + 0.25 |ln samples| (ratios to the job's)
+    candidates = {"batch x2": (job.params, 128, 2048),  # 0.5 ln 2 = 0.347
+                  "samples x5": (job.params, 64, 10240),  # 0.25 ln 5 = 0.402
+                  "samples x3.5": (job.params, 64, 7168),  # 0.25 ln 3.5 = 0.313
+                  "params x1.1": (int(job.params * 1.1), 64, 2048)}  # ln 1.1 = 0.095
+
+    def pick(*names, local=()):
+        frame = pl.DataFrame({"name": list(names), "params": [candidates[n][0] for n in names],
+                              "batch_size": [candidates[n][1] for n in names],
+                              "dataset_size": [candidates[n][2] for n in names],
+                              "cpu_source": ["local" if n in local else "reference" for n in names],
+                              "gpu_source": ["reference"] * len(names)})
+        return nearest(frame, job)["name"]
+
+    assert pick("batch x2", "samples x5") == "batch x2"
+    assert pick("batch x2", "samples x3.5") == "samples x3.5"
+    assert pick("batch x2", "params x1.1") == "params x1.1"
+    assert pick("samples x5", "params x1.1") == "params x1.1"
+    assert pick("samples x3.5", "samples x3.5", local=()) == "samples x3.5"
+
+
+def test_the_fair_cpu_ran_the_jobs_kind_before_it_shares_the_host():
+    cnn, mlp = _config(16, kind="cnn"), _config(100)
+    runs = records_to_frame([_record(mlp, "gpu", 0.001, "g", host="gpu-box"),
+                             _record(cnn, "cpu", 0.01, "host-cnn", host="gpu-box", cores=16),
+                             _record(mlp, "cpu", 0.01, "laptop-mlp", host="laptop", cores=2)])
+    assert choose_pair(runs, "mlp")[0] == "CPU: Test CPU (2 cores)"
+    # An accelerator missing from the price table: no price to be close to; the runs decide.
+    facts = pl.DataFrame({"device": ["CPU: Test CPU (2 cores)", "CPU: Test CPU (16 cores)"],
+                          "usd_per_hour": [0.08, 0.65]})
+    runs = records_to_frame([_record(mlp, "gpu", 0.001, "g", host="gpu-box"),
+                             _record(mlp, "cpu", 0.01, "a", host="a", cores=2),
+                             _record(mlp, "cpu", 0.01, "b", host="b", cores=16),
+                             _record(mlp, "cpu", 0.01, "b2", host="b", cores=16)])
+    assert choose_pair(runs, "mlp", facts=facts)[0] == "CPU: Test CPU (16 cores)"
+
+
+def test_runs_with_no_time_never_become_a_device_or_a_side():
+    cfg = _config(100)
+    zero = {**_record(cfg, "gpu", 0.001, "zero", kind="A Zero GPU"), "epoch_s_median": 0.0}
+    runs = records_to_frame([_record(cfg, "cpu", 0.01, "c"), zero, _record(cfg, "gpu", 0.001, "g")])
+    assert choose_pair(runs, "mlp")[1] == "Test GPU"
+    assert alone(cfg, runs, "gpu", 1).device == "Test GPU"
+    only_zero = records_to_frame([{**_record(cfg, "cpu", 0.01, "c"), "epoch_s_median": 0.0}])
+    assert alone(cfg, only_zero, "cpu", 1) is None

@@ -467,12 +467,7 @@ def verdict(
     # near the measured ones, not for a preset many orders of magnitude away.
     near = paired.filter((pl.col("model") == w.kind) & (pl.col("dtype") == w.dtype))
     if near.height and isinstance(job, RunConfig):
-        near = near.with_columns(
-            ((pl.col("params").log() - math.log(w.params)).abs()
-             + 0.5 * (pl.col("batch_size").log() - math.log(w.batch_size)).abs()
-             + 0.25 * (pl.col("dataset_size").log() - math.log(w.samples)).abs()).alias("distance")
-        ).sort("distance", pl.col("cpu_source") != "local", pl.col("gpu_source") != "local")  # own runs first
-        row = near.row(0, named=True)
+        row = nearest(near, w)
         scale = w.steps_per_epoch / max(row["dataset_size"] // row["batch_size"], 1)
         ci = bootstrap_speedup(row["epoch_times_s_cpu"], row["epoch_times_s_gpu"])
         sides = []
@@ -494,6 +489,16 @@ def verdict(
                          + _fit_problem(fit_table, dev, w) + ".")
     notes.append(f"no {w.kind} {w.dtype} runs on both {cpu_dev} and {gpu_dev} to measure or predict from.")
     return Verdict(basis="none", notes=tuple(notes), **base, **{**empty, **crossings})
+
+
+def nearest(pairs: pl.DataFrame, w: Workload) -> dict:
+    """The pair (a row of `pairs`) nearest to `w`: distance = |ln params ratio| + 0.5 |ln batch ratio|
+    + 0.25 |ln dataset-size ratio|, your own runs first at equal distance."""
+    return pairs.with_columns(
+        ((pl.col("params").log() - math.log(w.params)).abs()
+         + 0.5 * (pl.col("batch_size").log() - math.log(w.batch_size)).abs()
+         + 0.25 * (pl.col("dataset_size").log() - math.log(w.samples)).abs()).alias("distance")
+    ).sort("distance", pl.col("cpu_source") != "local", pl.col("gpu_source") != "local").row(0, named=True)
 
 
 def _fit_problem(fit_table: pl.DataFrame, device: str, w: Workload) -> str:
