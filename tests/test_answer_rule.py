@@ -206,3 +206,33 @@ def test_a_single_or_noisy_run_is_flagged():
     calm = records_to_frame([_record(cfg, "cpu", 0.01, f"c{i}") for i in range(2)]
                             + [{**_record(cfg, "gpu", 0.001, f"g{i}"), "epoch_s_iqr": 0.0} for i in range(2)])
     assert not verdict(cfg, calm, Prices(0.1, 1.0), 10).notes
+
+
+def test_price_table_rows_at_their_edges(tmp_path):
+    path = tmp_path / "prices.csv"
+    header = "platform,device_kind,unit,usd_per_hour,memory_gb,offer,source,source_date\n"
+    good = "gpu,G,device,1.5,0.5,o,s,2026-01-01\n"
+    path.write_text(header + good)
+    table = load_table(path)
+    assert price_for(table, "gpu", "G", None).memory_bytes == 500_000_000  # half a GB is a size
+    assert price_for(table, "gpu", "other", None) is None
+    assert price_for(table, "cpu", "cpu", 4) is None  # no per-vCPU row
+    for row, message in (("gpu,G,device,0,80,o,s,2026-01-01", "line 3: usd_per_hour=0.0"),
+                         ("gpu,G,device,1,0,o,s,2026-01-01", "line 3: memory_gb=0.0"),
+                         ("gpu,,device,1,80,o,s,2026-01-01", "line 3: platform, device_kind and source"),
+                         (",G,device,1,80,o,s,2026-01-01", "line 3: platform, device_kind and source"),
+                         ("gpu,G,device,1,80,o,,2026-01-01", "line 3: platform, device_kind and source")):
+        path.write_text(header + good + row + "\n")
+        with pytest.raises(ValueError, match=message):
+            load_table(path)
+    path.write_text(header + "cpu,cpu,vcpu,0.05,,o,s,2026-01-01\n")
+    cpus = load_table(path)
+    assert price_for(cpus, "cpu", "cpu", 0) is None and price_for(cpus, "cpu", "cpu", 2).usd_per_hour == 0.1
+
+
+def test_a_device_without_table_memory_keeps_what_its_runs_recorded():
+    runs = records_to_frame([_record(_config(), "gpu", 0.001, "g", kind="Unknown GPU", memory=7 * 10**9)])
+    facts = device_prices(runs, load_table())
+    row = facts.row(0, named=True)
+    assert row["usd_per_hour"] is None and row["price_basis"] == "not in the price table"
+    assert row["physical_memory_bytes"] == 7 * 10**9
