@@ -65,8 +65,9 @@ def test_floor_runs_stay_in_when_too_few_sizes_would_remain():
     flops = np.array([1e9, 2e9, 4e9])
     floor = np.array([0.0, 1.0, 1.0])
     seconds = OVERHEAD + flops / RATE
-    line = fit_line(flops, seconds, floor=floor)  # the floor is wrong here, but a fit must still come out
-    assert line.rate_flops_per_s > 0
+    line = fit_line(flops, seconds, floor=floor)  # the floor is wrong here: the fit on every run stands
+    assert line.rate_flops_per_s == pytest.approx(RATE, rel=1e-6)
+    assert line.overhead_s == pytest.approx(OVERHEAD, rel=1e-6)
 
 
 def test_bad_points_are_dropped_and_refusals_name_why():
@@ -257,6 +258,7 @@ def test_zero_sizes_times_and_batches_are_left_out():
     batch = np.array([64, 0, 64, 64, 64])
     line = fit_line(flops, np.where(flops == 8e9, 0.0, seconds), batch)
     assert line.n_points == 2 and line.flops_range == (2e9, 4e9)
+    assert fit_line(flops[1:], seconds[1:], np.array([1, 1, 64, 64])).n_points == 4  # a batch of one is a batch
 
 
 def test_the_band_never_reaches_below_the_floor():
@@ -291,6 +293,8 @@ def test_the_words_of_a_prediction():
     inside = predict(fit, (lo + hi) / 2, steps_per_epoch=1).describe()
     assert "extrapolated" not in inside and f"fitted on {fit.fitted_on}" in inside
     assert "extrapolated 10x beyond the measured FLOP range" in predict(fit, hi * 10, steps_per_epoch=1).describe()
+    assert "extrapolated 1.5x beyond" in predict(fit, hi * 1.5, steps_per_epoch=1).describe()
+    assert predict(fit, 0.5, steps_per_epoch=1).seconds_per_step > 0  # any positive FLOP count is a size
     assert [_seconds(s) for s in (59.9, 60, 3600, 86_400)] == ["59.9 s", "1 min", "1 h", "1 days"]
     assert [_seconds(s) for s in (3599, 86_399)] == ["60 min", "24 h"]
 
@@ -300,9 +304,12 @@ def test_runs_without_time_or_flops_stay_out_of_a_fit():
     broken = pl.concat([runs, runs.head(1).with_columns(pl.lit("zero-time").alias("run_id"),
                                                          pl.lit(0.0).alias("epoch_s_median")),
                         runs.head(1).with_columns(pl.lit("zero-flops").alias("run_id"),
-                                                  pl.lit(0.0).alias("flops_per_step_analytic"))])
+                                                  pl.lit(0.0).alias("flops_per_step_analytic")),
+                        runs.head(1).with_columns(pl.lit("zero-steps").alias("run_id"),
+                                                  pl.lit(0, pl.Int64).alias("steps_per_epoch"))])
     (fit,) = fit_runs(broken)[0]
-    assert fit.line.n_points == runs.height and "zero-time" not in fit.run_ids and "zero-flops" not in fit.run_ids
+    assert fit.line.n_points == runs.height
+    assert not {"zero-time", "zero-flops", "zero-steps"} & set(fit.run_ids)
 
 
 def test_the_fit_table_reports_the_range_and_an_exact_fit_without_a_floor():

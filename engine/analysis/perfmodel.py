@@ -238,7 +238,7 @@ def _with_floor(points: pl.DataFrame, micro: pl.DataFrame | None) -> pl.DataFram
 def _fit_group(group: pl.DataFrame) -> LineFit:
     batch = group["batch_size"]
     return fit_line(group["flops_per_step_analytic"].to_numpy(), group["step_s"].to_numpy(),
-                    None if batch.null_count() else batch.to_numpy(), group["floor_s"].fill_null(0.0).to_numpy())
+                    None if batch.null_count() else batch.to_numpy(), group["floor_s"].to_numpy())
 
 
 def fit_runs(runs: pl.DataFrame, by: tuple[str, ...] = FIT_KEYS,
@@ -260,10 +260,10 @@ def fit_runs(runs: pl.DataFrame, by: tuple[str, ...] = FIT_KEYS,
         except FitError as err:
             rows.append({**key, "n_points": group.height, "error": str(err)})
             continue
-        bandwidth = group["bandwidth_bytes_per_s"].drop_nulls()
+        bandwidth = group["bandwidth_bytes_per_s"].max()  # one device per group: one bandwidth
         fit = Fit(*(str(key.get(k, "")) for k in FIT_KEYS), line=line,
                   run_ids=tuple(group["run_id"].to_list()) if "run_id" in group.columns else (),
-                  bandwidth_bytes_per_s=float(bandwidth[0]) if bandwidth.len() else None,
+                  bandwidth_bytes_per_s=None if bandwidth is None else float(bandwidth),
                   typical_batch=None if group["batch_size"].null_count() else int(group["batch_size"].median()))
         fits.append(fit)
         rows.append({**key, "rate_flops_per_s": line.rate_flops_per_s, "overhead_s": line.overhead_s,
@@ -427,8 +427,8 @@ def _predict_rows(train: pl.DataFrame, test: pl.DataFrame, micro: pl.DataFrame |
         line = _fit_group(train)
     except FitError:
         return [None] * test.height
-    bandwidth = train["bandwidth_bytes_per_s"].drop_nulls()
-    floor = test["bytes_per_step"].to_numpy() / float(bandwidth[0]) if bandwidth.len() else None
+    bandwidth = train["bandwidth_bytes_per_s"].max()
+    floor = None if bandwidth is None else test["bytes_per_step"].to_numpy() / float(bandwidth)
     return [float(v) for v in line.seconds(test["flops_per_step_analytic"].to_numpy(), test["batch_size"].to_numpy(),
                                            floor)]
 
