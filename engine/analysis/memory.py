@@ -24,6 +24,7 @@ import math
 from dataclasses import dataclass
 
 from engine.analysis.workload import DTYPE_BYTES, Workload, from_config
+from engine.base import fmt
 from engine.base.config import RunConfig
 
 PARAM_BYTES = 4
@@ -31,8 +32,7 @@ OPTIMIZER_STATE_COPIES = {"adam": 2, "adamw": 2, "sgd": 1}
 SAVED_ACTIVATION_FACTOR = 2
 
 
-def _gb(n: float) -> str:
-    return f"{n / 1e12:,.2f} TB" if n >= 1e12 else f"{n / 1e9:,.2f} GB" if n >= 1e8 else f"{n / 1e6:,.1f} MB"
+_gb = fmt.gigabytes  # decimal GB and TB, as memory is sold
 
 
 @dataclass(frozen=True)

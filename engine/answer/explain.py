@@ -68,7 +68,8 @@ def headline(v: Verdict, prices: Prices) -> tuple[str, str]:
     gpus = f"{gpu.devices} x {gpu.device}" if gpu.devices > 1 else gpu.device
     if v.answer == "gpu_needed":
         return "success", (f"**You need a GPU**: the CPU ({cpu.device}) cannot hold this job "
-                           f"({fmt.nbytes(v.memory.total_bytes)} against its {fmt.nbytes(cpu.memory.device_memory_bytes)})."
+                           f"({fmt.gigabytes(v.memory.total_bytes)} against its "
+                           f"{fmt.gigabytes(cpu.memory.device_memory_bytes)})."
                            f" On {gpus} it takes {fmt.seconds(gpu.run_s)} and costs {fmt.money(c.gpu_total)}.")
     interval = v.end_to_end_interval
     e2e = fmt.ratio(v.speedup_end_to_end, *(interval or (None, None)))

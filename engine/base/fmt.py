@@ -49,6 +49,11 @@ def nbytes(n: float | None) -> str:
     return f"{n:.0f} B"
 
 
+def gigabytes(n: float) -> str:
+    """Decimal sizes as memory is sold: 3.3e12 -> '3.30 TB', 1.6e11 -> '160.42 GB', 5e7 -> '50.0 MB'."""
+    return f"{n / 1e12:,.2f} TB" if n >= 1e12 else f"{n / 1e9:,.2f} GB" if n >= 1e8 else f"{n / 1e6:,.1f} MB"
+
+
 def si(value: float | None, unit: str) -> str:
     """1.59e9, 'FLOP/s' -> '1.59 GFLOP/s'."""
     if value is None:
