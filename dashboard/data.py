@@ -305,6 +305,15 @@ def pair(kind: str = "mlp", cpu_device: str | None = None, gpu_device: str | Non
     return choose_pair(runs().frame, kind, cpu_device, gpu_device, device_facts())
 
 
+def typed_prices() -> dict[str, float]:
+    """Device label -> the $/h typed in the sidebar for its side (CPU, or accelerator), where one is typed."""
+    typed = state.price_overrides()
+    facts = device_facts()
+    found = {device: typed["cpu_per_h" if platform == "cpu" else "gpu_per_h"]
+             for device, platform in zip(facts["device"], facts["platform"])}
+    return {device: price for device, price in found.items() if price is not None}
+
+
 def pair_prices(cpu_device: str | None, gpu_device: str | None) -> tuple[Prices, list[str]]:
     """(prices, notes): each device's $/h from the sidebar's override when one is typed, else from the
     price table; a device the table lacks falls back to the seed article's figure, said in a note.

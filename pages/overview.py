@@ -128,14 +128,11 @@ def answer(job, prices, epochs: int, cpu_device, gpu_device, whose: str, sources
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def every_device(job, epochs: int, overrides: tuple, sources: tuple[str, ...], folders: tuple):
-    """The price list: every measured device's time and cost for this job (engine.answer.price_list)."""
-    facts = data.device_facts(list(sources))
-    typed = dict(overrides)
-    chosen = {d: typed[f"{p if p == 'cpu' else 'gpu'}_per_h"] for d, p in zip(facts["device"], facts["platform"])
-              if typed[f"{p if p == 'cpu' else 'gpu'}_per_h"] is not None}
-    return price_list(job, data.runs(list(sources)).frame, facts, epochs, data.micro_with_device(list(sources)),
-                      chosen)
+def every_device(job, epochs: int, typed: tuple, sources: tuple[str, ...], folders: tuple):
+    """The price list: every measured device's time and cost for this job (engine.answer.price_list);
+    typed: (device, $/h) the sidebar overrides."""
+    return price_list(job, data.runs(list(sources)).frame, data.device_facts(list(sources)), epochs,
+                      data.micro_with_device(list(sources)), dict(typed))
 
 
 v, chart = answer(job, prices, epochs, cpu_device, gpu_device, whose, tuple(state.selected_sources()),
@@ -207,7 +204,7 @@ with numbers:
                + "".join(f"\n\n{line}" for line in v.notes))  # plans, thin or disagreeing runs: said, not hidden
 
 # Every measured device's answer, cheapest first, like a price list.
-listing = every_device(job, epochs, tuple(state.price_overrides().items()), tuple(state.selected_sources()),
+listing = every_device(job, epochs, tuple(sorted(data.typed_prices().items())), tuple(state.selected_sources()),
                        data.fingerprint())
 if listing.height:
     st.markdown(f"**Every measured device, for this job** ({epochs} epochs, compile and transfer included), cheapest "

@@ -32,6 +32,9 @@ def test_answers_with_times_speedup_and_cost(data_dirs):
     listing, used = at.dataframe[0].value, at.dataframe[1].value  # every device's answer, then the runs used
     assert list(used["source"]) == ["local", "reference"]
     assert set(listing["device"]) == {"CPU: AMD EPYC (2 cores)", "TEST GPU (synthetic fixture)"}
+    # the typed prices apply to every device of their side
+    assert dict(zip(listing["device"], listing["usd_per_hour"])) == {"CPU: AMD EPYC (2 cores)": 0.10,
+                                                                      "TEST GPU (synthetic fixture)": 0.25}
     costs = [c for c in listing["cost_usd"] if c == c]  # NaN: no answer on that device
     assert costs == sorted(costs) and costs  # cheapest first
     # synthetic GPU: speedup = params / 1e5, so faster from 100,000 and cheaper (ratio 2.5) from 250,000
