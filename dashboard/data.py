@@ -306,24 +306,27 @@ def pair(kind: str = "mlp", cpu_device: str | None = None, gpu_device: str | Non
 
 
 def typed_prices() -> dict[str, float]:
-    """Device label -> the $/h typed in the sidebar for its side (CPU, or accelerator), where one is typed."""
+    """Device label -> the $/h typed in the sidebar: for that device, else for its side (CPU or
+    accelerator); devices with nothing typed are left out (the price table prices them)."""
     typed = state.price_overrides()
     facts = device_facts()
     found = {device: typed["cpu_per_h" if platform == "cpu" else "gpu_per_h"]
              for device, platform in zip(facts["device"], facts["platform"])}
+    found.update(state.device_price_overrides(facts["device"]))
     return {device: price for device, price in found.items() if price is not None}
 
 
 def pair_prices(cpu_device: str | None, gpu_device: str | None) -> tuple[Prices, list[str]]:
-    """(prices, notes): each device's $/h from the sidebar's override when one is typed, else from the
-    price table; a device the table lacks falls back to the seed article's figure, said in a note.
+    """(prices, notes): each device's $/h as typed in the sidebar for that device, else for its side,
+    else from the price table; a device the table lacks falls back to the seed article's figure, said in a note.
     Raises ConfigError (naming the sidebar field) for a bad override."""
     overrides = state.price_overrides()
     facts = device_facts()
     table = dict(zip(facts["device"], facts["usd_per_hour"]))
+    per_device = state.device_price_overrides(facts["device"])
     notes, chosen = [], {}
     for side, device, fallback in (("cpu", cpu_device, DEFAULT_CPU_PER_H), ("gpu", gpu_device, DEFAULT_GPU_PER_H)):
-        typed = overrides[f"{side}_per_h"]
+        typed = per_device.get(device, overrides[f"{side}_per_h"])
         if typed is not None:
             chosen[side] = typed
         elif table.get(device) is not None:

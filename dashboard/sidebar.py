@@ -29,6 +29,7 @@ def render():
                             format="%.3f", key="gpu_price", bind="query-params", placeholder="from the price table")
             st.number_input(state.PRICE_LABELS["cpu_per_h"], value=state.DEFAULTS["cpu_price"], step=0.01,
                             format="%.3f", key="cpu_price", bind="query-params", placeholder="from the price table")
+            _device_prices()
             _price_table()
         sources = state.selected_sources()
         # One caption says what is set and what this machine has: every element drawn here is drawn
@@ -72,6 +73,20 @@ def _devices(info: dict):
         if st.button("Look for devices again", key="sidebar_refresh_devices"):
             data.refresh_devices()
             st.rerun()
+
+
+def _device_prices():
+    """One price input per measured device, empty (the price table's figure) unless typed."""
+    try:
+        facts = data.device_facts()
+    except ValueError:  # a malformed price table: said by _price_table
+        return
+    if facts.height:
+        st.caption("Or a price for one device (it wins over the two above):")
+    for row in facts.iter_rows(named=True):
+        table = f"{row['usd_per_hour']:g} from the table" if row["usd_per_hour"] is not None else "not in the table"
+        st.number_input(f"{row['device']}, $ per hour", value=None, step=0.05, format="%.4f",
+                        key=state.device_price_key(row["device"]), bind="query-params", placeholder=table)
 
 
 def _plain(text) -> str:

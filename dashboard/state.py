@@ -8,6 +8,7 @@ CROSSOVER_REFERENCE_DIR (default data/reference: shipped measurements).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import threading
 from pathlib import Path
@@ -138,16 +139,41 @@ def price_overrides() -> dict[str, float | None]:
     return typed
 
 
+def device_price_key(device: str) -> str:
+    """The session-state (and URL) key of one device's typed $/h: "px_" + 8 hex digits of its name."""
+    return "px_" + hashlib.sha1(device.encode()).hexdigest()[:8]
+
+
+def device_price_overrides(devices) -> dict[str, float]:
+    """Device label -> the $/h typed for that device in the sidebar (unset ones left out), validated:
+    raises ConfigError naming the device for a price that is not a positive finite number."""
+    typed = {}
+    for device in devices:
+        value = _number(st.session_state.get(device_price_key(device)))
+        if value is not None:
+            try:
+                Prices(cpu_per_h=value)
+            except ConfigError as exc:
+                raise ConfigError(f"price of {device}", exc.value, exc.allowed) from None
+            typed[device] = float(value)
+    return typed
+
+
 def _number(value):
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
 
 
 def price_problem() -> str | None:
     """None when the sidebar's prices are usable, else a sentence naming the input and what is allowed."""
+    from dashboard import data  # data imports this module
+
     try:
         price_overrides()
+        device_price_overrides(data.device_facts()["device"])
     except ConfigError as exc:
         return f"{PRICE_LABELS.get(exc.field, exc.field)} (sidebar): {exc}."
+    except ValueError as exc:  # engine.analysis.prices.PriceTableError: names the line and column
+        return str(exc)
     return None
 
 

@@ -11,6 +11,8 @@ import polars as pl
 import pytest
 from page_helpers import APP, by_key, in_page_order, open_page, texts
 
+from dashboard import state
+
 ROOT = Path(APP).parent
 PAGES = ["pages/overview.py", "pages/benchmark.py", "pages/speedup.py", "pages/cost.py", "pages/hardware.py",
          "pages/scaling.py", "pages/results.py"]
@@ -30,7 +32,9 @@ def test_sidebar_settings_wait_in_a_popover_and_one_caption_says_what_is_set(dat
     at = open_page("pages/overview.py", {"sources": ["reference", "local"], "gpu_price": "1.0"})
     popovers = [n for n in in_page_order(at.sidebar) if getattr(n, "type", "") == "popover"]
     inside = {n.key for n in in_page_order(popovers[0]) if getattr(n, "key", None)}
-    assert inside == {"sources", "gpu_price", "cpu_price"}  # not drawn by the browser until opened
+    # not drawn by the browser until opened: sources, the two side overrides, one price per measured device
+    devices = {state.device_price_key(d) for d in ("CPU: AMD EPYC (2 cores)", "TEST GPU (synthetic fixture)")}
+    assert inside == {"sources", "gpu_price", "cpu_price"} | devices
     summary = texts(at.sidebar.caption)
     assert "**Data**: reference, my runs\n" in summary  # in the order chosen; imported files not chosen
     # The typed GPU price; the CPU from the table: 2 vCPUs x $0.0408/h (data/prices.csv) = $0.0816/h.
@@ -105,3 +109,12 @@ def test_a_page_run_alone_reruns_inside_app_frame(data_dirs):
     assert not at.exception
     assert by_key(at.sidebar.multiselect, "sources").value == ["reference"]
     assert len(at.dataframe[0].value) == 14
+
+
+def test_a_price_typed_for_one_device_wins_and_a_bad_one_names_it(data_dirs):
+    key = state.device_price_key("TEST GPU (synthetic fixture)")
+    at = open_page("pages/overview.py", {key: "2.0", "gpu_price": "0.5", "cpu_price": "0.1"})
+    assert not at.exception
+    assert "the GPU must be 20x faster to cost less" in texts(at.caption)  # $2.00 for this device, not $0.50
+    at = open_page("pages/overview.py", {key: "-3"})
+    assert "price of TEST GPU (synthetic fixture)=-3.0 is not allowed" in texts(at.error)
