@@ -374,3 +374,44 @@ def test_traffic_of_rows_with_missing_sizes_and_zero_times():
                           "bytes_per_s": [1.0]})
     # A run with no time moves nothing measurable: 40 kB in 1 s, not infinite bandwidth.
     assert traffic.device_bandwidths(runs, micro)["bandwidth_bytes_per_s"].to_list() == [40_000.0]
+
+
+def _reference_huber_fit(x, y):
+    """The module doc's robust fit written out independently: least squares on relative residuals
+    (rows scaled by sqrt(w) / y), overhead >= 0 (else through the origin), Huber weights
+    min(1, 1.345 s / |r|) with s = 1.4826 x the MAD of the relative residuals, until they settle."""
+    w = np.ones_like(y)
+    for _ in range(100):
+        scale = np.sqrt(w) / y
+        a, b = np.linalg.lstsq(np.column_stack([scale, scale * x]), np.sqrt(w), rcond=None)[0]
+        if a < 0:
+            a, b = 0.0, np.linalg.lstsq((scale * x)[:, None], np.sqrt(w), rcond=None)[0][0]
+        r = (y - a - b * x) / y
+        s = max(1.4826 * np.median(np.abs(r - np.median(r))), 1e-9)
+        new_w = np.minimum(1.0, 1.345 * s / np.maximum(np.abs(r), 1e-300))
+        if np.allclose(new_w, w, rtol=0, atol=1e-9):
+            break
+        w = new_w
+    return a, b
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_robust_fit_matches_an_independent_huber_fit_on_noisy_runs(seed):
+    rng = np.random.default_rng(seed)
+    flops = np.geomspace(1e7, 1e11, 15)
+    seconds = (OVERHEAD + flops / RATE) * np.exp(0.08 * rng.standard_normal(15))
+    seconds[[3, 11]] *= (2.5, 0.5)  # two disturbed runs
+    a, b = _reference_huber_fit(flops, seconds)
+    line = fit_line(flops, seconds)
+    assert line.overhead_s == pytest.approx(a, rel=1e-6, abs=1e-12)
+    assert line.rate_flops_per_s == pytest.approx(1 / b, rel=1e-6)
+
+
+def test_tiny_units_and_single_step_runs_are_sizes_like_any_other():
+    line = fit_line([0.25, 0.5, 1.0], [1.25, 1.5, 2.0])  # FLOPs in any unit: seconds = 1 + flops
+    assert line.n_points == 3 and line.overhead_s == pytest.approx(1.0) and line.rate_flops_per_s == pytest.approx(1)
+    runs = _runs(widths=(16, 64, 256))
+    one_step = _runs(widths=(1024,)).with_columns(pl.lit(1, pl.Int64).alias("steps_per_epoch"),
+                                                  pl.col("epoch_s_median") / 64)
+    (fit,) = fit_runs(pl.concat([runs, one_step]))[0]
+    assert fit.line.n_points == 4
