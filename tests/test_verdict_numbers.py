@@ -349,7 +349,7 @@ def test_the_nearest_measurement_weights_by_hand():
 def test_the_fair_cpu_ran_the_jobs_kind_before_it_shares_the_host():
     cnn, mlp = _config(16, kind="cnn"), _config(100)
     runs = records_to_frame([_record(mlp, "gpu", 0.001, "g", host="gpu-box"),
-                             _record(cnn, "cpu", 0.01, "host-cnn", host="gpu-box", cores=16),
+                             _record(cnn, "cpu", 0.01, "host-cnn", host="gpu-box"),  # the GPU's own host
                              _record(mlp, "cpu", 0.01, "laptop-mlp", host="laptop", cores=2)])
     assert choose_pair(runs, "mlp")[0] == "CPU: Test CPU (2 cores)"
     # An accelerator missing from the price table: no price to be close to; the runs decide.
