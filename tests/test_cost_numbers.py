@@ -43,6 +43,7 @@ def _comparison(cpu_run, gpu_run, idle=0.0):
 def test_costs_within_half_a_percent_are_the_same():
     assert _comparison(100.0, 100.5).cheaper == "same"  # exactly 0.5 % of the larger one apart
     assert _comparison(100.0, 100.6).cheaper == "cpu"
+    assert _comparison(100.0, 100.501).cheaper == "same"  # 0.5 % of the larger cost (0.5025), not the smaller
     assert _comparison(100.6, 100.0).cheaper == "gpu"
     assert _comparison(100.0, 99.4).cheaper == "gpu"
     assert _comparison(100.0, 100.0).cheaper == "same"

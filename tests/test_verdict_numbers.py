@@ -343,6 +343,8 @@ def test_the_nearest_measurement_weights_by_hand():
     assert pick("batch x2", "samples x3.5") == "samples x3.5"
     assert pick("batch x2", "params x1.1") == "params x1.1"
     assert pick("samples x5", "params x1.1") == "params x1.1"
+    candidates.update({"params x0.5": (job.params // 2, 64, 2048), "params x1.2": (int(job.params * 1.2), 64, 2048)})
+    assert pick("params x0.5", "params x1.2") == "params x1.2"  # |ln 0.5| = 0.69 > |ln 1.2| = 0.18
     assert pick("samples x3.5", "samples x3.5", local=()) == "samples x3.5"
 
 
