@@ -104,7 +104,7 @@ def _price_table():
     lines = []
     for r in table.iter_rows(named=True):
         memory = f", {r['memory_gb']:g} GB" if r["memory_gb"] else ""
-        line = (f"{r['device_kind']}: {r['usd_per_hour']:g} $/h per {r['unit']}{memory} ({r['offer']}; "
-                f"{r['source_date']}; {r['source']})")
-        lines.append("- " + _plain(line))
+        line = f"{r['device_kind']}: {r['usd_per_hour']:g} $/h per {r['unit']}{memory} ({r['offer']}; {r['source_date']}"
+        source = str(r["source"]).replace("`", "")  # shown as code: no Markdown, no link, no escapes
+        lines.append(f"- {_plain(line)}; `{source}`)")
     st.caption("Price table (data/prices.csv), on-demand:\n" + "\n".join(lines))
