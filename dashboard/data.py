@@ -163,7 +163,7 @@ def speedup_charts(levels: dict[str, float], ratio: float, view: tuple | None = 
 
 
 # What the Speedup explorer reads of every ok run: its filters' options and the epoch-time chart.
-EXPLORER_COLUMNS = ("status", "platform", "cpu_model", "cpu_cores", "device_kind", "model", "dtype", "batch_size",
+EXPLORER_COLUMNS = ("status", "platform", "cpu_model", "cpu_cores", "host", "device_kind", "model", "dtype", "batch_size",
                     "params", "epoch_s_median", "width", "depth", "dataset_size", "mode", "source", "epoch_s_iqr")
 
 

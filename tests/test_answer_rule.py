@@ -16,6 +16,7 @@ from engine.answer import explain
 from engine.answer.verdict import ASSUMED_SCALING_EFFICIENCY, choose_pair, verdict
 from engine.base.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from engine.base.counts import flops_per_step, parameter_count
+from engine.base.hostinfo import host_name
 from engine.runlog.store import records_to_frame
 
 WORDS = {"no_gpu": "No GPU needed", "worth_it": "A GPU is worth it", "time_not_money": "A GPU saves time, not money",
@@ -166,12 +167,13 @@ def test_ratios_carry_only_the_digits_their_interval_supports(value, low, high, 
     assert fmt.ratio(value, low, high) == shown
 
 
-def _mine_and_reference(local_cpu_step: float, spread: float = 0.01):
-    """One configuration measured on the same CPU by you (local) and in the shipped reference, and on a GPU."""
+def _mine_and_reference(local_cpu_step: float, spread: float = 0.01, my_host: str | None = None):
+    """One configuration measured on the same CPU by you (local, on this machine unless `my_host`) and in the
+    shipped reference, and on a GPU."""
     cfg = _config()
     records = [_record(cfg, "cpu", 0.010, f"ref-cpu-{i}", spread=spread) for i in range(3)]
-    records += [{**_record(cfg, "cpu", local_cpu_step, f"my-cpu-{i}", spread=spread), "source": "local"}
-                for i in range(3)]
+    records += [{**_record(cfg, "cpu", local_cpu_step, f"my-cpu-{i}", spread=spread, host=my_host or host_name()),
+                 "source": "local"} for i in range(3)]
     records += [_record(cfg, "gpu", 0.001, f"gpu-{i}", spread=spread) for i in range(3)]
     return cfg, records_to_frame(records)
 
@@ -194,6 +196,17 @@ def test_own_runs_that_agree_are_used():
     assert v.cpu.sources == ("local",) and not any("disagree" in n for n in v.notes)
     ref = verdict(cfg, runs, Prices(0.1, 1.0), 10, runs_choice="reference")
     assert ref.cpu.sources == ("reference",)
+
+
+def test_own_runs_from_another_machine_are_a_device_of_their_own():
+    """Local runs pool only with runs of the same host: runs of this CPU model made on another machine are
+    not this machine's runs, nor the reference's; they are named by their host and never mixed in."""
+    cfg, runs = _mine_and_reference(local_cpu_step=0.020, my_host="other-box")
+    v = verdict(cfg, runs, Prices(0.1, 1.0), 10)
+    assert v.cpu.sources == ("reference",) and v.speedup == pytest.approx(10, rel=0.05)
+    assert not any("disagree" in n for n in v.notes)
+    theirs = verdict(cfg, runs, Prices(0.1, 1.0), 10, cpu_device="CPU: Test CPU (4 cores) on other-box")
+    assert theirs.cpu.sources == ("local",) and theirs.speedup == pytest.approx(20, rel=0.05)
 
 
 def test_a_single_or_noisy_run_is_flagged():

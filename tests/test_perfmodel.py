@@ -69,7 +69,8 @@ def _synthetic_runs() -> pl.DataFrame:
     rows = []
     for i, (f, s) in enumerate(zip(flops, seconds)):
         for platform, speed in (("cpu", 1.0), ("gpu", 50.0)):
-            rows.append({"run_id": f"{platform}{i}", "status": "ok", "platform": platform,
+            rows.append({"run_id": f"{platform}{i}", "status": "ok", "source": "reference", "host": "lab",
+                         "platform": platform,
                          "device_kind": "cpu" if platform == "cpu" else "Test GPU", "cpu_model": "Test CPU",
                          "cpu_cores": 4, "model": "mlp", "dtype": "float32", "matmul_precision": "default",
                          "mode": "fused", "steps_per_epoch": 10, "flops_per_step_analytic": f,

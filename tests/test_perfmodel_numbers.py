@@ -124,8 +124,8 @@ def _runs(widths=(16, 64, 256, 1024), batches=(64,), device="GPU X", step=None):
             cfg = _config(w, b)
             f = flops_per_step(cfg)
             s = step(f, b) if step else float(_truth(f, b))
-            rows.append({"run_id": f"{device}-{w}-{b}", "status": "ok", "platform": "gpu", "device_kind": device,
-                         "cpu_model": "c", "cpu_cores": 4, "model": "mlp", "dtype": "float32",
+            rows.append({"run_id": f"{device}-{w}-{b}", "status": "ok", "source": "reference", "host": "lab",
+                         "platform": "gpu", "device_kind": device, "cpu_model": "c", "cpu_cores": 4, "model": "mlp", "dtype": "float32",
                          "matmul_precision": "default", "mode": "fused", "params": parameter_count(cfg),
                          "optimizer": "adam", "dataset_bytes": 4096 * 3140, "dataset_size": 4096, "batch_size": b,
                          "steps_per_epoch": cfg.steps_per_epoch, "flops_per_step_analytic": float(f),

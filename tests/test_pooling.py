@@ -13,6 +13,7 @@ import pytest
 
 from engine.analysis import pairing, tables
 from engine.analysis.pairing import SIDE_KEYS, device_label, group_keys, pool
+from engine.base.hostinfo import host_name
 from engine.runlog.store import records_to_frame
 
 NAN = float("nan")
@@ -46,7 +47,8 @@ def _random_log(seed: int, n: int = 400) -> pl.DataFrame:
             "run_id": f"r{i}", "status": status, "error": None if status == "ok" else "out of memory",
             "platform": platform, "device_kind": kind, "cpu_model": cpu_model, "cpu_cores": cores,
             "device_count": [1, 1, 1, None, 2][rng.integers(5)],
-            "source": ["local", "reference"][rng.integers(2)], "model": model,
+            "source": ["local", "reference", "imported"][rng.integers(3)], "model": model,
+            "host": [None, "laptop", "lab", host_name()][rng.integers(4)],
             "width": [16, 32, None][rng.integers(3)], "depth": 2,
             "channels": None if model == "mlp" else int(rng.choice([4, 8])),
             "heads": 2 if model == "transformer" else None, "input_shape": "784", "n_classes": 10,
@@ -103,7 +105,8 @@ def test_one_device_spelled_two_ways_is_one_side():
     runs = _random_log(1).filter(pl.col("platform") == "gpu")
     sides = pool(runs).sides
     assert sides.select(SIDE_KEYS).is_duplicated().sum() == 0
-    assert set(sides["device"]) <= {"NVIDIA H100", "GPU"}  # two host CPUs and null/"GPU" kinds: two names
+    names = {d.split(" on ")[0] for d in sides["device"]}
+    assert names <= {"NVIDIA H100", "GPU"}  # two host CPUs and null/"GPU" kinds: two names
     assert sides["runs"].sum() == runs.filter(pairing._ok(runs)).height
 
 
@@ -198,7 +201,8 @@ def test_group_keys_of_nothing():
 def test_a_gpu_on_two_hosts_is_grouped_without_naming_every_run(monkeypatch):
     """A GPU's host CPU does not tell GPU sides apart, so the cheap grouping needs no second pass by name."""
     one_host = _random_log(6).filter(pl.col("platform") == "gpu").with_columns(
-        pl.lit("NVIDIA H100").alias("device_kind"), pl.lit("AMD EPYC").alias("cpu_model"))
+        pl.lit("NVIDIA H100").alias("device_kind"), pl.lit("AMD EPYC").alias("cpu_model"),
+        pl.lit(None, pl.String).alias("host"))  # no host name: the CPU model alone tells the hosts apart
     other_host = one_host.with_columns(pl.lit("Intel").alias("cpu_model"), pl.col("run_id") + "-b")
     runs = pl.concat([one_host, other_host])
     calls = []
@@ -212,3 +216,34 @@ def test_a_gpu_on_two_hosts_is_grouped_without_naming_every_run(monkeypatch):
     sides = pairing.pool(runs).sides
     assert calls == [False] and set(sides["device"]) == {"NVIDIA H100"}
     assert sides["runs"].sum() == runs.filter(pairing._ok(runs)).height and (sides["runs"] % 2 == 0).all()
+
+
+def _cpu_run(run_id: str, host: str | None, source: str, epoch_s: float) -> dict:
+    return {"run_id": run_id, "status": "ok", "platform": "cpu", "device_kind": "cpu", "cpu_model": "Xeon",
+            "cpu_cores": 8, "host": host, "source": source, "model": "mlp", "width": 16, "depth": 2,
+            "input_shape": "784", "n_classes": 10, "batch_size": 32, "dataset_size": 1024, "dtype": "float32",
+            "matmul_precision": "default", "params": 1000, "flops_per_step_analytic": 1e6, "epochs": 3,
+            "epoch_times_s": [epoch_s] * 3, "epoch_s_median": epoch_s}
+
+
+def test_own_runs_pool_only_with_runs_of_the_same_host():
+    """Issue 20: two machines with one CPU model are two devices for own and imported runs; this machine's
+    runs (and runs without a host) keep the plain name; the curated reference rows pool across hosts."""
+    here = host_name()
+    runs = records_to_frame([
+        _cpu_run("a1", "laptop-a", "local", 1.0), _cpu_run("a2", "laptop-a", "local", 1.1),
+        _cpu_run("b1", "laptop-b", "local", 2.0),
+        _cpu_run("h1", here, "local", 3.0), _cpu_run("n1", None, "local", 3.2),
+        _cpu_run("i1", "laptop-b", "imported", 4.0),
+        _cpu_run("r1", "lab-1", "reference", 5.0), _cpu_run("r2", "lab-2", "reference", 5.2),
+    ])
+    sides = pool(runs).sides.sort("source", "device")
+    got = {(r["source"], r["device"]): sorted(r["run_ids"]) for r in sides.iter_rows(named=True)}
+    assert got == {
+        ("imported", "CPU: Xeon (8 cores) on laptop-b"): ["i1"],
+        ("local", "CPU: Xeon (8 cores)"): ["h1", "n1"],
+        ("local", "CPU: Xeon (8 cores) on laptop-a"): ["a1", "a2"],
+        ("local", "CPU: Xeon (8 cores) on laptop-b"): ["b1"],
+        ("reference", "CPU: Xeon (8 cores)"): ["r1", "r2"],
+    }
+    assert pool(runs, by_name=True).sides.equals(pool(runs).sides)

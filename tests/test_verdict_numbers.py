@@ -14,6 +14,7 @@ from engine.analysis.workload import preset_10b_network
 from engine.answer.verdict import Plan, _seconds, alone, choose_pair, scaling_efficiency, verdict
 from engine.base.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from engine.base.counts import flops_per_step, parameter_count
+from engine.base.hostinfo import host_name
 from engine.runlog.store import records_to_frame
 
 CPU = (1e-4, 1e11)  # overhead s/step, FLOP/s
@@ -232,7 +233,8 @@ def test_choose_pair_prefers_the_jobs_kind_then_own_host_then_price_then_local()
 def test_a_device_with_local_runs_is_chosen_before_one_with_more_runs():
     mlp = _config(100)
     runs = records_to_frame([_record(mlp, "gpu", 0.001, f"g{i}", kind="Busy GPU") for i in range(3)]
-                            + [_record(mlp, "gpu", 0.001, "mine", kind="My GPU", source="local"),
+                            + [_record(mlp, "gpu", 0.001, "mine", kind="My GPU", source="local",
+                                       host=host_name()),
                                _record(mlp, "cpu", 0.01, "c")])
     assert choose_pair(runs, "mlp")[1] == "My GPU"
 

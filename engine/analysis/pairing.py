@@ -30,6 +30,7 @@ import polars as pl
 import pyarrow as pa
 
 from engine.base.config import RunConfig
+from engine.base.hostinfo import host_name
 from engine.runlog.record import config_columns
 
 CONFIG_KEYS = (
@@ -56,16 +57,34 @@ PAIR_ORDER = tuple(dict.fromkeys(("model", "batch_size", "params", "dataset_size
                                    "cpu_source", "gpu_device", "gpu_source")))
 
 
-def device_label() -> pl.Expr:
+def other_host() -> pl.Expr:
+    """Per run: the host it ran on where that must keep it apart, else null.
+
+    Own and imported runs (any source but "reference") from a host other than this machine are kept
+    apart by host: two laptops with the same CPU are two devices, and a run never pools with another
+    machine's run of the same device name. The shipped reference rows are curated per device and keep
+    one name whatever host measured them; so do runs without a host.
+    """
+    foreign = ((pl.col("source").fill_null("local") != "reference") & pl.col("host").is_not_null()
+               & (pl.col("host") != host_name()))
+    return pl.when(foreign).then(pl.col("host"))
+
+
+def device_label(by_host: bool = True) -> pl.Expr:
     """A readable name for the device a row ran on, as column `device`.
 
     CPUs all report device_kind "cpu", so a CPU is named by its model and core count
     ("CPU: <model> (<cores> cores)"); accelerators by their device kind (e.g. "NVIDIA H200").
+    An own or imported run from another machine adds " on <host>" (`other_host`) unless `by_host` is
+    False (for tables that key on the host themselves).
     """
     cpu = pl.format("CPU: {} ({} cores)", pl.col("cpu_model").fill_null("unknown"),
                     pl.col("cpu_cores").cast(pl.String).fill_null("?"))
     other = pl.coalesce(pl.col("device_kind"), pl.col("platform").str.to_uppercase())
-    return pl.when(pl.col("platform") == "cpu").then(cpu).otherwise(other).alias("device")
+    name = pl.when(pl.col("platform") == "cpu").then(cpu).otherwise(other)
+    if not by_host:
+        return name.alias("device")
+    return pl.coalesce(pl.format("{} on {}", name, other_host()), name).alias("device")
 
 
 def config_key(config: RunConfig) -> dict:
@@ -232,7 +251,8 @@ def _device_keys(by_name: bool) -> list[pl.Expr]:
     cpu = pl.col("platform") == "cpu"
     return [pl.when(cpu).then(pl.col("cpu_model")).alias("cpu_model"),
             pl.when(cpu).then(pl.col("cpu_cores")).alias("cpu_cores"),
-            pl.when(cpu).then(None).otherwise(pl.col("device_kind")).alias("device_kind")]
+            pl.when(cpu).then(None).otherwise(pl.col("device_kind")).alias("device_kind"),
+            other_host().alias("_other_host")]
 
 
 def pool(runs: pl.DataFrame, run_ids: bool = True, *, by_name: bool = False) -> Pooled:
@@ -246,8 +266,8 @@ def pool(runs: pl.DataFrame, run_ids: bool = True, *, by_name: bool = False) -> 
 
     One Polars group-by does it all (1,000,000 runs, 10.5 M epoch times: ~0.25 s on the 2-core
     development machine, docs/PERFORMANCE.md): on `group_keys` of the configuration, the source,
-    the device's columns where they count (`_device_keys`) and whether the run is ok (failed runs
-    are grouped apart and dropped: no copy of the ok rows); each group's times are its runs' lists
+    the device's columns where they count and another machine's host (`_device_keys`), and whether
+    the run is ok (failed runs are grouped apart and dropped: no copy of the ok rows); each group's times are its runs' lists
     joined in run order. The device is named once per group; should two groups get one name, the
     runs are grouped again on the name itself (`by_name`, slower: a string per run).
     """
@@ -281,7 +301,8 @@ def pool(runs: pl.DataFrame, run_ids: bool = True, *, by_name: bool = False) -> 
     )
     # Name each group's device from its first run, and number the ok ones in SIDE_KEYS order.
     named = (
-        runs.select(*CONFIG_KEYS, "platform", "device_kind", "cpu_model", "cpu_cores", "source", ok.alias("_ok"))
+        runs.select(*CONFIG_KEYS, "platform", "device_kind", "cpu_model", "cpu_cores", "host", "source",
+                    ok.alias("_ok"))
         [groups["_row"]].with_row_index("_group").filter("_ok")
         .select(*CONFIG_KEYS, "platform", device_label(), "source", "_group")
         .sort(*SIDE_KEYS, nulls_last=True)

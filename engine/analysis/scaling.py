@@ -59,7 +59,7 @@ def scaling_table(runs: pl.DataFrame) -> pl.DataFrame:
     """
     ok = runs.filter((pl.col("status") == "ok") & (pl.col("epoch_s_median") > 0) & (pl.col("steps_per_epoch") > 0))
     ok = ok.with_columns(
-        device_label(),
+        device_label(by_host=False),  # the host is a series key of its own
         pl.col("host").fill_null("unknown host"),
         _device_count().alias("device_count"),
         _emulated().alias("emulated"),

@@ -65,11 +65,16 @@ def nvidia_versions() -> tuple[str | None, str | None]:
     return driver, cuda
 
 
+def host_name() -> str:
+    """This machine's network name, as run records store it (column `host`)."""
+    return platform.node() or "unknown"
+
+
 def host_facts() -> dict:
     """Columns shared by every record made on this host."""
     driver, cuda = nvidia_versions()
     return {
-        "host": platform.node() or "unknown",
+        "host": host_name(),
         "os": platform.platform(),
         "cpu_model": cpu_model(),
         "cpu_cores": cpu_cores(),
