@@ -2,7 +2,7 @@
 CPU time, GPU time, the speedup with its interval, the cost on each, the crossover and the memory verdict.
 
 The answer is engine.answer.verdict.verdict: measured when both devices ran exactly this configuration
-(95% bootstrap interval over the raw epoch times), else predicted by each device's fitted
+(95% interval over runs, or over one run's epochs), else predicted by each device's fitted
 performance model (labelled, with what it was fitted on), else scaled from the nearest measured
 configuration (labelled). The page says which runs it rests on. The two presets (a
 10-billion-parameter network; a final layer of 100 million outputs x 2,000) are far beyond

@@ -2,7 +2,7 @@
 
 Runs of the same configuration on a CPU and on a GPU are paired (engine.analysis.tables.speedup_table:
 engine.analysis.pairing + engine.analysis.confidence); speedup = CPU median epoch time / GPU median epoch time with
-a 95% bootstrap interval over both runs' raw epoch times; runs that could not be paired are
+a 95% interval (over runs; with one run a side, over its epochs); runs that could not be paired are
 listed. Lines at speedup 1 and at the price ratio; crossovers (engine.analysis.crossover) are
 interpolated between measured points, never extrapolated. Tables, crossovers and charts come
 from dashboard.data, cached per data folder contents and filters; large views get intervals for
@@ -73,7 +73,8 @@ else:
     st.plotly_chart(chart, key="sp_params")
     st.caption(f"Above the grey line the GPU is faster; above the red line (price ratio {ratio:.3g} = "
                f"${prices.gpu_per_h:g}/h over ${prices.cpu_per_h:g}/h) it is also cheaper. Error bars: 95% "
-               "bootstrap interval over both runs' raw epoch times. x marks a crossover, interpolated in log-log "
+               "interval over runs (two or more a side), else over one run's epochs (which leaves run-to-run "
+               "variation out: hover says which). x marks a crossover, interpolated in log-log "
                "between the two measured points around it; a line per dataset size. "
                + (figures.thinned_note(chart) or ""))
     st.plotly_chart(size_chart, key="sp_dataset")

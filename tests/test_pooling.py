@@ -6,6 +6,7 @@ time, nulls in configuration columns, two spellings of one device, GPUs on diffe
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import polars as pl
@@ -70,10 +71,16 @@ def _reference(runs: pl.DataFrame, run_ids: bool = True) -> tuple[pl.DataFrame, 
                       & (pl.col("device_count").fill_null(1) == 1))
           .with_columns(device_label(), pl.when(times.list.len() > 0).then(times)
                         .otherwise(pl.concat_list("epoch_s_median")).alias("_t")))
+    # Each run's log median epoch, by NumPy (missing times left out), for the run-level interval.
+    log_median = [math.log(float(np.median([t for t in ts if t is not None]))) if any(t is not None for t in ts)
+                  and np.median([t for t in ts if t is not None]) > 0 else
+                  (-math.inf if any(t is not None for t in ts) else None) for ts in ok["_t"].to_list()]
+    ok = ok.with_columns(pl.Series("_m", log_median, dtype=pl.Float64))
     sides = (
         ok.group_by(*SIDE_KEYS)
         .agg(pl.col("params").first(), pl.col("flops_per_step_analytic").first(), pl.col("compile_s").median(),
              pl.col("transfer_s").median(), pl.col("epochs").max(), pl.len().alias("runs"),
+             pl.col("_m").mean().alias("log_run_mean"), pl.col("_m").var().alias("log_run_var"),
              *([pl.col("run_id").alias("run_ids")] if run_ids else []), pl.col("device_memory_bytes").max(),
              pl.col("_t").list.explode().alias("_t"))
         .sort(*SIDE_KEYS, nulls_last=True)

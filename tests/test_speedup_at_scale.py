@@ -11,6 +11,7 @@ from collections import Counter
 import numpy as np
 import polars as pl
 import pytest
+from scipy import stats
 
 from engine.analysis import tables
 from engine.analysis.confidence import bootstrap_intervals, bootstrap_speedup, median_ranks
@@ -116,12 +117,32 @@ def test_table_matches_the_definitions_pair_by_pair():
         assert row["speedup"] == pytest.approx(np.median(cpu) / np.median(gpu), rel=1e-12)
         assert row["cpu_n_epochs"] == cpu.size and row["gpu_n_epochs"] == gpu.size
         assert sorted(row["epoch_times_s_cpu"]) == row["epoch_times_s_cpu"] == sorted(cpu.tolist())
-        ci = bootstrap_speedup(cpu, gpu)
-        assert (row["ci_low"], row["ci_high"]) == pytest.approx((ci.low, ci.high))
+        # Three runs a side: the run-level Welch t interval on log run medians, by hand.
+        logs = [np.log([np.median(t) for t in mine.filter(pl.col("platform") == p)["epoch_times_s"].to_list()])
+                for p in ("cpu", "gpu")]
+        assert row["ci_basis"] == "runs"
+        for prefix, fixed, epochs in (("", (0.0, 0.0), 1), ("e2e_", (1.0, 1.5), 10)):
+            totals = [f + epochs * np.exp(m.mean()) for f, m in zip(fixed, logs)]
+            shares = [(epochs * np.exp(m.mean()) / t) ** 2 * m.var(ddof=1) / m.size for t, m in zip(totals, logs)]
+            df = sum(shares) ** 2 / sum(v**2 / (m.size - 1) for v, m in zip(shares, logs))
+            half = stats.t.ppf(0.975, df) * math.sqrt(sum(shares))
+            center = math.log(totals[0] / totals[1])
+            assert (row[f"{prefix}ci_low"], row[f"{prefix}ci_high"]) == pytest.approx(
+                (math.exp(center - half), math.exp(center + half)), rel=1e-9)
         e2e = bootstrap_speedup(cpu, gpu, cpu_fixed_s=1.0, other_fixed_s=1.5, epochs=10)
         assert row["speedup_end_to_end"] == pytest.approx(e2e.speedup, rel=1e-12)
-        assert (row["e2e_ci_low"], row["e2e_ci_high"]) == pytest.approx((e2e.low, e2e.high))
         assert sorted(row["cpu_run_ids"]) == sorted(mine.filter(pl.col("platform") == "cpu")["run_id"])
+
+
+def test_one_run_a_side_keeps_the_epoch_bootstrap_and_says_so():
+    runs = _log(repeats=1, seed=2)
+    for row in tables.speedup_table(runs).pairs.iter_rows(named=True):
+        cpu, gpu = row["epoch_times_s_cpu"], row["epoch_times_s_gpu"]
+        ci = bootstrap_speedup(cpu, gpu)
+        e2e = bootstrap_speedup(cpu, gpu, cpu_fixed_s=1.0, other_fixed_s=1.5, epochs=10)
+        assert row["ci_basis"] == "one run: epochs only"
+        assert (row["ci_low"], row["ci_high"], row["e2e_ci_low"], row["e2e_ci_high"]) == pytest.approx(
+            (ci.low, ci.high, e2e.low, e2e.high))
 
 
 def test_pooled_sides_are_reused_and_filtered_like_the_runs():

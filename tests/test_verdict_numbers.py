@@ -178,7 +178,7 @@ def test_the_text_of_each_answer():
     lines = text.split("\n")
     assert lines[0] == "MLP 784-100x2-10: 89,610 parameters, batch 64, 1,024 samples, float32."
     assert lines[1].startswith("Measured: the GPU (Test GPU) is 4x faster than the CPU (CPU: Test CPU (4 cores)) "
-                               "per epoch (95% bootstrap CI ")
+                               "per epoch (95% CI over one run's epochs only ")
     assert any(line.startswith("10 epochs with compile and transfer: CPU ") for line in lines)
     assert any(line.startswith("Memory: parameters ") for line in lines)
     assert v.amortization.describe()[1:] in text and v.amortization.describe()[0].upper() in text

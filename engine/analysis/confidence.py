@@ -70,6 +70,7 @@ class SpeedupInterval:
     n_cpu: int
     n_other: int
     resamples: int
+    basis: str = "epochs"  # what was resampled; engine.analysis.run_interval replaces it with the runs
 
     def describe(self) -> str:
         pct = f"{self.confidence:.0%}"

@@ -51,7 +51,7 @@ CONFIG_KEYS = (
 ACCELERATOR_PLATFORMS = ("gpu", "tpu")
 SIDE_KEYS = (*CONFIG_KEYS, "platform", "device", "source")
 _SIDE = ("device", "source", "epoch_s", "n_epochs", "times_ok", "side", "compile_s", "transfer_s", "epochs", "runs",
-         "run_ids", "device_memory_bytes")
+         "log_run_mean", "log_run_var", "run_ids", "device_memory_bytes")
 # Pairs are sorted by these (a total order: every pair differs in one of them).
 PAIR_ORDER = tuple(dict.fromkeys(("model", "batch_size", "params", "dataset_size", *CONFIG_KEYS, "cpu_device",
                                    "cpu_source", "gpu_device", "gpu_source")))
@@ -261,7 +261,8 @@ def pool(runs: pl.DataFrame, run_ids: bool = True, *, by_name: bool = False) -> 
     sides columns: side (0, 1, ... in SIDE_KEYS order), SIDE_KEYS, params, flops_per_step_analytic,
     epoch_s (median of all pooled timed epochs), n_epochs (how many), times_ok (all of them
     positive finite seconds: the bootstrap can use them), compile_s, transfer_s (medians over
-    runs), epochs (max), runs (count), run_ids (list; left out when `run_ids` is False),
+    runs), epochs (max), runs (count), log_run_mean / log_run_var (mean and sample variance over the
+    runs of log(the run's median epoch seconds); the variance null for one run), run_ids (list; left out when `run_ids` is False),
     device_memory_bytes (max). A run without raw times counts through its median epoch.
 
     One Polars group-by does it all (1,000,000 runs, 10.5 M epoch times: ~0.25 s on the 2-core
@@ -293,6 +294,9 @@ def pool(runs: pl.DataFrame, run_ids: bool = True, *, by_name: bool = False) -> 
             pl.col("transfer_s").median(),
             pl.col("epochs").max(),
             pl.len().alias("runs"),
+            # The run is the independent unit of the speedup interval (engine.analysis.run_interval).
+            pl.col("_t").list.median().log().mean().alias("log_run_mean"),
+            pl.col("_t").list.median().log().var().alias("log_run_var"),
             *([pl.col("run_id").alias("run_ids")] if run_ids else []),
             pl.col("device_memory_bytes").max(),
             pl.col("_t").list.explode(keep_nulls=False, empty_as_null=False),  # the group's runs' times, in run order

@@ -2,7 +2,8 @@
 
 A thin layer over the analysis core, so every page uses ONE implementation of each idea:
 - pairing (same configuration, CPU vs accelerator, unpaired runs listed): `engine.analysis.pairing`;
-- speedup with a 95% bootstrap interval over the raw epoch times: `engine.analysis.confidence`;
+- speedup with a 95% interval: over runs (`engine.analysis.run_interval`), or over one run's epochs
+  (`engine.analysis.confidence`);
 - crossover (faster, cheaper), log-interpolated, "none in range [a, b]": `engine.analysis.crossover`;
 - prices, cost, amortization: `engine.analysis.cost`; step-time model: `engine.analysis.perfmodel`;
   the Overview's answer: `engine.answer.verdict`.
@@ -29,6 +30,7 @@ from engine.analysis.pairing import (
     pool,
     unpaired,
 )
+from engine.analysis.run_interval import BASIS_ONE_RUN, BASIS_RUNS, run_intervals, widest
 
 __all__ = ["ACCELERATOR_PLATFORMS", "CONFIG_KEYS", "SERIES_KEYS", "device_label", "with_device", "ok_runs",
            "speedup_table", "thresholds", "crossovers", "same_config", "with_intensity", "device_roofs",
@@ -56,7 +58,7 @@ def ok_runs(frame: pl.DataFrame) -> pl.DataFrame:
 
 def speedup_table(runs: pl.DataFrame | Pooled, epochs: int | None = None, *, where: pl.Expr | None = None,
                   max_intervals: int | None = None, times: bool = True) -> Paired:
-    """CPU/accelerator pairs of the same configuration with speedups and 95% bootstrap intervals.
+    """CPU/accelerator pairs of the same configuration with speedups and 95% intervals.
 
     `engine.analysis.pairing` pools repeated runs per side and pairs the sides (unpaired and failed runs
     listed in `.unpaired` with a reason). Per pair:
@@ -64,8 +66,11 @@ def speedup_table(runs: pl.DataFrame | Pooled, epochs: int | None = None, *, whe
     - speedup_end_to_end: (fixed + epochs x epoch) on each side, fixed = compile + transfer
       (held constant, nulls count 0), for `epochs` epochs (None: the CPU run's own number of
       epochs) on both sides;
-    - ci_low, ci_high and e2e_ci_low, e2e_ci_high: their 95% percentile bootstrap intervals
-      (`engine.analysis.confidence.bootstrap_intervals`, both from the same resamples);
+    - ci_low, ci_high and e2e_ci_low, e2e_ci_high: their 95% intervals. With two or more runs on both
+      sides, the run-level t interval (`engine.analysis.run_interval`: the runs are the independent
+      units), widened to the epoch bootstrap's where that is wider; else the percentile bootstrap over the pooled epochs
+      (`engine.analysis.confidence.bootstrap_intervals`), which leaves run-to-run variation out;
+      ci_basis says which ("runs" / "one run: epochs only");
     - epochs, cpu_fixed_s, gpu_fixed_s, cpu_end_to_end_s, gpu_end_to_end_s (seconds), and
       cpu_n_epochs / gpu_n_epochs: how many timed epochs each side pools.
     runs: run records, or `engine.analysis.pairing.pool(runs)` already computed (the dashboard pools once
@@ -107,11 +112,21 @@ def speedup_table(runs: pl.DataFrame | Pooled, epochs: int | None = None, *, whe
     fixed = (chosen["cpu_fixed_s"].to_numpy(), chosen["gpu_fixed_s"].to_numpy(),
              chosen["epochs"].cast(pl.Float64).to_numpy())
     (_, low, high), (_, e2e_low, e2e_high) = bootstrap_intervals(cpu, gpu, [(zeros, zeros, ones), fixed])
+    # Two or more runs on both sides: the run-level interval replaces the epoch bootstrap (engine.analysis.run_interval).
+    stats = [chosen[c].cast(pl.Float64).to_numpy() for c in ("cpu_runs", "cpu_log_run_mean", "cpu_log_run_var",
+                                                              "gpu_runs", "gpu_log_run_mean", "gpu_log_run_var")]
+    by_runs = run_intervals(*stats), run_intervals(*stats, cpu_fixed=fixed[0], other_fixed=fixed[1], epochs=fixed[2])
+    runs_ok = np.isfinite(by_runs[0][0]) & np.isfinite(by_runs[1][0])
+    low, high = widest(*by_runs[0], low, high)
+    e2e_low, e2e_high = widest(*by_runs[1], e2e_low, e2e_high)
     columns = {}
     for name, values in (("ci_low", low), ("ci_high", high), ("e2e_ci_low", e2e_low), ("e2e_ci_high", e2e_high)):
         column = np.full(pairs.height, np.nan)
         column[rows] = values
         columns[name] = pl.Series(name, column, dtype=pl.Float64, nan_to_null=True)
+    basis = np.full(pairs.height, None, dtype=object)
+    basis[rows] = np.where(runs_ok, BASIS_RUNS, BASIS_ONE_RUN)
+    columns["ci_basis"] = pl.Series("ci_basis", basis, dtype=pl.String)
     pairs = pairs.with_columns(**columns).with_columns(
         pl.when(usable).then(pl.col(c)).alias(c) for c in ("speedup", "speedup_end_to_end"))
     if not times:

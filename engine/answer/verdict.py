@@ -7,7 +7,8 @@ answer rests on, and whether it is measured or predicted; `Verdict.describe()` i
 
 Basis, in order of preference:
 1. "measured": the job is a RunConfig and both devices ran exactly that configuration
-   (`engine.analysis.pairing.CONFIG_KEYS`); speedup interval = 95% bootstrap CI over the raw epochs.
+   (`engine.analysis.pairing.CONFIG_KEYS`); speedup interval = 95% CI over runs (two or more a side), else
+   a bootstrap over one run's epochs, labelled (`engine.analysis.run_interval`).
 2. "predicted": a performance model (`engine.analysis.perfmodel`) fitted on each device's runs of the
    same model kind, dtype and matmul precision; interval = the two prediction bands combined
    (cpu_low / gpu_high, cpu_high / gpu_low). Compile time is the device's median for the kind;
@@ -40,7 +41,6 @@ from dataclasses import dataclass, replace
 
 import polars as pl
 
-from engine.analysis.confidence import bootstrap_speedup
 from engine.analysis.cost import Amortization, CostComparison, Prices, amortization, compare_costs
 from engine.analysis.crossover import Crossover, find_crossover
 from engine.analysis.memory import MemoryEstimate, MemoryVerdict, estimate
@@ -53,6 +53,7 @@ from engine.analysis.pairing import (
     pair_with_times,
 )
 from engine.analysis.perfmodel import Prediction, fit_runs, predict, select_fit
+from engine.analysis.run_interval import interval_name, speedup_interval
 from engine.analysis.workload import Workload, from_config
 from engine.base.config import RunConfig
 
@@ -338,7 +339,7 @@ def _whose_runs(exact: pl.DataFrame, choice: str) -> tuple[dict, list[str]]:
 
     Per side (CPU, accelerator), when both your own runs and others (reference, imported) exist: "mine"
     takes yours, "reference" the others, "auto" yours unless the two disagree beyond their intervals
-    (the 95% bootstrap interval of your median epoch over theirs excludes 1): then theirs, said in a note.
+    (the 95% interval of your median epoch over theirs excludes 1): then theirs, said in a note.
     """
     notes, want_local = [], {}
     for side in ("cpu", "gpu"):
@@ -348,7 +349,7 @@ def _whose_runs(exact: pl.DataFrame, choice: str) -> tuple[dict, list[str]]:
         if choice != "auto" or not mine.height or not theirs.height:
             continue
         a, b = mine.row(0, named=True), theirs.row(0, named=True)
-        ratio = bootstrap_speedup(a[f"epoch_times_s_{side}"], b[f"epoch_times_s_{side}"])
+        ratio = speedup_interval(a[f"epoch_times_s_{side}"], b[f"epoch_times_s_{side}"], _runs(a, side), _runs(b, side))
         if not (ratio.low <= 1 <= ratio.high):
             want_local[side] = False
             notes.append(
@@ -358,6 +359,11 @@ def _whose_runs(exact: pl.DataFrame, choice: str) -> tuple[dict, list[str]]:
                 f"{b[f'{side}_source']} runs. Choose \"my runs\" to use yours.")
     order = [(pl.col(f"{side}_source") == "local") != want_local[side] for side in ("cpu", "gpu")]  # False first
     return exact.sort(order).row(0, named=True), notes
+
+
+def _runs(row: dict, side: str) -> tuple:
+    """(runs, log_run_mean, log_run_var) of one side of a pair row (`engine.analysis.pairing`)."""
+    return row[f"{side}_runs"], row[f"{side}_log_run_mean"], row[f"{side}_log_run_var"]
 
 
 def _thin_evidence(row: dict, runs: pl.DataFrame) -> list[str]:
@@ -436,12 +442,12 @@ def verdict(
         notes.extend(_thin_evidence(row, runs))
         cpu_fixed = (row["cpu_compile_s"] or 0.0) + (row["cpu_transfer_s"] or 0.0)
         gpu_fixed = (row["gpu_compile_s"] or 0.0) + (row["gpu_transfer_s"] or 0.0)
-        ci = bootstrap_speedup(row["epoch_times_s_cpu"], row["epoch_times_s_gpu"])
+        ci = speedup_interval(row["epoch_times_s_cpu"], row["epoch_times_s_gpu"], _runs(row, "cpu"), _runs(row, "gpu"))
         cpu = Side(cpu_dev, "cpu", row["cpu_epoch_s"], cpu_fixed, cpu_fixed + epochs * row["cpu_epoch_s"],
                    mem_verdict[cpu_dev], run_ids=tuple(row["cpu_run_ids"]), sources=(row["cpu_source"],))
         gpu = Side(gpu_dev, row["gpu_platform"], row["gpu_epoch_s"], gpu_fixed, gpu_fixed + epochs * row["gpu_epoch_s"],
                    mem_verdict[gpu_dev], run_ids=tuple(row["gpu_run_ids"]), sources=(row["gpu_source"],))
-        return _assemble(base, "measured", cpu, gpu, (ci.speedup, ci.low, ci.high), "95% bootstrap CI", crossings,
+        return _assemble(base, "measured", cpu, gpu, (ci.speedup, ci.low, ci.high), interval_name(ci.basis), crossings,
                          idle_hours, notes, all_runs)
 
     fits, fit_table = fit_runs(runs.filter(pl.col("status") == "ok").with_columns(device_label())
@@ -469,7 +475,7 @@ def verdict(
     if near.height and isinstance(job, RunConfig):
         row = nearest(near, w)
         scale = w.steps_per_epoch / max(row["dataset_size"] // row["batch_size"], 1)
-        ci = bootstrap_speedup(row["epoch_times_s_cpu"], row["epoch_times_s_gpu"])
+        ci = speedup_interval(row["epoch_times_s_cpu"], row["epoch_times_s_gpu"], _runs(row, "cpu"), _runs(row, "gpu"))
         sides = []
         for side, dev in (("cpu", cpu_dev), ("gpu", gpu_dev)):
             epoch = row[f"{side}_epoch_s"] * scale
@@ -480,7 +486,7 @@ def verdict(
         notes.append(f"From the nearest measured configuration: {row['model']} with {row['params']:,} parameters, "
                      f"batch {row['batch_size']}, {row['dataset_size']:,} samples (epoch times scaled by steps "
                      f"per epoch x{scale:.3g}).")
-        return _assemble(base, "nearest measurement", *sides, (ci.speedup, ci.low, ci.high), "95% bootstrap CI",
+        return _assemble(base, "nearest measurement", *sides, (ci.speedup, ci.low, ci.high), interval_name(ci.basis),
                          crossings, idle_hours, notes, all_runs)
 
     for dev, fit in chosen.items():

@@ -19,7 +19,7 @@ from engine.charts.downsample import Thinned, thin_lines
 
 SPEEDUP_HOVER = ["width", "depth", "channels", "heads", "seq_len", "dataset_size", "dtype", "matmul_precision",
                  "cpu_epoch_s", "gpu_epoch_s", "cpu_device", "gpu_device", "cpu_source", "gpu_source"]
-CI_HOVER = ["ci_low", "ci_high"]
+CI_HOVER = ["ci_low", "ci_high", "ci_basis", "cpu_runs", "gpu_runs", "cpu_n_epochs", "gpu_n_epochs"]
 LABELS = {
     "params": "parameters",
     "speedup": "GPU speedup over CPU (per epoch)",
@@ -34,6 +34,11 @@ LABELS = {
     "ci_high": "95% CI high",
     "e2e_ci_low": "95% CI low",
     "e2e_ci_high": "95% CI high",
+    "ci_basis": "95% CI over",
+    "cpu_runs": "CPU runs",
+    "gpu_runs": "GPU runs",
+    "cpu_n_epochs": "CPU timed epochs",
+    "gpu_n_epochs": "GPU timed epochs",
 }
 
 
@@ -122,7 +127,7 @@ def speedup_vs_params(pairs: pl.DataFrame, price_ratio: float | None = None,
                       crossings: pl.DataFrame | None = None) -> go.Figure:
     """Log-log GPU-over-CPU speedup per epoch against parameter count, a line per model and batch.
 
-    pairs: `analysis.speedup_table(...).pairs`; its 95% bootstrap interval (ci_low, ci_high) is
+    pairs: `analysis.speedup_table(...).pairs`; its 95% interval (ci_low, ci_high) is
     drawn as error bars. crossings: `analysis.crossovers` output (kind, size, threshold, label);
     each interpolated crossing is marked with an x on its threshold line.
     """
@@ -131,7 +136,7 @@ def speedup_vs_params(pairs: pl.DataFrame, price_ratio: float | None = None,
     shown = thin_lines(frame, "params", "speedup", ["series", "dataset_size"], what="pairs",
                        line_name="line (series and dataset size)", y_name="speedup")
     fig = _log_line(shown.frame, "params", "speedup", "series", ["dataset_size"], [*SPEEDUP_HOVER, *CI_HOVER],
-                    "Speedup vs parameter count (error bars: 95% bootstrap CI)", ci=("ci_low", "ci_high"))
+                    "Speedup vs parameter count (error bars: 95% CI)", ci=("ci_low", "ci_high"))
     _reference_lines(fig, [frame["params"].min(), frame["params"].max()], price_ratio)
     _crossover_marks(fig, crossings, "parameters")
     return _thinned(fig, shown)
@@ -176,7 +181,7 @@ def speedup_vs_dataset(pairs: pl.DataFrame, price_ratio: float | None = None,
                        crossings: pl.DataFrame | None = None) -> go.Figure:
     """Log-log end-to-end speedup (compile + transfer + epochs) against dataset size.
 
-    Error bars: the end-to-end 95% bootstrap interval (e2e_ci_low, e2e_ci_high). crossings:
+    Error bars: the end-to-end 95% interval (e2e_ci_low, e2e_ci_high). crossings:
     `analysis.crossovers(..., size="dataset_size", speedup="speedup_end_to_end")` output.
     """
     frame = _series(pairs) if pairs.height else pairs.with_columns(pl.lit("").alias("series"))

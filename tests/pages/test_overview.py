@@ -54,7 +54,7 @@ def test_measured_configuration_is_labelled_measured_with_its_interval(data_dirs
     # 269,322 parameters / 1e5 = 2.69, shown with the digits its bootstrap interval supports
     assert labels["Epoch speedup"] in ("2.69x", "2.7x")
     headline = texts(at.success) + texts(at.warning) + texts(at.info)
-    assert "Per epoch: " in headline and "95% bootstrap CI" in headline
+    assert "Per epoch: " in headline and "95% CI over one run's epochs only" in headline  # one run a side
     assert "Basis: **measured**" not in texts(at.markdown)  # the details wait until their expander opens
     at = open_page(PAGE, {**MEASURED, "ov_used_open": "true"})
     assert "Basis: **measured**" in texts(at.markdown)
