@@ -69,7 +69,8 @@ with st.form("bench_form"):
     mode = c4.selectbox("Epoch runner", MODES, key="bm_mode", bind="query-params",
                         help="per_step: one dispatch per batch; fused: the whole epoch in one lax.scan; auto picks.")
     c1, c2, c3, c4 = st.columns([1, 2, 1, 1])
-    repeats = c1.slider("Timed epochs (repeats)", 1, 10, value=3, key="bm_repeats", bind="query-params")
+    repeats = c1.slider("Timed epochs (repeats)", 1, 10, value=5, key="bm_repeats", bind="query-params",
+                        help="Five or more: fewer timed epochs give intervals that cover less (docs/PERFORMANCE.md).")
     devices = c2.multiselect("Devices", specs, default=specs, key="bm_devices", bind="query-params",
                              help="Devices present on this machine.")
     limit = c3.number_input("Time limit for the job (s)", 10, 3600, value=300, key="bm_limit", bind="query-params",

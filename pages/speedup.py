@@ -119,9 +119,12 @@ else:
 unpaired = table.unpaired
 if unpaired.height:
     with st.expander(f"{unpaired.height} runs or device sides without a partner (not in the speedups)"):
+        st.caption("Pairs compare like with like: the same network, data, dtype, precision and optimizer, measured "
+                   "by the same engine version with the same epoch runner (or each device's own `auto` runner). "
+                   "Each row says why it was left out.")
         st.dataframe(unpaired.select("reason", "platform", "device", "source", "model", "width", "depth", "channels",
-                                     "params", "batch_size", "dataset_size", "dtype", "matmul_precision", "runs",
-                                     "run_ids"), hide_index=True, key="sp_unpaired")
+                                     "params", "batch_size", "dataset_size", "dtype", "matmul_precision", "optimizer",
+                                     "mode", "engine_version", "runs", "run_ids"), hide_index=True, key="sp_unpaired")
 
 chart = data.epoch_chart(view)
 st.plotly_chart(chart, key="sp_epoch")

@@ -4,7 +4,7 @@ import polars as pl
 import pytest
 
 from engine.analysis.confidence import with_speedup_ci
-from engine.analysis.pairing import CONFIG_KEYS, config_key, matches, pair_with_times
+from engine.analysis.pairing import CONFIG_KEYS, config_key, matches, pair_sides, pair_with_times, pool
 from engine.base.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from engine.runlog.store import records_to_frame
 
@@ -17,7 +17,7 @@ def _run(run_id, platform, width, times, status="ok", dataset=1024, error=None):
             "input_shape": "784", "n_classes": 10, "batch_size": 64, "dataset_size": dataset, "dtype": "float32",
             "matmul_precision": "default", "params": width * 1000, "epochs": 10, "compile_s": 1.0,
             "transfer_s": 0.1, "epoch_times_s": times, "epoch_s_median": median if status == "ok" else None,
-            "flops_per_step_analytic": 1e6 * width}
+            "flops_per_step_analytic": 1e6 * width, "optimizer": "adam"}
 
 
 def _frame():
@@ -80,3 +80,36 @@ def test_empty_frame():
     assert paired.pairs.height == 0 and paired.unpaired.height == 0
     assert "epoch_times_s_cpu" in paired.pairs.columns
     assert paired.unpaired.schema["reason"] == pl.String
+
+
+def _like(run_id, platform, *, model="mlp", optimizer="adam", mode="fused", engine=6, epoch=1.0):
+    return {**_run(run_id, platform, 64, [epoch] * 3), "model": model, "optimizer": optimizer, "mode": mode,
+            "engine_version": engine}
+
+
+def test_pairs_compare_like_with_like():
+    """Issue 19: the same optimizer, engine version and epoch runner (or each device's own `auto` runner)."""
+    runs = records_to_frame([
+        _like("c-adam", "cpu"), _like("g-adam", "gpu", epoch=0.1),
+        _like("c-sgd", "cpu", optimizer="sgd"),  # no SGD run on the GPU
+        _like("c-old", "cpu", engine=1), _like("c-old2", "cpu", engine=1, epoch=1.2),  # an older engine
+        _like("c-step", "cpu", mode="per_step"),  # an MLP per step on the CPU against a fused GPU: not like
+        _like("c-cnn", "cpu", model="cnn", mode="per_step"), _like("g-cnn", "gpu", model="cnn", epoch=0.1),
+    ])
+    paired = pair_with_times(runs)
+    got = sorted((r["model"], r["cpu_run_ids"][0], r["gpu_run_ids"][0]) for r in paired.pairs.iter_rows(named=True))
+    assert got == [("cnn", "c-cnn", "g-cnn"), ("mlp", "c-adam", "g-adam")]  # auto's CNN runners pair
+    reasons = {tuple(sorted(r["run_ids"])): r["reason"] for r in paired.unpaired.iter_rows(named=True)}
+    assert reasons[("c-sgd",)] == "no accelerator run of this configuration"
+    assert reasons[("c-old", "c-old2")].startswith("accelerator runs of this configuration were measured by another "
+                                                   "engine version or epoch runner")  # pooled: one side, 2 runs
+    assert reasons[("c-step",)].startswith("accelerator runs of this configuration were measured by another")
+
+
+def test_mixed_engine_versions_pair_only_when_asked():
+    runs = records_to_frame([_like("c", "cpu", engine=6), _like("g", "gpu", engine=1, epoch=0.1)])
+    pooled = pool(runs)
+    assert pair_sides(pooled.sides)[0].height == 0
+    mixed = pair_sides(pooled.sides, mixed_versions=True)[0]
+    assert mixed.height == 1 and mixed.row(0, named=True)["cpu_engine_version"] == 6
+    assert mixed.row(0, named=True)["gpu_engine_version"] == 1

@@ -29,7 +29,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from engine.base.config import RunConfig
+from engine.base.config import RunConfig, auto_mode
 from engine.base.hostinfo import host_name
 from engine.runlog.record import config_columns
 
@@ -47,11 +47,14 @@ CONFIG_KEYS = (
     "dataset_size",
     "dtype",
     "matmul_precision",
+    "optimizer",
 )
 ACCELERATOR_PLATFORMS = ("gpu", "tpu")
-SIDE_KEYS = (*CONFIG_KEYS, "platform", "device", "source")
-_SIDE = ("device", "source", "epoch_s", "n_epochs", "times_ok", "side", "compile_s", "transfer_s", "epochs", "runs",
-         "log_run_mean", "log_run_var", "run_ids", "device_memory_bytes")
+# How a side was measured, beside what: runs of another epoch runner or engine version never pool into one side.
+MEASURED_KEYS = ("mode", "engine_version")
+SIDE_KEYS = (*CONFIG_KEYS, "platform", "device", "source", *MEASURED_KEYS)
+_SIDE = ("device", "source", "mode", "epoch_s", "n_epochs", "times_ok", "side", "compile_s", "transfer_s", "epochs",
+         "runs", "log_run_mean", "log_run_var", "run_ids", "device_memory_bytes")
 # Pairs are sorted by these (a total order: every pair differs in one of them).
 PAIR_ORDER = tuple(dict.fromkeys(("model", "batch_size", "params", "dataset_size", *CONFIG_KEYS, "cpu_device",
                                    "cpu_source", "gpu_device", "gpu_source")))
@@ -272,12 +275,16 @@ def pool(runs: pl.DataFrame, run_ids: bool = True, *, by_name: bool = False) -> 
     joined in run order. The device is named once per group; should two groups get one name, the
     runs are grouped again on the name itself (`by_name`, slower: a string per run).
     """
+    # Frames read without the store's conform (older files) may lack the newer columns: null, as the store reads them.
+    runs = runs.with_columns(pl.lit(None, dtype).alias(c) for c, dtype in
+                             (("mode", pl.String), ("engine_version", pl.Int32), ("optimizer", pl.String),
+                              ("host", pl.String)) if c not in runs.columns)
     ok = _ok(runs).fill_null(False)
     times = pl.col("epoch_times_s").cast(pl.List(pl.Float64))
     # A run without raw times counts through its median epoch (a new list column only if an ok run needs one).
     if runs.height and runs.select((ok & (times.list.len().fill_null(0) == 0)).any()).item():
         times = pl.when((times.list.len() > 0) | ~ok).then(times).otherwise(pl.concat_list(pl.col("epoch_s_median")))
-    keys = runs.select(*CONFIG_KEYS, "platform", *_device_keys(by_name), "source", ok.alias("_ok"))
+    keys = runs.select(*CONFIG_KEYS, "platform", *_device_keys(by_name), "source", *MEASURED_KEYS, ok.alias("_ok"))
     by = group_keys(keys, keys.columns)
     groups = (
         pl.concat([by, runs.select(
@@ -306,9 +313,9 @@ def pool(runs: pl.DataFrame, run_ids: bool = True, *, by_name: bool = False) -> 
     # Name each group's device from its first run, and number the ok ones in SIDE_KEYS order.
     named = (
         runs.select(*CONFIG_KEYS, "platform", "device_kind", "cpu_model", "cpu_cores", "host", "source",
-                    ok.alias("_ok"))
+                    *MEASURED_KEYS, ok.alias("_ok"))
         [groups["_row"]].with_row_index("_group").filter("_ok")
-        .select(*CONFIG_KEYS, "platform", device_label(), "source", "_group")
+        .select(*CONFIG_KEYS, "platform", device_label(), "source", *MEASURED_KEYS, "_group")
         .sort(*SIDE_KEYS, nulls_last=True)
     )
     if not by_name and named.select(SIDE_KEYS).is_duplicated().any():
@@ -334,34 +341,62 @@ def pool(runs: pl.DataFrame, run_ids: bool = True, *, by_name: bool = False) -> 
     return Pooled(sides.with_row_index("side"), values, offsets[group], sizes[group], failed_runs(runs))
 
 
-def pair_sides(sides: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+def pair_sides(sides: pl.DataFrame, *, mixed_versions: bool = False) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(pairs, lonely): CPU and accelerator sides (`pool(...).sides`) of the same configuration joined,
     sorted by PAIR_ORDER; and the sides without a partner, with a `reason`. Side columns get a
-    cpu_ / gpu_ prefix (cpu_side, gpu_side: the side ids), plus gpu_platform."""
+    cpu_ / gpu_ prefix (cpu_side, gpu_side: the side ids), plus gpu_platform and engine_version.
+
+    Like with like: the same CONFIG_KEYS (network, data, dtype, precision, optimizer), the same
+    engine_version (measuring code; `mixed_versions` pairs across versions) and compatible epoch
+    runners: the same one, or each device's own `auto` choice (per-step CNNs on the CPU against fused
+    on the GPU is how `auto` trains that network on each). A side left out for a version or runner
+    says so in its reason."""
     cpu = sides.filter(pl.col("platform") == "cpu")
     gpu = sides.filter(pl.col("platform").is_in(ACCELERATOR_PLATFORMS))
-    keys = list(CONFIG_KEYS)
+    keys = list(CONFIG_KEYS) + ([] if mixed_versions else ["engine_version"])
     extra = [c for c in ("epoch_times_s",) if c in sides.columns]
     side = [c for c in _SIDE if c in sides.columns]
-    left = cpu.select(*keys, "params", "flops_per_step_analytic", *[pl.col(c).alias(f"cpu_{c}") for c in (*side, *extra)])
+    left = cpu.select(*keys, "params", "flops_per_step_analytic",
+                      *([pl.col("engine_version").alias("cpu_engine_version")] if mixed_versions else []),
+                      *[pl.col(c).alias(f"cpu_{c}") for c in (*side, *extra)])
     right = gpu.select(*keys, pl.col("platform").alias("gpu_platform"),
+                       *([pl.col("engine_version").alias("gpu_engine_version")] if mixed_versions else []),
                        *[pl.col(c).alias(f"gpu_{c}") for c in (*side, *extra)])
-    pairs = left.join(right, on=keys, how="inner", nulls_equal=True)
+    joined = left.join(right, on=keys, how="inner", nulls_equal=True)
+    runners = (pl.col("cpu_mode").eq_missing(pl.col("gpu_mode"))
+               | ((pl.col("cpu_mode") == _auto_mode("cpu")) & (pl.col("gpu_mode") == _auto_mode("gpu"))))
+    pairs = joined.filter(runners)
     if extra:
         pairs = pairs.rename({"cpu_epoch_times_s": "epoch_times_s_cpu", "gpu_epoch_times_s": "epoch_times_s_gpu"})
-    lonely_cpu = cpu.join(gpu.select(keys).unique(), on=keys, how="anti", nulls_equal=True).with_columns(
-        pl.lit("no accelerator run of this configuration").alias("reason"))
-    lonely_gpu = gpu.join(cpu.select(keys).unique(), on=keys, how="anti", nulls_equal=True).with_columns(
-        pl.lit("no CPU run of this configuration").alias("reason"))
+    paired = set(pairs["cpu_side"].to_list()) | set(pairs["gpu_side"].to_list())
+    loose = [*CONFIG_KEYS]
+
+    def lonely(mine: pl.DataFrame, others: pl.DataFrame, other_name: str) -> pl.DataFrame:
+        mine = mine.filter(~pl.col("side").is_in(list(paired)))
+        near = mine.join(others.select(loose).unique(), on=loose, how="semi", nulls_equal=True)["side"]
+        return mine.with_columns(
+            pl.when(pl.col("side").is_in(near.to_list()))
+            .then(pl.lit(f"{other_name} runs of this configuration were measured by another engine version or "
+                         "epoch runner: not compared (like with like)"))
+            .otherwise(pl.lit(f"no {other_name} run of this configuration")).alias("reason"))
+
+    lonely_cpu, lonely_gpu = lonely(cpu, gpu, "accelerator"), lonely(gpu, cpu, "CPU")
     if "run_ids" not in sides.columns:
         lonely_cpu, lonely_gpu = (f.with_columns(pl.lit(None, pl.List(pl.String)).alias("run_ids"))
                                   for f in (lonely_cpu, lonely_gpu))
-    lonely = pl.concat([lonely_cpu.select(UNPAIRED_COLUMNS), lonely_gpu.select(UNPAIRED_COLUMNS)],
-                       how="vertical_relaxed")
-    return pairs.sort(*PAIR_ORDER, nulls_last=True), lonely
+    lonely_sides = pl.concat([lonely_cpu.select(UNPAIRED_COLUMNS), lonely_gpu.select(UNPAIRED_COLUMNS)],
+                             how="vertical_relaxed")
+    return pairs.sort(*PAIR_ORDER, nulls_last=True), lonely_sides
 
 
-UNPAIRED_COLUMNS = [*CONFIG_KEYS, "platform", "device", "source", "params", "runs", "run_ids", "reason"]
+def _auto_mode(platform: str) -> pl.Expr:
+    """Per pair row: the epoch runner `auto` picks for its model kind on `platform`."""
+    return pl.when(pl.col("model") == "cnn").then(pl.lit(auto_mode("cnn", platform))).otherwise(
+        pl.lit(auto_mode("mlp", platform)))
+
+
+UNPAIRED_COLUMNS = [*CONFIG_KEYS, "platform", "device", "source", *MEASURED_KEYS, "params", "runs", "run_ids",
+                    "reason"]
 
 
 def failed_runs(runs: pl.DataFrame) -> pl.DataFrame:

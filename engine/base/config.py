@@ -287,9 +287,12 @@ class RunConfig:
         """
         if self.train.mode != "auto":
             return self.train.mode
-        if self.model.kind == "cnn" and platform == "cpu":
-            return "per_step"
-        return "fused"
+        return auto_mode(self.model.kind, platform)
+
+
+def auto_mode(kind: str, platform: str) -> str:
+    """The epoch runner `auto` picks for a model kind on a platform (see `RunConfig.resolved_mode`)."""
+    return "per_step" if kind == "cnn" and platform == "cpu" else "fused"
 
 
 def default_input_shape(model: ModelConfig) -> tuple[int, ...]:

@@ -81,7 +81,7 @@ def preset_configs(name: str, devices: tuple[str, ...] = ("cpu",), repeats: int 
     """The configs of preset `name`, to be measured on each of `devices`."""
     if name not in PRESETS:
         raise ValueError(f"preset={name!r} is not allowed: expected one of {', '.join(PRESETS)}")
-    bench = BenchConfig(warmup=1, repeats=3, devices=devices, time_budget_s=60.0 if name == "quick" else 120.0)
+    bench = BenchConfig(warmup=1, repeats=5, devices=devices, time_budget_s=60.0 if name == "quick" else 120.0)
     if repeats is not None:
         bench = replace(bench, repeats=repeats)
     if time_budget_s is not None:
