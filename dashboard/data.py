@@ -133,8 +133,7 @@ def _crossovers(sources: tuple[str, ...], folders: tuple, view: tuple | None, le
     pairs = _speedup_table(sources, folders, view, None).pairs
     if along == "params":
         return tables.crossovers(pairs, dict(levels))
-    return tables.crossovers(pairs, dict(levels), size="dataset_size", speedup="speedup_end_to_end",
-                               by=(*tables.SERIES_KEYS, "params"), unit="samples")
+    return tables.crossovers(pairs, dict(levels), size="dataset_size", speedup="speedup_end_to_end")
 
 
 def crossovers(levels: dict[str, float], along: str = "params", view: tuple | None = None,

@@ -17,6 +17,9 @@ from dashboard import data, state
 from engine.analysis import tables
 from engine.charts import figures
 
+# What `tables.crossovers` adds to a series' keys (the rest of its columns name the series).
+CROSSING_COLUMNS = ("label", "threshold", "kind", "size", "range_low", "range_high", "falls_below_at", "points", "text")
+
 state.through_app()
 st.title("Speedup explorer")
 
@@ -106,15 +109,20 @@ else:
     def crossing_table(crossings: pl.DataFrame, extra: tuple[str, ...] = ()) -> pl.DataFrame:
         """One row per series, a column per threshold: where the speedup first exceeds it."""
         names = {"faster": "GPU faster (speedup 1)", "cheaper": f"GPU cheaper (speedup {ratio:.3g})"}
-        keys = ["model", "batch_size", *extra, "matmul_precision", "gpu_device", "cpu_device"]
+        # A row per series: every series key indexes the pivot; only the ones that vary are shown.
+        series = [c for c in crossings.columns if c not in CROSSING_COLUMNS]
+        shown = ["model", "batch_size", *extra] + [c for c in series if c not in ("model", "batch_size", *extra)
+                                                    and crossings[c].n_unique() > 1]
         wide = crossings.with_columns(pl.col("label").replace_strict(names, return_dtype=pl.String))
-        return wide.pivot("label", index=keys, values="text").select(*keys, *names.values())
+        return wide.pivot("label", index=series, values="text").select(*shown, *names.values())
 
     st.subheader("Crossovers")
     st.markdown("**By parameter count** (speedup per epoch)")
-    st.dataframe(crossing_table(by_params), hide_index=True)
+    st.dataframe(crossing_table(by_params, ("dataset_size",)), hide_index=True)
     st.markdown("**By dataset size** (end-to-end speedup, per network)")
     st.dataframe(crossing_table(by_size, ("params",)), hide_index=True)
+    st.caption("A series holds everything fixed but the swept axis: along parameters the dataset size, depth and "
+               "the rest of the network (only width or channels grow); along dataset size the whole network.")
 
 unpaired = table.unpaired
 if unpaired.height:

@@ -32,7 +32,7 @@ from engine.analysis.pairing import (
 )
 from engine.analysis.run_interval import BASIS_ONE_RUN, BASIS_RUNS, run_intervals, widest
 
-__all__ = ["ACCELERATOR_PLATFORMS", "CONFIG_KEYS", "SERIES_KEYS", "device_label", "with_device", "ok_runs",
+__all__ = ["ACCELERATOR_PLATFORMS", "CONFIG_KEYS", "SERIES_KEYS", "PARAMS_SERIES_KEYS", "SIZE_SERIES_KEYS", "device_label", "with_device", "ok_runs",
            "speedup_table", "thresholds", "crossovers", "same_config", "with_intensity", "device_roofs",
            "source_summary", "explorer_view", "explorer_options", "MAX_INTERVALS"]
 
@@ -42,6 +42,12 @@ MAX_INTERVALS = 2_000
 
 # One speedup curve: the same model kind, batch size, dtype, precision and device pair.
 SERIES_KEYS = ("model", "batch_size", "dtype", "matmul_precision", "cpu_device", "gpu_device")
+# A crossover series holds everything fixed but the swept axis (issue 19: two dataset sizes in one parameter
+# series gave a crossover that matched neither). Along parameters the network grows by width (channels for a
+# CNN); along dataset size the network is fixed.
+_FIXED_NETWORK = ("depth", "heads", "seq_len", "vocab", "input_shape", "n_classes", "optimizer", "engine_version")
+PARAMS_SERIES_KEYS = (*SERIES_KEYS, "dataset_size", *_FIXED_NETWORK)
+SIZE_SERIES_KEYS = (*SERIES_KEYS, "params", "width", "channels", *_FIXED_NETWORK)
 
 
 def with_device(frame: pl.DataFrame) -> pl.DataFrame:
@@ -173,13 +179,18 @@ def thresholds(prices: Prices) -> dict[str, float]:
 
 
 def crossovers(pairs: pl.DataFrame, levels: dict[str, float], size: str = "params", speedup: str = "speedup",
-               by: tuple[str, ...] = SERIES_KEYS, unit: str = "parameters") -> pl.DataFrame:
+               by: tuple[str, ...] | None = None, unit: str | None = None) -> pl.DataFrame:
     """`engine.analysis.crossover.crossover_table` over `speedup_table` pairs: one row per series and level.
 
-    levels: e.g. `thresholds(prices)`. For speedup against dataset size use size="dataset_size",
-    speedup="speedup_end_to_end", by=(*SERIES_KEYS, "params"), unit="samples".
+    levels: e.g. `thresholds(prices)`. size: "params" (series: PARAMS_SERIES_KEYS) or "dataset_size" (use
+    speedup="speedup_end_to_end"; series: SIZE_SERIES_KEYS); `by` overrides the series keys (those missing
+    from `pairs` are left out).
     """
-    return crossover_table(pairs, levels, by=by, size=size, speedup=speedup, unit=unit)
+    if by is None:
+        by = PARAMS_SERIES_KEYS if size == "params" else SIZE_SERIES_KEYS
+    unit = unit or ("parameters" if size == "params" else "samples")
+    return crossover_table(pairs, levels, by=tuple(c for c in by if c in pairs.columns), size=size, speedup=speedup,
+                           unit=unit)
 
 
 def same_config(runs: pl.DataFrame, record: dict) -> pl.DataFrame:

@@ -102,8 +102,9 @@ def crossover_text(v: Verdict) -> str | None:
              for name, cross in (("faster", v.crossover_faster), ("cheaper", v.crossover_cheaper)) if cross]
     if not parts:
         return None
+    series = f" ({v.crossover_series}: only the width grows)" if v.crossover_series else ""
     return (f"**Crossover** for {v.workload.kind} ({v.workload.dtype}) on these two devices, speedup per epoch "
-            f"measured across parameter counts: " + "; ".join(parts) + ".")
+            f"measured across parameter counts{series}: " + "; ".join(parts) + ".")
 
 
 def used_table(v: Verdict) -> pl.DataFrame:

@@ -54,6 +54,7 @@ from engine.analysis.pairing import (
 )
 from engine.analysis.perfmodel import Prediction, fit_runs, predict, select_fit
 from engine.analysis.run_interval import interval_name, speedup_interval
+from engine.analysis.tables import PARAMS_SERIES_KEYS
 from engine.analysis.workload import Workload, from_config
 from engine.base.config import RunConfig
 
@@ -120,6 +121,7 @@ class Verdict:
     crossover_cheaper: Crossover | None
     memory: MemoryEstimate
     notes: tuple[str, ...] = ()
+    crossover_series: str = ""  # what the crossovers' series holds fixed, e.g. "batch 128, 4,096 samples, depth 3"
 
     @property
     def measured(self) -> bool:
@@ -557,18 +559,32 @@ def _sources(ok: pl.DataFrame, device: str, run_ids: tuple[str, ...]) -> tuple[s
 
 
 def _crossovers(paired: pl.DataFrame, w: Workload, prices: Prices) -> dict:
-    """Crossovers along parameters for the job's model kind, dtype and precision (its batch size if
-    that leaves two or more sizes), from the pairs' median epoch speedups."""
+    """Crossovers along parameters for the job's model kind, dtype and precision, from the pairs' median
+    epoch speedups, on ONE series that holds everything but the network's width fixed
+    (`engine.analysis.tables.PARAMS_SERIES_KEYS`): of the series with two or more sizes, the job's batch
+    size first, then the dataset size nearest the job's (in log), then the most sizes."""
+    out = {"crossover_faster": None, "crossover_cheaper": None, "crossover_series": ""}
     series = paired.filter((pl.col("model") == w.kind) & (pl.col("dtype") == w.dtype)
                            & (pl.col("matmul_precision") == w.matmul_precision))
-    same_batch = series.filter(pl.col("batch_size") == w.batch_size)
-    if same_batch["params"].n_unique() >= 2:
-        series = same_batch
-    out = {"crossover_faster": None, "crossover_cheaper": None}
-    if series.height:
-        sizes, speedups = series["params"].to_list(), (series["cpu_epoch_s"] / series["gpu_epoch_s"]).to_list()
-        out["crossover_faster"] = find_crossover(sizes, speedups, 1.0)
-        out["crossover_cheaper"] = find_crossover(sizes, speedups, prices.break_even_speedup)
+    keys = [c for c in PARAMS_SERIES_KEYS if c in series.columns
+            and c not in ("model", "dtype", "matmul_precision", "cpu_device", "gpu_device")]
+    if not series.height:
+        return out
+    candidates = (series.group_by(keys).agg(pl.col("params").n_unique().alias("_sizes"))
+                  .with_columns((pl.col("batch_size") != w.batch_size).alias("_other_batch"),
+                                (pl.col("dataset_size").cast(pl.Float64).log() - math.log(max(w.samples, 1)))
+                                .abs().alias("_distance"))
+                  .sort(pl.col("_sizes") < 2, "_other_batch", "_distance", pl.col("_sizes"),
+                        descending=[False, False, False, True], nulls_last=True))
+    chosen = candidates.row(0, named=True)
+    rows = series.join(candidates.head(1).select(keys), on=keys, how="semi", nulls_equal=True)
+    sizes, speedups = rows["params"].to_list(), (rows["cpu_epoch_s"] / rows["gpu_epoch_s"]).to_list()
+    out["crossover_faster"] = find_crossover(sizes, speedups, 1.0)
+    out["crossover_cheaper"] = find_crossover(sizes, speedups, prices.break_even_speedup)
+    fixed = [f"batch {chosen['batch_size']}", f"{chosen['dataset_size']:,} samples"]
+    if chosen.get("depth") is not None:
+        fixed.append(f"depth {chosen['depth']}")
+    out["crossover_series"] = ", ".join(fixed)
     return out
 
 
