@@ -480,10 +480,10 @@ def cmd_import(args) -> int:
         limits = Limits.from_env()
         caps = {"max_bytes": limits.max_upload_bytes, "max_rows": limits.max_import_rows}
     try:
-        path = import_file(args.file, args.to, **caps)
+        imported = import_file(args.file, args.to, **caps)
     except ImportRejected as exc:
         raise UsageError(f"file={args.file!r} rejected: {exc}") from None
-    print(f"imported {args.file} as {path}")
+    print(f"{args.file}: {imported.describe()} ({imported.path})")
     return 0
 
 

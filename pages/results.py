@@ -73,9 +73,9 @@ for upload in uploads or []:
             caps = data.limits()
             # Parsed as Parquet or CSV only; stored under a generated name in data/runs, never the uploaded one.
             written = store.import_bytes(upload.name, upload.getvalue(), state.runs_dir(),
-                                         max_bytes=caps.max_upload_bytes, max_rows=caps.max_import_rows)
-            rows = pl.read_parquet(written).height
-            done[upload.file_id] = ("ok", f"{upload.name}: imported {rows} runs as {written.name}.")
+                                         max_bytes=caps.max_upload_bytes, max_rows=caps.max_import_rows,
+                                         also_known=[state.reference_dir()])
+            done[upload.file_id] = ("ok", f"{upload.name}: {written.describe()}.")
         except (store.ImportRejected, LimitError) as exc:
             done[upload.file_id] = ("rejected", f"file={upload.name!r} was rejected: {exc}. Expected run "
                                                 f"records with at least: {', '.join(store.REQUIRED_RUN_COLUMNS)}.")

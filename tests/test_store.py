@@ -179,7 +179,7 @@ def test_export_then_import_round_trip(tmp_path, fmt):
     frame = store.records_to_frame(records)
     exported = tmp_path / f"export.{fmt}"
     (store.export_csv if fmt == "csv" else store.export_parquet)(frame, exported)
-    stored = store.import_file(exported, tmp_path / "runs")
+    stored = store.import_file(exported, tmp_path / "runs").path
     assert stored.parent == tmp_path / "runs"
     out = store.load_runs([tmp_path / "runs"]).frame.collect().sort("run_id")
     assert out["source"].to_list() == ["imported", "imported"]
@@ -275,3 +275,31 @@ def test_two_processes_appending_at_once_lose_no_rows(tmp_path):
     assert len(ids) == 2 * files * rows and len(set(ids)) == len(ids)
     assert len(list(tmp_path.glob("*.parquet"))) == 2 * files
     assert not [n for n in os.listdir(tmp_path) if n.startswith(".")]
+
+
+def test_an_import_of_runs_already_in_the_log_adds_nothing_and_says_so(tmp_path):
+    """Issue 19: the same file imported twice counted twice (run ids stored and pooled twice)."""
+    records = [_realistic(0), _realistic(1)]
+    exported = tmp_path / "export.parquet"
+    store.export_parquet(store.records_to_frame(records), exported)
+    first = store.import_file(exported, tmp_path / "runs")
+    assert (first.added, first.skipped) == (2, 0)
+    with pytest.raises(store.ImportRejected, match="all 2 runs are already in the run log"):
+        store.import_file(exported, tmp_path / "runs")
+    # One new run beside the two known ones, and a run repeated inside the file: only the new one is added.
+    both = tmp_path / "more.parquet"
+    store.export_parquet(store.records_to_frame([*records, _realistic(2), _realistic(2)]), both)
+    more = store.import_file(both, tmp_path / "runs")
+    assert (more.added, more.skipped) == (1, 3) and "3 already in the run log" in more.describe()
+    ids = store.load_runs([tmp_path / "runs"]).frame.collect()["run_id"].to_list()
+    assert sorted(ids) == sorted({r["run_id"] for r in [*records, _realistic(2)]}) and len(ids) == 3
+
+
+def test_runs_of_the_shipped_reference_are_not_imported_again(tmp_path):
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    store.records_to_frame([_realistic(0)]).write_parquet(reference / "ref.parquet")
+    exported = tmp_path / "export.parquet"
+    store.export_parquet(store.records_to_frame([_realistic(0), _realistic(1)]), exported)
+    imported = store.import_file(exported, tmp_path / "runs", also_known=[reference])
+    assert (imported.added, imported.skipped) == (1, 1)

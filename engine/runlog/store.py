@@ -477,13 +477,15 @@ def _read_bytes(shown: str, suffix: str, data: bytes, max_rows: int | None) -> p
 
 
 def import_bytes(name: str, data: bytes, folder: str | os.PathLike, max_bytes: int | None = DEFAULT_MAX_UPLOAD_BYTES,
-                 max_rows: int | None = DEFAULT_MAX_IMPORT_ROWS) -> Path:
+                 max_rows: int | None = DEFAULT_MAX_IMPORT_ROWS, also_known=()) -> Imported:
     """Import an uploaded run file: `name` is what the visitor called it, `data` its bytes.
 
     Only the name's extension is used (.parquet or .csv, which picks the parser; nothing else is
     ever parsed, so no pickle or code runs), and the message names it; the stored file gets a
     generated name in `folder` (never the uploaded name, so no path can leave `folder`). Caps:
-    `max_bytes`, `max_rows` (None = no cap). Raises ImportRejected saying why.
+    `max_bytes`, `max_rows` (None = no cap). Runs whose run_id is already in `folder` or `also_known`
+    (e.g. the shipped reference) are skipped, and an import that would add nothing is rejected.
+    Raises ImportRejected saying why.
     """
     shown = repr(_safe_name(name))
     suffix = Path(_safe_name(name)).suffix.lower()
@@ -510,12 +512,49 @@ def import_bytes(name: str, data: bytes, folder: str | os.PathLike, max_bytes: i
         raise ImportRejected(f"cannot use {shown}: {type(exc).__name__}: {str(exc)[:300]}") from None
     if frame.is_empty():
         raise ImportRejected(f"{shown} holds no runs")
+    # Run ids are unique in the log: runs already there (or twice in the file) are not added again.
+    rows = frame.height
+    frame = frame.unique("run_id", keep="first", maintain_order=True)
+    present = known_run_ids([folder, *also_known])
+    frame = frame.filter(~pl.col("run_id").is_in(list(present)))
+    if frame.is_empty():
+        raise ImportRejected(f"{shown}: all {rows:,} runs are already in the run log (the same run ids); "
+                             "nothing was added")
     frame = frame.with_columns(pl.lit("imported").alias("source"))
-    return _write_atomically(frame, Path(folder), _new_name("imported", RUN_SUFFIX))
+    path = _write_atomically(frame, Path(folder), _new_name("imported", RUN_SUFFIX))
+    return Imported(path, frame.height, rows - frame.height)
+
+
+@dataclass(frozen=True)
+class Imported:
+    """What an import stored: the new file, how many runs it added, and how many it skipped because the log
+    (or the file itself) already held their run ids."""
+
+    path: Path
+    added: int
+    skipped: int
+
+    def describe(self) -> str:
+        text = f"imported {self.added:,} runs as {self.path.name}"
+        if self.skipped:
+            text += f"; {self.skipped:,} already in the run log (same run ids) were skipped"
+        return text
+
+
+def known_run_ids(folders) -> set[str]:
+    """Every run id in the run files under `folders` (only the run_id column is read; unreadable files
+    count as empty: `load_runs` reports them)."""
+    ids: set[str] = set()
+    for path in _list_files([f for f in folders if Path(f).exists()], micro=False):
+        try:
+            ids.update(pl.read_parquet(path, columns=["run_id"])["run_id"].drop_nulls().to_list())
+        except Exception:  # unreadable or without run_id: skipped by the loader too, with its reason
+            continue
+    return ids
 
 
 def import_file(path: str | os.PathLike, folder: str | os.PathLike, max_bytes: int | None = DEFAULT_MAX_UPLOAD_BYTES,
-                max_rows: int | None = DEFAULT_MAX_IMPORT_ROWS) -> Path:
+                max_rows: int | None = DEFAULT_MAX_IMPORT_ROWS, also_known=()) -> Imported:
     """Validate a Parquet/CSV file of run records and store it in `folder` with source=imported
     (`import_bytes` on the file's contents; caps as there)."""
     path = Path(path)
@@ -526,7 +565,7 @@ def import_file(path: str | os.PathLike, folder: str | os.PathLike, max_bytes: i
         data = path.read_bytes()
     except OSError as exc:
         raise ImportRejected(f"cannot read {path.name}: {type(exc).__name__}: {exc}") from None
-    return import_bytes(path.name, data, folder, max_bytes=max_bytes, max_rows=max_rows)
+    return import_bytes(path.name, data, folder, max_bytes=max_bytes, max_rows=max_rows, also_known=also_known)
 
 
 def export_csv(frame: pl.DataFrame, path: str | os.PathLike) -> None:

@@ -23,6 +23,7 @@ def test_import_accepts_a_run_file(data_dirs):
     runs_dir, _ = data_dirs
     at = open_page(PAGE)
     frame = pl.read_parquet(runs_dir / "runs-fixture-cpu.parquet").head(2)
+    frame = frame.with_columns(pl.col("run_id") + "-from-elsewhere")  # runs the log does not hold yet
     buffer = io.BytesIO()
     store.export_csv(frame, buffer)
     at.file_uploader[0].set_value(("mine.csv", buffer.getvalue(), "text/csv")).run()
@@ -48,3 +49,14 @@ def test_import_rejects_a_foreign_file(data_dirs):
 def test_no_gpu_said_plainly(cpu_only_dirs):
     at = open_page(PAGE)
     assert "No GPU measurements exist" in texts(at.warning)
+
+
+def test_an_import_of_runs_already_in_the_log_is_refused_with_the_reason(data_dirs):
+    runs_dir, _ = data_dirs
+    at = open_page(PAGE)
+    buffer = io.BytesIO()
+    store.export_csv(pl.read_parquet(runs_dir / "runs-fixture-cpu.parquet").head(2), buffer)
+    at.file_uploader[0].set_value(("again.csv", buffer.getvalue(), "text/csv")).run()
+    assert not at.exception
+    assert "all 2 runs are already in the run log" in texts(at.error)
+    assert not list(runs_dir.glob("imported-*.parquet"))

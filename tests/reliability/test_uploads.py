@@ -35,7 +35,7 @@ def tree(root: Path) -> set[str]:
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
 def test_a_good_upload_is_stored_as_imported_under_a_generated_name(tmp_path, fmt):
     data = parquet_bytes() if fmt == "parquet" else csv_bytes()
-    stored = store.import_bytes(f"my runs.{fmt}", data, tmp_path / "runs")
+    stored = store.import_bytes(f"my runs.{fmt}", data, tmp_path / "runs").path
     assert stored.parent == tmp_path / "runs" and stored.name.startswith("imported-") and stored.suffix == ".parquet"
     frame = store.load_runs([tmp_path / "runs"]).frame.collect()
     assert frame["source"].to_list() == ["imported", "imported"]
@@ -50,7 +50,7 @@ def test_no_uploaded_name_becomes_a_path(tmp_path, name):
     runs.mkdir(parents=True)
     before = tree(tmp_path)
     data = csv_bytes() if name.lower().endswith(".csv") else parquet_bytes()
-    stored = store.import_bytes(name, data, runs)
+    stored = store.import_bytes(name, data, runs).path
     assert stored.parent == runs and stored.name.startswith("imported-")  # generated, never the uploaded name
     assert tree(tmp_path) - before == {str(stored.relative_to(tmp_path))}  # the one new file, inside data/runs
     assert store.load_runs([runs]).frame.collect().height == 2
@@ -88,7 +88,7 @@ def test_size_and_row_caps(tmp_path):
         store.import_bytes("long.parquet", data, tmp_path / "runs", max_rows=10)
     with pytest.raises(store.ImportRejected, match="more than 10 rows"):
         store.import_bytes("long.csv", csv_bytes(rows=11), tmp_path / "runs", max_rows=10)
-    assert store.import_bytes("fits.parquet", data, tmp_path / "runs", max_rows=11).exists()
+    assert store.import_bytes("fits.parquet", data, tmp_path / "runs", max_rows=11).path.exists()
     path = tmp_path / "on-disk.parquet"
     path.write_bytes(data)
     with pytest.raises(store.ImportRejected, match="at most 1,000"):  # import_file applies the byte cap before reading
@@ -96,8 +96,8 @@ def test_size_and_row_caps(tmp_path):
 
 
 def test_the_default_caps_apply():
-    assert store.import_bytes.__defaults__ == (store.DEFAULT_MAX_UPLOAD_BYTES, store.DEFAULT_MAX_IMPORT_ROWS)
-    assert store.import_file.__defaults__ == (store.DEFAULT_MAX_UPLOAD_BYTES, store.DEFAULT_MAX_IMPORT_ROWS)
+    assert store.import_bytes.__defaults__ == (store.DEFAULT_MAX_UPLOAD_BYTES, store.DEFAULT_MAX_IMPORT_ROWS, ())
+    assert store.import_file.__defaults__ == (store.DEFAULT_MAX_UPLOAD_BYTES, store.DEFAULT_MAX_IMPORT_ROWS, ())
 
 
 @pytest.mark.parametrize("name, data, why", [
