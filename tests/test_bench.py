@@ -256,3 +256,14 @@ def test_records_of_a_batch_make_one_frame(fused_run, per_step_run):
     frame = store.records_to_frame([fused_run[1], per_step_run[1]])
     assert frame.height == 2 and dict(frame.schema) == store.RUN_SCHEMA
     assert frame["epoch_times_s"].dtype == pl.List(pl.Float64)
+
+
+def test_a_runs_peak_memory_is_its_own_or_empty():
+    """Issue 19: every CNN and Transformer row read 726 MB, an earlier large MLP's peak (the backend's
+    high-water mark is per process and cannot be reset): a run reports the mark only when it raised it."""
+    from engine.measure.bench import run_peak
+
+    assert run_peak(None, 100) == 100  # the first run in the process
+    assert run_peak(726, 900) == 900  # this run went higher than any before it: its own peak
+    assert run_peak(726, 726) is None  # stayed below an earlier run's peak: unknown, not 726
+    assert run_peak(726, None) is None and run_peak(None, None) is None  # no allocator statistics (CPU)

@@ -33,6 +33,7 @@ def full_record(i: int = 0, **overrides) -> dict:
         params=10_000 + i,
         batch_size=32,
         dataset_size=1024,
+        platform="cpu",  # XLA's FLOP count is kept on the CPU only (store.known_wrong_as_null)
     )
     record.update(overrides)
     return record
@@ -303,3 +304,25 @@ def test_runs_of_the_shipped_reference_are_not_imported_again(tmp_path):
     store.export_parquet(store.records_to_frame([_realistic(0), _realistic(1)]), exported)
     imported = store.import_file(exported, tmp_path / "runs", also_known=[reference])
     assert (imported.added, imported.skipped) == (1, 1)
+
+
+def test_figures_known_to_be_wrong_load_empty(tmp_path):
+    """Issue 19: a peak that did not rise above an earlier run's of the same batch and device is the earlier
+    run's (unknown for this one); XLA's FLOP count off the CPU misses library calls."""
+    from datetime import UTC, datetime, timedelta
+
+    t0 = datetime(2026, 11, 26, tzinfo=UTC)
+    rows = [  # (run, batch, device, platform, minutes after t0, peak, xla flops)
+        ("a", "b1", "gpu:0", "gpu", 0, 200, 5.0), ("b", "b1", "gpu:0", "gpu", 1, 700, 5.0),
+        ("c", "b1", "gpu:0", "gpu", 2, 700, 5.0), ("d", "b1", "gpu:0", "gpu", 3, 300, 5.0),
+        ("e", "b1", "gpu:0", "gpu", 4, 900, 5.0),
+        ("f", "b2", "gpu:0", "gpu", 5, 300, 5.0),  # another batch (process): its own mark
+        ("g", "b1", "cpu", "cpu", 6, None, 7.0),
+    ]
+    records = [{"run_id": r, "batch_id": b, "device_spec": d, "platform": p, "created_at": t0 + timedelta(minutes=m),
+                "peak_memory_bytes": peak, "flops_per_step_xla": xla, "status": "ok", "model": "mlp"}
+               for r, b, d, p, m, peak, xla in rows]
+    store.records_to_frame(records[::-1]).write_parquet(tmp_path / "runs.parquet")  # stored out of order
+    got = store.load_runs([tmp_path]).frame.collect().sort("run_id")
+    assert got["peak_memory_bytes"].to_list() == [200, 700, None, None, 900, 300, None]
+    assert got["flops_per_step_xla"].to_list() == [None] * 6 + [7.0]

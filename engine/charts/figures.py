@@ -35,6 +35,10 @@ LABELS = {
     "e2e_ci_low": "95% CI low",
     "e2e_ci_high": "95% CI high",
     "ci_basis": "95% CI over",
+    "cpu_compile_s": "CPU compile s (cold)",
+    "gpu_compile_s": "GPU compile s (cold)",
+    "cpu_compile_cached_s": "CPU compile s (from cache)",
+    "gpu_compile_cached_s": "GPU compile s (from cache)",
     "cpu_runs": "CPU runs",
     "gpu_runs": "GPU runs",
     "cpu_n_epochs": "CPU timed epochs",
@@ -186,6 +190,7 @@ def speedup_vs_dataset(pairs: pl.DataFrame, price_ratio: float | None = None,
     """
     frame = _series(pairs) if pairs.height else pairs.with_columns(pl.lit("").alias("series"))
     hover = ["params", "epochs", "cpu_end_to_end_s", "gpu_end_to_end_s", "e2e_ci_low", "e2e_ci_high",
+             "cpu_compile_s", "gpu_compile_s", "cpu_compile_cached_s", "gpu_compile_cached_s",
              *SPEEDUP_HOVER]
     # One line per network (its parameter count): the dataset grows, the network stays.
     shown = thin_lines(frame, "dataset_size", "speedup_end_to_end", ["series", "params"], what="pairs",

@@ -284,6 +284,20 @@ def conform(frame: pl.DataFrame | pl.LazyFrame, schema: dict[str, pl.DataType]) 
     return lazy.select(exprs)
 
 
+def known_wrong_as_null(runs: pl.LazyFrame) -> pl.LazyFrame:
+    """Run records with the figures known to be wrong emptied, as the engine now records them (issue 19):
+    flops_per_step_xla off the CPU (XLA's count misses library calls on GPUs), and a peak_memory_bytes that
+    did not rise above an earlier run's of the same batch and device (the backend's high-water mark is per
+    process: such a run's own peak is unknown; `engine.measure.bench.run_peak`)."""
+    earlier = (pl.col("peak_memory_bytes").cum_max().shift(1)
+               .over(["batch_id", "device_spec"], order_by="created_at"))
+    return runs.with_columns(
+        pl.when(pl.col("platform") == "cpu").then(pl.col("flops_per_step_xla")).alias("flops_per_step_xla"),
+        pl.when(earlier.is_null() | (pl.col("peak_memory_bytes") > earlier)).then(pl.col("peak_memory_bytes"))
+        .alias("peak_memory_bytes"),
+    )
+
+
 def check_schema(have: dict, required: tuple[str, ...], schema: dict[str, pl.DataType]) -> str | None:
     """Why a file's columns are unusable, or None when they will do."""
     missing = [c for c in required if c not in have]
@@ -312,6 +326,8 @@ def _load(folders, micro: bool, schema, required, source: str | None) -> Loaded:
             loaded.skipped.append((path, problem))
             continue
         lazy = conform(pl.scan_parquet(path), schema)
+        if not micro:
+            lazy = known_wrong_as_null(lazy)
         if source is not None:
             lazy = lazy.with_columns(pl.lit(source).alias("source"))
         frames.append(lazy)
