@@ -333,6 +333,24 @@ def describe_run(r: dict) -> str:
     )
 
 
+def why_not_written(exc: OSError) -> str:
+    """The real cause of a failed write, in words: no space left, read-only file system, permission denied."""
+    return exc.strerror or type(exc).__name__
+
+
+def writable_or_exit(flag: str, folder: Path) -> None:
+    """Create `folder` if needed and write a probe file in it, so a path that cannot take the results fails
+    before any measuring (exit 2, naming the flag and the cause) instead of losing the results after."""
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{flag}={str(folder)!r} cannot be written: {why_not_written(exc)}") from None
+
+
 class RecordSink:
     """Writes records as they finish: a folder gets one new file per record; a file path is
     rewritten atomically with the rows it already held plus every record so far. Either way a
@@ -341,6 +359,7 @@ class RecordSink:
     def __init__(self, out: str, micro: bool = False):
         self.out, self.micro, self.records = Path(out), micro, []
         self.is_file = self.out.suffix == ".parquet"
+        writable_or_exit("--out", self.out.parent if self.is_file else self.out)  # before measuring, not after
         if self.is_file and self.out.exists():
             from engine.runlog import store
 
@@ -352,15 +371,20 @@ class RecordSink:
     def add(self, record: dict) -> Path | None:
         from engine.runlog import store
 
-        if self.is_file:  # read what the file holds now, add, rewrite: under a lock, so no writer loses rows
-            self.records.append(record)
-            try:
-                return store.add_to_file([record], self.out, micro=self.micro)
-            except ValueError as exc:
-                raise UsageError(f"--out: {exc}") from None
-        if self.micro:
-            return store.append_micro([record], self.out)
-        return store.append([record], self.out)
+        try:
+            if self.is_file:  # read what the file holds now, add, rewrite: under a lock, so no writer loses rows
+                self.records.append(record)
+                try:
+                    return store.add_to_file([record], self.out, micro=self.micro)
+                except ValueError as exc:
+                    raise UsageError(f"--out: {exc}") from None
+            if self.micro:
+                return store.append_micro([record], self.out)
+            return store.append([record], self.out)
+        except OSError as exc:  # the disk filled or turned read-only mid-sweep: keep the record on stderr
+            print(json.dumps({"unsaved_record": record}, default=str), file=sys.stderr)
+            raise UsageError(f"--out={str(self.out)!r}: cannot write the record ({why_not_written(exc)}); it is "
+                             "printed above as JSON, and the runs before it are saved") from None
 
 
 def _measure_configs(configs: list[RunConfig], args) -> int:
@@ -480,9 +504,12 @@ def cmd_import(args) -> int:
         limits = Limits.from_env()
         caps = {"max_bytes": limits.max_upload_bytes, "max_rows": limits.max_import_rows}
     try:
+        writable_or_exit("--to", Path(args.to))
         imported = import_file(args.file, args.to, **caps)
     except ImportRejected as exc:
         raise UsageError(f"file={args.file!r} rejected: {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"--to={args.to!r}: cannot store the import ({why_not_written(exc)})") from None
     print(f"{args.file}: {imported.describe()} ({imported.path})")
     return 0
 
@@ -492,6 +519,9 @@ def cmd_show(args) -> int:
 
     from engine.runlog.store import load_runs
 
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        raise UsageError(f"paths: {', '.join(repr(p) for p in missing)} does not exist; give run files or folders")
     loaded = load_runs(args.paths)
     for warning in loaded.warnings:
         print(f"warning: {warning}", file=sys.stderr)

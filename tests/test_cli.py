@@ -174,3 +174,45 @@ def test_devices_json(tmp_path):
     info = json.loads(result.stdout)
     assert info["cpu_cores"] >= 1 and info["jax_version"]
     assert [d["platform"] for d in info["devices"]] == ["cpu"]
+
+
+@pytest.mark.parametrize("command", [[*TINY_RUN, "--out"], ["micro", "--out"], ["sweep", "--preset", "quick", "--out"]])
+def test_an_output_path_that_cannot_be_written_fails_before_measuring(tmp_path, command):
+    """Issue 21: an unusable --out failed with a traceback after the measurement (the result lost)."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = engine_cli(*command, str(blocker / "runs"), cwd=tmp_path, timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert "--out=" in line and "cannot be written: Not a directory" in line
+    assert not result.stdout.strip()  # nothing was measured
+
+
+def test_show_of_a_missing_path_and_import_to_an_unusable_folder_exit_2(tmp_path):
+    shown = engine_cli("show", str(tmp_path / "nowhere"), cwd=tmp_path)
+    assert shown.returncode == 2 and "does not exist" in shown.stderr and "nowhere" in shown.stderr
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    good = tmp_path / "good.csv"
+    record = {name: None for name in store.RUN_SCHEMA} | {"run_id": "r1", "platform": "cpu", "model": "mlp",
+                                                         "params": 10, "batch_size": 2, "dataset_size": 8,
+                                                         "dtype": "float32", "epoch_s_median": 0.5, "status": "ok"}
+    store.export_csv(store.records_to_frame([record]), good)
+    result = engine_cli("import", str(good), "--to", str(blocker / "runs"), cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr and "--to=" in result.stderr
+
+
+def test_a_record_that_cannot_be_written_mid_sweep_is_printed_not_lost(tmp_path, monkeypatch, capsys):
+    """The disk fills after the check: exit 2 naming the cause, and the finished record on stderr as JSON."""
+    import errno
+
+    from engine import cli
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store, "append", full)
+    sink = cli.RecordSink(str(tmp_path / "runs"))
+    with pytest.raises(cli.UsageError, match="No space left on device"):
+        sink.add({"run_id": "r-unsaved", "status": "ok"})
+    assert json.loads(capsys.readouterr().err.strip())["unsaved_record"]["run_id"] == "r-unsaved"

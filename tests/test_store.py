@@ -326,3 +326,18 @@ def test_figures_known_to_be_wrong_load_empty(tmp_path):
     got = store.load_runs([tmp_path]).frame.collect().sort("run_id")
     assert got["peak_memory_bytes"].to_list() == [200, 700, None, None, 900, 300, None]
     assert got["flops_per_step_xla"].to_list() == [None] * 6 + [7.0]
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_written_as_text_and_read_back_whole(tmp_path):
+    """Issue 21: cells beginning with =, +, -, @, a tab or a carriage return were written as they are."""
+    hostile = ["=HYPERLINK(\"http://evil\",\"x\")", "+1+1", "-2+3", "@SUM(A1)", "\tx", "\r=1", "--xla_flag=true",
+               "'=already quoted", "plain", "'quoted already"]
+    records = [full_record(i, device_kind=text, error=text) for i, text in enumerate(hostile)]
+    path = tmp_path / "export.csv"
+    store.export_csv(store.records_to_frame(records), path)
+    cells = pl.read_csv(path, infer_schema_length=0)["device_kind"].to_list()
+    assert all(not c.startswith(("=", "+", "-", "@", "\t", "\r")) for c in cells)
+    assert cells[:8] == ["'" + t for t in hostile[:8]] and cells[8:] == hostile[8:]
+    imported = store.import_file(path, tmp_path / "runs").path
+    back = pl.read_parquet(imported).sort("run_id")
+    assert back["device_kind"].to_list() == hostile and back["error"].to_list() == hostile

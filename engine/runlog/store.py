@@ -489,7 +489,7 @@ def _read_bytes(shown: str, suffix: str, data: bytes, max_rows: int | None) -> p
                         infer_schema_length=None)
     if max_rows is not None and frame.height > max_rows:
         raise ImportRejected(f"{shown} has more than {max_rows:,} rows; at most {max_rows:,} are allowed here")
-    return frame
+    return _unescape_formulas(frame)
 
 
 def import_bytes(name: str, data: bytes, folder: str | os.PathLike, max_bytes: int | None = DEFAULT_MAX_UPLOAD_BYTES,
@@ -584,14 +584,37 @@ def import_file(path: str | os.PathLike, folder: str | os.PathLike, max_bytes: i
     return import_bytes(path.name, data, folder, max_bytes=max_bytes, max_rows=max_rows, also_known=also_known)
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection, OWASP).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def export_csv(frame: pl.DataFrame, path: str | os.PathLike) -> None:
-    """CSV cannot hold lists: list columns are written as JSON arrays ("[0.1, 0.2]")."""
+    """CSV cannot hold lists: list columns are written as JSON arrays ("[0.1, 0.2]"). A text cell that a
+    spreadsheet would run as a formula (FORMULA_STARTS) is written with a leading apostrophe, which shows
+    it as text; `import_bytes` takes the apostrophe off again, so a round trip keeps every value."""
     frame = frame.with_columns(
         pl.format("[{}]", pl.col(c).cast(pl.List(pl.String)).list.join(", ")).alias(c)
         for c, t in frame.schema.items()
         if isinstance(t, pl.List)
     )
+    frame = frame.with_columns(
+        pl.when(_starts_like_formula(pl.col(c))).then(pl.lit("'") + pl.col(c)).otherwise(pl.col(c)).alias(c)
+        for c, t in frame.schema.items() if t == pl.String)
     frame.write_csv(path)
+
+
+def _starts_like_formula(text: pl.Expr) -> pl.Expr:
+    """A formula's first character after any leading apostrophes (so "'=x" is escaped too, and comes back)."""
+    bare = text.str.strip_chars_start("'")
+    return pl.any_horizontal(bare.str.starts_with(start) for start in FORMULA_STARTS).fill_null(False)
+
+
+def _unescape_formulas(frame: pl.DataFrame) -> pl.DataFrame:
+    """`export_csv`'s apostrophe off again: "'=x" back to "=x", "''=x" back to "'=x"."""
+    return frame.with_columns(
+        pl.when(pl.col(c).str.starts_with("'") & _starts_like_formula(pl.col(c)))
+        .then(pl.col(c).str.slice(1)).otherwise(pl.col(c)).alias(c)
+        for c, t in frame.schema.items() if t == pl.String)
 
 
 def export_parquet(frame: pl.DataFrame, path: str | os.PathLike) -> None:
