@@ -1,6 +1,7 @@
 """engine.runlog.store: append / load round trips, atomic writes, unreadable files skipped by name,
 old schemas, import / export, and concurrent writers. No jax needed here."""
 
+import io
 import multiprocessing
 import os
 import random
@@ -341,3 +342,29 @@ def test_csv_cells_a_spreadsheet_would_run_are_written_as_text_and_read_back_who
     imported = store.import_file(path, tmp_path / "runs").path
     back = pl.read_parquet(imported).sort("run_id")
     assert back["device_kind"].to_list() == hostile and back["error"].to_list() == hostile
+
+
+def test_hostile_text_is_refused_before_it_is_read_whole(tmp_path):
+    """Issue 21: an 84 KB Parquet file of 100,000 rows of 10 kB text took the server to 1.3 GB on import. The
+    longest text and list are measured batch by batch first (a 100,000-row file of it: 115 MB, 0.05 s)."""
+    one = store.records_to_frame([full_record(0)])
+    long_text = pl.concat([one.with_columns(pl.lit("x" * 2_001).alias("error"))] * 1_000).with_columns(
+        pl.format("r{}", pl.int_range(pl.len())).alias("run_id"))
+    buffer = io.BytesIO()
+    long_text.write_parquet(buffer)
+    with pytest.raises(store.ImportRejected, match="column error has a text of 2,001 characters; at most 2,000"):
+        store.import_bytes("long.parquet", buffer.getvalue(), tmp_path / "runs")
+    long_list = one.with_columns(pl.lit([0.5] * 100_001, dtype=pl.List(pl.Float64)).alias("epoch_times_s"))
+    buffer = io.BytesIO()
+    long_list.write_parquet(buffer)
+    with pytest.raises(store.ImportRejected, match="epoch_times_s has a list of 100,001 items"):
+        store.import_bytes("list.parquet", buffer.getvalue(), tmp_path / "runs")
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("run_id", ["[x](http://evil)", "a b", "", "x" * 129, "r1<img>"])
+def test_run_ids_are_names_not_text(tmp_path, run_id):
+    path = tmp_path / "runs.csv"
+    store.export_csv(store.records_to_frame([full_record(0, run_id=run_id)]), path)
+    with pytest.raises(store.ImportRejected, match="column run_id"):
+        store.import_file(path, tmp_path / "runs")

@@ -23,6 +23,7 @@ No per-row Python: group-bys, joins and NumPy gathers only (1,000,000 runs: docs
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,6 +75,23 @@ def other_host() -> pl.Expr:
     return pl.when(foreign).then(pl.col("host"))
 
 
+# Characters of a name from a run file that Markdown (as Streamlit renders it) could turn into a link, an image,
+# code, a colour or icon directive, LaTeX or an escape, each swapped for a look-alike that renders as itself.
+# Names come from files anyone may import, and every visitor's Overview shows them (issue 21).
+_LOOK_ALIKES = {"[": "⟦", "]": "⟧", "<": "‹", ">": "›", "`": "ˋ", ":": "∶", "$": "＄", "!": "ǃ", "*": "∗",
+                "\\": "⧵", "www.": "www․"}
+_MARKDOWN_ACTIVE = "|".join(map(re.escape, _LOOK_ALIKES))
+
+
+def plain_name(name: pl.Expr) -> pl.Expr:
+    """A name from a run file (CPU model, device kind, host) as text Markdown shows as it is: unchanged unless
+    it holds a character Markdown acts on (_LOOK_ALIKES), which is swapped for its look-alike."""
+    swapped = name
+    for active, look_alike in _LOOK_ALIKES.items():
+        swapped = swapped.str.replace_all(active, look_alike, literal=True)
+    return pl.when(name.str.contains(_MARKDOWN_ACTIVE)).then(swapped).otherwise(name)
+
+
 def device_label(by_host: bool = True) -> pl.Expr:
     """A readable name for the device a row ran on, as column `device`.
 
@@ -82,13 +100,13 @@ def device_label(by_host: bool = True) -> pl.Expr:
     An own or imported run from another machine adds " on <host>" (`other_host`) unless `by_host` is
     False (for tables that key on the host themselves).
     """
-    cpu = pl.format("CPU: {} ({} cores)", pl.col("cpu_model").fill_null("unknown"),
+    cpu = pl.format("CPU: {} ({} cores)", plain_name(pl.col("cpu_model")).fill_null("unknown"),
                     pl.col("cpu_cores").cast(pl.String).fill_null("?"))
-    other = pl.coalesce(pl.col("device_kind"), pl.col("platform").str.to_uppercase())
+    other = plain_name(pl.coalesce(pl.col("device_kind"), pl.col("platform").str.to_uppercase()))
     name = pl.when(pl.col("platform") == "cpu").then(cpu).otherwise(other)
     if not by_host:
         return name.alias("device")
-    return pl.coalesce(pl.format("{} on {}", name, other_host()), name).alias("device")
+    return pl.coalesce(pl.format("{} on {}", name, plain_name(other_host())), name).alias("device")
 
 
 def config_key(config: RunConfig) -> dict:

@@ -357,6 +357,12 @@ class ImportRejected(ValueError):
 
 IMPORT_SUFFIXES = (".parquet", ".csv")
 MAX_IMPORT_COLUMNS = 1_000
+# Text from an imported file: run ids as the engine writes them (uuid hex; names of letters, digits, ".", "_",
+# "-"), and no text cell longer than MAX_TEXT_CHARS (a 84 KB Parquet file of 10 kB strings once took the server
+# to 6.7 GB: the bytes on disk say nothing of what the text decompresses to).
+RUN_ID_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
+MAX_TEXT_CHARS = 2_000
+MAX_LIST_ITEMS = 100_000  # timed epochs or losses of one run (repeats are at most 1,000)
 MAX_SECONDS = 1e9  # ~32 years: any time column above it is garbage
 # Allowed ranges of numeric columns in an imported file (null is allowed unless said otherwise).
 INT_RANGES = {
@@ -450,9 +456,34 @@ def validate_frame(frame: pl.DataFrame) -> pl.DataFrame:
     for name in ("params", "batch_size", "dataset_size"):
         if out[name].null_count() or (out[name] <= 0).any():
             raise ImportRejected(f"column {name} must be a positive integer in every row")
+    bad_ids = out.filter(~pl.col("run_id").fill_null("").str.contains(RUN_ID_PATTERN))
+    if bad_ids.height:
+        raise ImportRejected(f"column run_id has {str(bad_ids['run_id'][0])[:40]!r}; allowed: 1 to 128 letters, "
+                             "digits, '.', '_' or '-'")
+    text = [c for c, t in out.schema.items() if t == pl.String]
+    longest = out.select(pl.col(c).str.len_chars().max() for c in text).row(0, named=True) if text else {}
+    for name, length in longest.items():
+        if length is not None and length > MAX_TEXT_CHARS:
+            raise ImportRejected(f"column {name} has a text of {length:,} characters; at most "
+                                 f"{MAX_TEXT_CHARS:,} are allowed")
     _check_types(original, out)
     _check_ranges(out)
     return out
+
+
+def _check_decompressed(shown: str, lazy: pl.LazyFrame, schema: dict) -> None:
+    """Refuse a file whose text or lists would be large once decompressed, before reading it whole: the longest
+    text and the longest list per column are measured by Polars' streaming engine, a batch at a time."""
+    text = [c for c, t in schema.items() if t in (pl.String, pl.Utf8)]
+    lists = [c for c, t in schema.items() if isinstance(t, pl.List)]
+    if not text and not lists:
+        return
+    found = lazy.select(*(pl.col(c).str.len_chars().max().alias(c) for c in text),
+                        *(pl.col(c).list.len().max().alias(c) for c in lists)).collect(engine="streaming")
+    for name, value in found.row(0, named=True).items():
+        cap, what = (MAX_TEXT_CHARS, "a text of {:,} characters") if name in text else (MAX_LIST_ITEMS, "a list of {:,} items")
+        if value is not None and value > cap:
+            raise ImportRejected(f"{shown}: column {name} has {what.format(value)}; at most {cap:,} are allowed")
 
 
 def _safe_name(name: object) -> str:
@@ -471,6 +502,7 @@ def _read_bytes(shown: str, suffix: str, data: bytes, max_rows: int | None) -> p
         rows = pl.scan_parquet(io.BytesIO(data)).select(pl.len()).collect().item()
         if max_rows is not None and rows > max_rows:
             raise ImportRejected(f"{shown} has {rows:,} rows; at most {max_rows:,} are allowed here")
+        _check_decompressed(shown, pl.scan_parquet(io.BytesIO(data)), columns)
         return pl.read_parquet(io.BytesIO(data))
     if b"\x00" in data:
         raise ImportRejected(f"{shown} is not a text CSV file (it holds binary data)")
