@@ -26,6 +26,13 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
+# Before any widget reads its value from the URL: a non-finite number is removed and the script run again
+# (widgets of this run already hold the URL's values), and the message shown on that run.
+if problems := state.drop_non_finite_query_params():
+    st.session_state["url_problems"] = problems
+    st.rerun()
+for problem in st.session_state.pop("url_problems", []):
+    st.error(problem)
 sidebar.render()
 with state.app_frame():
     page.run()

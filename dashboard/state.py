@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 import threading
 from pathlib import Path
@@ -49,6 +50,25 @@ def init_session():
     """Set every non-widget default once (setdefault keeps what a session already has)."""
     for key, value in SESSION_DEFAULTS.items():
         st.session_state.setdefault(key, type(value)(value))
+
+
+def drop_non_finite_query_params() -> list[str]:
+    """Remove URL parameters whose value is a non-finite number ("inf", "-inf", "1e400", "nan") and say which.
+
+    A number widget bound to the URL turns "inf" into an OverflowError before any page code runs (issue 21),
+    and the link stays broken. Removed here, before any widget reads it, the widget takes its default and the
+    browser's URL loses the bad value. Returns one message per removed parameter, naming it."""
+    messages = []
+    for key in list(st.query_params):
+        value = st.query_params.get(key)
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            continue  # not a number: the widget itself decides
+        if not math.isfinite(number):
+            del st.query_params[key]
+            messages.append(f"{key}={str(value)[:40]!r} in the link is not a finite number; its default is used.")
+    return messages
 
 
 _frame = threading.local()  # each browser session's script runs in its own thread
