@@ -368,3 +368,20 @@ def test_run_ids_are_names_not_text(tmp_path, run_id):
     store.export_csv(store.records_to_frame([full_record(0, run_id=run_id)]), path)
     with pytest.raises(store.ImportRejected, match="column run_id"):
         store.import_file(path, tmp_path / "runs")
+
+
+def test_a_damaged_file_or_an_unconvertible_column_is_skipped_with_its_reason(tmp_path):
+    """Issue 21: one corrupt run file took down six of seven pages (a ComputeError when the log was collected)."""
+    good = store.records_to_frame([full_record(i) for i in range(200)])
+    good.write_parquet(tmp_path / "good.parquet", compression="zstd")
+    data = bytearray((tmp_path / "good.parquet").read_bytes())
+    data[100:len(data) // 2] = b"\xab" * (len(data) // 2 - 100)  # the pages damaged, the footer intact
+    (tmp_path / "damaged.parquet").write_bytes(bytes(data))
+    odd = good.head(1).with_columns(pl.lit(None).alias("run_id")).drop("flops_per_step_xla").with_columns(
+        pl.struct(a=pl.lit(1)).alias("flops_per_step_xla"), pl.lit("odd").alias("run_id"))
+    odd.write_parquet(tmp_path / "struct.parquet")
+    loaded = store.load_runs([tmp_path])
+    frame = loaded.frame.collect()  # no exception: the damaged files are out
+    assert frame.height == 200
+    reasons = {path.name: why for path, why in loaded.skipped}
+    assert set(reasons) == {"damaged.parquet", "struct.parquet"} and all("unreadable" in r for r in reasons.values())

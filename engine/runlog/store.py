@@ -325,7 +325,18 @@ def _load(folders, micro: bool, schema, required, source: str | None) -> Loaded:
         if problem:
             loaded.skipped.append((path, problem))
             continue
-        lazy = conform(pl.scan_parquet(path), schema)
+        try:  # read whole: a file with a valid footer and damaged pages, or a column that cannot be converted,
+            # is skipped with its reason here instead of failing every page that collects the log (issue 21)
+            frame = conform(pl.read_parquet(path), schema).collect()
+        except Exception as exc:
+            loaded.skipped.append((path, f"unreadable ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})"))
+            continue
+        wrong = next((name for name, dtype in frame.schema.items() if dtype != schema[name]), None)
+        if wrong is not None:  # a cast Polars could not make keeps its own type (a struct stays a struct)
+            loaded.skipped.append((path, f"unreadable (column {wrong} has type {frame.schema[wrong]}, expected "
+                                         f"{schema[wrong]})"))
+            continue
+        lazy = frame.lazy()
         if not micro:
             lazy = known_wrong_as_null(lazy)
         if source is not None:
