@@ -79,6 +79,10 @@ for upload in uploads or []:
         except (store.ImportRejected, LimitError) as exc:
             done[upload.file_id] = ("rejected", f"file={upload.name!r} was rejected: {exc}. Expected run "
                                                 f"records with at least: {', '.join(store.REQUIRED_RUN_COLUMNS)}.")
+        except OSError as exc:  # the run log's folder is full or read-only: the real cause, no traceback
+            done[upload.file_id] = ("rejected", f"file={upload.name!r} could not be stored in "
+                                                f"{state.runs_dir()}: {exc.strerror or type(exc).__name__}. "
+                                                "Nothing was added.")
     verdict, message = done[upload.file_id]
     (st.success if verdict == "ok" else st.error)(message)
 if any(verdict == "ok" for verdict, _ in done.values()) and "imported" not in state.selected_sources():

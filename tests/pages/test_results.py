@@ -60,3 +60,22 @@ def test_an_import_of_runs_already_in_the_log_is_refused_with_the_reason(data_di
     assert not at.exception
     assert "all 2 runs are already in the run log" in texts(at.error)
     assert not list(runs_dir.glob("imported-*.parquet"))
+
+
+def test_an_import_the_disk_cannot_take_names_the_cause(data_dirs, monkeypatch):
+    """Issue 21: a full or read-only disk gave a raw traceback on import."""
+    import errno
+
+    runs_dir, _ = data_dirs
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store, "_write_atomically", full)
+    at = open_page(PAGE)
+    buffer = io.BytesIO()
+    frame = pl.read_parquet(runs_dir / "runs-fixture-cpu.parquet").head(1).with_columns(pl.col("run_id") + "-new")
+    store.export_csv(frame, buffer)
+    at.file_uploader[0].set_value(("new.csv", buffer.getvalue(), "text/csv")).run()
+    assert not at.exception
+    assert "could not be stored" in texts(at.error) and "No space left on device" in texts(at.error)
