@@ -295,10 +295,23 @@ class Reporter:
     def __init__(self, jsonl: bool, total: int):
         self.jsonl, self.total, self.done = jsonl, total, 0
         self.tty = sys.stderr.isatty()
+        self.listener_gone = False
+
+    def print(self, text: str):
+        """A line on stdout. Whoever read it may be gone (a dashboard killed mid-run closes the pipe): then the
+        measuring goes on and its records are still saved; only the progress has no one to go to (issue 21:
+        the run used to end as an error record saying only "BrokenPipeError")."""
+        if self.listener_gone:
+            return
+        try:
+            print(text, flush=True)
+        except BrokenPipeError:
+            self.listener_gone = True
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
 
     def event(self, event: dict):
         if self.jsonl:
-            print(json.dumps(event, default=_json_default), flush=True)
+            self.print(json.dumps(event, default=_json_default))
         elif event["event"] == "epoch" and self.tty:
             bar = "#" * int(20 * self.done / max(self.total, 1))
             sys.stderr.write(
@@ -315,7 +328,7 @@ class Reporter:
             if self.tty:
                 sys.stderr.write("\r" + " " * 78 + "\r")
             count = f"{self.done}/{self.total}" if self.total else str(self.done)
-            print(f"[{count}] {line}", flush=True)
+            self.print(f"[{count}] {line}")
 
 
 def describe_run(r: dict) -> str:
@@ -407,7 +420,7 @@ def _measure_configs(configs: list[RunConfig], args) -> int:
                 reporter.event({"event": "saved", "path": str(path)})
     reporter.event({"event": "done", "ok": reporter.total - failed, "failed": failed})
     if not args.jsonl:
-        print(f"{reporter.total - failed} ok, {failed} not ok; written to {args.out}")
+        reporter.print(f"{reporter.total - failed} ok, {failed} not ok; written to {args.out}")
     return 0
 
 

@@ -216,3 +216,19 @@ def test_a_record_that_cannot_be_written_mid_sweep_is_printed_not_lost(tmp_path,
     with pytest.raises(cli.UsageError, match="No space left on device"):
         sink.add({"run_id": "r-unsaved", "status": "ok"})
     assert json.loads(capsys.readouterr().err.strip())["unsaved_record"]["run_id"] == "r-unsaved"
+
+
+def test_a_run_whose_listener_dies_is_still_measured_and_saved(tmp_path):
+    """Issue 21: a dashboard killed mid-run closed the worker's pipe, and the record said only "BrokenPipeError".
+    The listener leaves after the first progress line; the run goes on and its record is saved, status ok."""
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO),
+           "CROSSOVER_COMPILE_CACHE": str(tmp_path / "jax-cache")}
+    out = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "engine", *TINY_RUN, "--jsonl", "--out", str(out)], cwd=tmp_path,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert json.loads(proc.stdout.readline())["event"] == "start"
+    proc.stdout.close()  # the listener is gone
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err
+    frame = store.load_runs([out]).frame.collect()
+    assert frame["status"].to_list() == ["ok"] and frame["error"].to_list() == [None]
