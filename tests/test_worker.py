@@ -157,3 +157,29 @@ def test_list_devices_sees_the_cpu(monkeypatch):
     monkeypatch.setenv("JAX_PLATFORMS", "cpu")
     info = list_devices()
     assert info["devices"][0]["platform"] == "cpu" and info["cpu_cores"] >= 1
+
+
+def test_a_disk_that_cannot_take_the_results_is_named_and_the_worker_carries_on(worker, monkeypatch):
+    """Issue 21: a full disk gave a misleading message and no status row; the worker must say why and go on."""
+    import errno
+
+    script = """
+        import sys
+        print("error: --out='runs': cannot write the record (No space left on device); it is printed above",
+              file=sys.stderr)
+        sys.exit(2)
+    """
+    original = store.append
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store, "append", full)
+    job = worker.submit(fake_job(script))
+    worker.wait(job.id, timeout=15)
+    assert job.state == "failed" and job.message.startswith("the results could not be saved")
+    assert "no status row could be written" in job.message and "No space left on device" in job.message
+    monkeypatch.setattr(store, "append", original)  # the disk has room again: the next job runs as usual
+    after = worker.submit_run(tiny(), 60)
+    worker.wait(after.id, timeout=60)
+    assert after.state == "done"

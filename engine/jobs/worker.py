@@ -150,6 +150,7 @@ class Job:
     saved: list[str] = field(default_factory=list)
     written: list[dict] = field(default_factory=list)
     message: str = ""
+    message_suffix: str = ""  # what went wrong saving the job's status rows, added to its message
     returncode: int | None = None
     pid: int | None = None  # the engine subprocess (and its process group) while it runs
     decision: guard.GuardDecision | None = None  # the guard's estimates, when the worker has limits
@@ -481,22 +482,26 @@ class Worker:
         last_line = job.stderr_tail.strip().splitlines()[-1] if job.stderr_tail.strip() else ""
         if ended == "cancelled":
             self._record_unfinished(job, "error", f"cancelled by the user after {elapsed:.1f} s")
-            self._finish(job, "cancelled", f"cancelled after {elapsed:.1f} s; {_finished(job)} had finished")
+            self._finish(job, "cancelled", f"cancelled after {elapsed:.1f} s; {_finished(job)} had finished"
+                                           + job.message_suffix)
         elif ended == "timeout":
             self._record_unfinished(
                 job, "timeout", f"job time limit of {job.time_limit_s:g} s reached; the worker was killed")
             self._finish(job, "timeout", f"stopped at the time limit of {job.time_limit_s:g} s; "
-                                         f"{_finished(job)} had finished")
+                                         f"{_finished(job)} had finished" + job.message_suffix)
         elif job.returncode == 0:
             failed = sum(r.get("status") != "ok" for r in job.records)
             note = f", {failed} not ok" if failed else ""
             self._finish(job, "done", f"finished in {elapsed:.1f} s: {_finished(job)} recorded{note}")
+        elif job.returncode == USAGE_EXIT_CODE and "cannot write the record" in last_line:
+            self._record_unfinished(job, "error", f"the results could not be saved: {last_line}")
+            self._finish(job, "failed", f"the results could not be saved: {last_line}" + job.message_suffix)
         elif job.returncode == USAGE_EXIT_CODE:
             self._finish(job, "failed", f"the engine refused the input: {last_line}")
         else:
             why = f"the worker process {_exit_words(job.returncode)}" + (f": {last_line}" if last_line else "")
             self._record_unfinished(job, "error", why)
-            self._finish(job, "failed", why + "; the next job starts a fresh process")
+            self._finish(job, "failed", why + "; the next job starts a fresh process" + job.message_suffix)
 
     def _record_unfinished(self, job: Job, status: str, message: str):
         """Write a record (status + message) for each planned run that did not finish."""
@@ -506,7 +511,12 @@ class Worker:
         records = [unfinished_record(job.config, spec, status, message, job.batch_id)
                    for spec in job.devices if spec not in done]
         if records:
-            path = store.append(records, self.runs_dir)
+            try:
+                path = store.append(records, self.runs_dir)
+            except OSError as exc:  # a full or read-only disk: say so in the job's message, do not die
+                job.message_suffix = (f"; no status row could be written to {self.runs_dir} "
+                                      f"({exc.strerror or type(exc).__name__})")
+                return
             job.written.extend(records)
             job.saved.append(str(path))
 
