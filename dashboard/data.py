@@ -43,9 +43,18 @@ def _fingerprint(folder: Path) -> tuple:
     return tuple(out)
 
 
+def _session_fingerprint() -> tuple:
+    """The session's own uploads: () while it has none, so every such session shares one cache entry;
+    else its folder and files, so no other session can ever be served an answer derived from them."""
+    folder = state.session_imports_dir()
+    files = _fingerprint(folder) if folder is not None else ()
+    return (str(folder), files) if files else ()
+
+
 def fingerprint() -> tuple:
-    """What identifies the contents of both data folders: a cache key for answers derived from them."""
-    return _fingerprint(state.runs_dir()), _fingerprint(state.reference_dir())
+    """What identifies the data this session sees (the runs and reference folders and the session's own
+    uploads): a cache key for answers derived from them."""
+    return _fingerprint(state.runs_dir()), _fingerprint(state.reference_dir()), _session_fingerprint()
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -74,6 +83,11 @@ def _select(micro: bool, sources: list[str] | None) -> Data:
         if not ("local" in sources and "imported" in sources):  # both: no filter (a copy of every row)
             imported = pl.col("source").fill_null("local") == "imported"
             frame = frame.filter(imported if "imported" in sources else ~imported)
+        frames.append(frame)
+        warnings += warn
+    session_folder = state.session_imports_dir()
+    if "imported" in sources and session_folder is not None and _fingerprint(session_folder):
+        frame, warn = _load(str(session_folder), "imported", micro, _fingerprint(session_folder))
         frames.append(frame)
         warnings += warn
     if "reference" in sources:

@@ -1,8 +1,11 @@
 """Where the data lives and the defaults of every setting, in one place.
 
 Folders can be moved with environment variables (tests point them at fixtures):
-CROSSOVER_RUNS_DIR (default data/runs: own runs and imported files) and
-CROSSOVER_REFERENCE_DIR (default data/reference: shipped measurements).
+CROSSOVER_RUNS_DIR (default data/runs: own runs, and files imported with the command line),
+CROSSOVER_REFERENCE_DIR (default data/reference: shipped measurements) and
+CROSSOVER_SESSIONS_DIR (default data/sessions: a folder per browser session for the files that
+session uploaded, seen by that session only). CROSSOVER_SHARED_IMPORTS=1 (an operator's choice, for
+a private server) stores uploads in the runs folder instead, where every visitor sees them.
 """
 
 from __future__ import annotations
@@ -11,7 +14,10 @@ import contextlib
 import hashlib
 import math
 import os
+import secrets
+import shutil
 import threading
+import time
 from pathlib import Path
 
 import streamlit as st
@@ -138,6 +144,58 @@ def runs_dir() -> Path:
 
 def reference_dir() -> Path:
     return Path(os.environ.get("CROSSOVER_REFERENCE_DIR", REPO_ROOT / "data" / "reference"))
+
+
+def sessions_dir() -> Path:
+    return Path(os.environ.get("CROSSOVER_SESSIONS_DIR", REPO_ROOT / "data" / "sessions"))
+
+
+def shared_imports() -> bool:
+    """Whether uploads go to the shared runs folder (CROSSOVER_SHARED_IMPORTS=1) instead of the session's own."""
+    return os.environ.get("CROSSOVER_SHARED_IMPORTS", "").strip() == "1"
+
+
+SESSION_KEY = "_imports_key"
+SESSION_FOLDER_TTL_S = 24 * 3600.0  # a session folder untouched this long belongs to a closed session
+
+
+def session_imports_dir() -> Path | None:
+    """This browser session's own folder for uploaded run files, or None when uploads are shared.
+
+    On a public host an upload must not change another visitor's answer (issue 21): each session
+    stores its uploads under a random key that only its own session state holds. The folder may not
+    exist yet (nothing uploaded)."""
+    if shared_imports():
+        return None
+    key = st.session_state.get(SESSION_KEY)
+    if key is None:
+        key = st.session_state[SESSION_KEY] = secrets.token_hex(16)
+    return sessions_dir() / key
+
+
+def imports_dir() -> Path:
+    """Where this session's uploads are stored: its own folder, or the runs folder when shared."""
+    return session_imports_dir() or runs_dir()
+
+
+def prune_session_folders(older_than_s: float = SESSION_FOLDER_TTL_S, now: float | None = None) -> list[Path]:
+    """Remove session folders whose newest file is older than `older_than_s` seconds (their sessions are
+    long gone: a browser session's key lives only in its session state). Returns the removed folders."""
+    root, now = sessions_dir(), time.time() if now is None else now
+    removed = []
+    if not root.is_dir():
+        return removed
+    for folder in root.iterdir():
+        try:
+            if not folder.is_dir():
+                continue
+            newest = max([folder.stat().st_mtime, *(f.stat().st_mtime for f in folder.iterdir())])
+            if now - newest > older_than_s:
+                shutil.rmtree(folder)
+                removed.append(folder)
+        except OSError:  # removed meanwhile, or not ours to remove: leave it
+            continue
+    return removed
 
 
 def selected_sources() -> list[str]:

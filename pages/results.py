@@ -64,24 +64,29 @@ else:
 
 st.subheader("Import runs")
 st.caption("A Parquet or CSV file of run records (for example from `python -m engine sweep --out runs.parquet` on a "
-           "rented GPU machine). It is checked, then stored in data/runs with source 'imported'.")
+           "rented GPU machine). It is checked, then stored with source 'imported' "
+           + ("in the shared run log, where every visitor of this app sees it." if state.shared_imports() else
+              "for this browser session only: other visitors never see it, and reloading the page starts a new "
+              "session without it (download the table above to keep it)."))
 uploads = st.file_uploader("Run files", type=["parquet", "csv"], accept_multiple_files=True, key="rs_upload")
 done: dict = st.session_state["results_imported"]
 for upload in uploads or []:
     if upload.file_id not in done:  # every rerun sees the same uploads; import each once
         try:
             caps = data.limits()
-            # Parsed as Parquet or CSV only; stored under a generated name in data/runs, never the uploaded one.
-            written = store.import_bytes(upload.name, upload.getvalue(), state.runs_dir(),
+            state.prune_session_folders()  # uploads of sessions long closed
+            # Parsed as Parquet or CSV only; stored under a generated name in the session's own folder (or the
+            # shared runs folder), never the uploaded one.
+            written = store.import_bytes(upload.name, upload.getvalue(), state.imports_dir(),
                                          max_bytes=caps.max_upload_bytes, max_rows=caps.max_import_rows,
-                                         also_known=[state.reference_dir()])
+                                         also_known=[state.runs_dir(), state.reference_dir()])
             done[upload.file_id] = ("ok", f"{upload.name}: {written.describe()}.")
         except (store.ImportRejected, LimitError) as exc:
             done[upload.file_id] = ("rejected", f"file={upload.name!r} was rejected: {exc}. Expected run "
                                                 f"records with at least: {', '.join(store.REQUIRED_RUN_COLUMNS)}.")
         except OSError as exc:  # the run log's folder is full or read-only: the real cause, no traceback
             done[upload.file_id] = ("rejected", f"file={upload.name!r} could not be stored in "
-                                                f"{state.runs_dir()}: {exc.strerror or type(exc).__name__}. "
+                                                f"{state.imports_dir()}: {exc.strerror or type(exc).__name__}. "
                                                 "Nothing was added.")
     verdict, message = done[upload.file_id]
     (st.success if verdict == "ok" else st.error)(message)

@@ -17,6 +17,8 @@ import fixture_data  # noqa: E402
 def _point_at(monkeypatch, runs: Path, reference: Path):
     monkeypatch.setenv("CROSSOVER_RUNS_DIR", str(runs))
     monkeypatch.setenv("CROSSOVER_REFERENCE_DIR", str(reference))
+    monkeypatch.setenv("CROSSOVER_SESSIONS_DIR", str(runs.parent / "sessions"))  # uploads: never the repo's data/
+    monkeypatch.delenv("CROSSOVER_SHARED_IMPORTS", raising=False)
     monkeypatch.setenv("JAX_PLATFORMS", "cpu")
 
 

@@ -19,6 +19,11 @@ def test_table_filters_and_downloads(data_dirs):
     assert len(at.dataframe[0].value) == 7
 
 
+def _uploads(runs_dir):
+    """Files the uploads of any session wrote (tests point CROSSOVER_SESSIONS_DIR beside the runs folder)."""
+    return list((runs_dir.parent / "sessions").glob("*/imported-*.parquet"))
+
+
 def test_import_accepts_a_run_file(data_dirs):
     runs_dir, _ = data_dirs
     at = open_page(PAGE)
@@ -29,11 +34,40 @@ def test_import_accepts_a_run_file(data_dirs):
     at.file_uploader[0].set_value(("mine.csv", buffer.getvalue(), "text/csv")).run()
     assert not at.exception
     assert "mine.csv: imported 2 runs" in texts(at.success)
-    assert len(list(runs_dir.glob("imported-*.parquet"))) == 1
+    assert len(_uploads(runs_dir)) == 1
+    assert not list(runs_dir.glob("imported-*.parquet"))  # not in the shared run log
     assert len(at.dataframe[0].value) == 21  # the page's table as it was before the upload landed
     at.run()
     assert len(at.dataframe[0].value) == 23
-    assert len(list(runs_dir.glob("imported-*.parquet"))) == 1  # a rerun does not import again
+    assert len(_uploads(runs_dir)) == 1  # a rerun does not import again
+
+
+def test_an_upload_is_seen_by_its_own_session_only(data_dirs):
+    """Issue 21: an anonymous upload changed every visitor's answer. Another session (a second AppTest, with
+    its own session state) opening the same server's data sees the table as it was."""
+    runs_dir, _ = data_dirs
+    frame = pl.read_parquet(runs_dir / "runs-fixture-cpu.parquet").head(3).with_columns(pl.col("run_id") + "-x")
+    buffer = io.BytesIO()
+    store.export_csv(frame, buffer)
+    uploader = open_page(PAGE)
+    uploader.file_uploader[0].set_value(("mine.csv", buffer.getvalue(), "text/csv")).run()
+    uploader.run()
+    assert len(uploader.dataframe[0].value) == 24
+    other = open_page(PAGE)
+    assert not other.exception
+    assert len(other.dataframe[0].value) == 21
+
+
+def test_shared_imports_go_to_the_run_log_when_the_operator_says_so(data_dirs, monkeypatch):
+    runs_dir, _ = data_dirs
+    monkeypatch.setenv("CROSSOVER_SHARED_IMPORTS", "1")
+    frame = pl.read_parquet(runs_dir / "runs-fixture-cpu.parquet").head(1).with_columns(pl.col("run_id") + "-y")
+    buffer = io.BytesIO()
+    store.export_csv(frame, buffer)
+    at = open_page(PAGE)
+    at.file_uploader[0].set_value(("mine.csv", buffer.getvalue(), "text/csv")).run()
+    assert len(list(runs_dir.glob("imported-*.parquet"))) == 1 and not _uploads(runs_dir)
+    assert len(open_page(PAGE).dataframe[0].value) == 22  # every session sees it
 
 
 def test_import_rejects_a_foreign_file(data_dirs):
@@ -43,7 +77,7 @@ def test_import_rejects_a_foreign_file(data_dirs):
     assert not at.exception
     error = texts(at.error)
     assert "file='other.csv' was rejected: missing columns" in error and "epoch_s_median" in error
-    assert not list(runs_dir.glob("imported-*.parquet"))
+    assert not list(runs_dir.glob("imported-*.parquet")) and not _uploads(runs_dir)
 
 
 def test_no_gpu_said_plainly(cpu_only_dirs):
@@ -59,7 +93,7 @@ def test_an_import_of_runs_already_in_the_log_is_refused_with_the_reason(data_di
     at.file_uploader[0].set_value(("again.csv", buffer.getvalue(), "text/csv")).run()
     assert not at.exception
     assert "all 2 runs are already in the run log" in texts(at.error)
-    assert not list(runs_dir.glob("imported-*.parquet"))
+    assert not list(runs_dir.glob("imported-*.parquet")) and not _uploads(runs_dir)
 
 
 def test_an_import_the_disk_cannot_take_names_the_cause(data_dirs, monkeypatch):
