@@ -228,6 +228,7 @@ def test_an_upload_changes_only_the_uploaders_session(server, page, tmp_path):
         page.get_by_text("hostile.parquet: imported").wait_for(timeout=60_000)
         alerts_uploader, uploader_total = _headline_and_total(page)
         assert uploader_total > total_before  # the uploader's own session sees the runs it uploaded
+        assert alerts_uploader != alerts_before  # and the file is hostile enough to change its answer
         alerts_after, total_after = _headline_and_total(other)
         assert total_after == total_before
         assert alerts_after == alerts_before
