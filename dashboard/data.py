@@ -57,11 +57,64 @@ def fingerprint() -> tuple:
     return _fingerprint(state.runs_dir()), _fingerprint(state.reference_dir()), _session_fingerprint()
 
 
+def _rows(path: Path) -> int:
+    """Rows of a Parquet file, from its footer (0 when unreadable: the loader names such files)."""
+    try:
+        return pl.scan_parquet(path).select(pl.len()).collect().item()
+    except Exception:
+        return 0
+
+
+def newest_within(folder: Path, micro: bool, max_rows: int) -> tuple[list[Path], list[Path], int]:
+    """(files to read, files left out, rows left out): the folder's newest run files (or micro files) whose rows
+    add up to at most `max_rows` (newest by modification time, then name). What the server holds is bounded by
+    rows, not by files or bytes: a small file can hold many rows (issue 21)."""
+    files = [f for f in sorted(folder.glob("*.parquet")) if not f.name.startswith(".")
+             and f.name.endswith(store.MICRO_SUFFIX) == micro] if folder.is_dir() else []
+    def newest_first(f: Path):
+        try:
+            return -f.stat().st_mtime_ns, f.name
+        except OSError:
+            return 0, f.name
+    kept, left, left_rows, total = [], [], 0, 0
+    for f in sorted(files, key=newest_first):
+        rows = _rows(f)
+        if left or total + rows > max_rows:
+            left.append(f)
+            left_rows += rows
+        else:
+            kept.append(f)
+            total += rows
+    return sorted(kept), sorted(left), left_rows
+
+
+def session_rows() -> int:
+    """Rows this browser session's own uploads hold (0 when uploads are shared or there are none)."""
+    folder = state.session_imports_dir()
+    if folder is None or not folder.is_dir():
+        return 0
+    return sum(_rows(f) for f in folder.glob("*.parquet") if not f.name.startswith("."))
+
+
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _load(folder: str, source: str | None, micro: bool, fingerprint: tuple) -> tuple[pl.DataFrame, list[str]]:
+def _load(folder: str, source: str | None, micro: bool, fingerprint: tuple,
+          max_rows: int) -> tuple[pl.DataFrame, list[str]]:
     del fingerprint  # part of the cache key only
-    loaded = (store.load_micro if micro else store.load_runs)([folder], source=source)
-    return loaded.frame.collect(), loaded.warnings
+    kept, left, left_rows = newest_within(Path(folder), micro, max_rows)
+    loaded = (store.load_micro if micro else store.load_runs)(kept, source=source)
+    warnings = list(loaded.warnings)
+    if left:
+        warnings.append(f"{len(left):,} older files in {folder} ({left_rows:,} rows, e.g. {left[0].name}) were not "
+                        f"read: the dashboard reads at most CROSSOVER_MAX_LOG_ROWS={max_rows:,} rows of a folder, "
+                        "newest files first (a bound on the server's memory). Raise it on a private server.")
+    return loaded.frame.collect(), warnings
+
+
+def _max_log_rows() -> int:
+    try:
+        return limits().max_log_rows
+    except LimitError:  # named by the page that runs jobs; here the default keeps the data pages working
+        return Limits().max_log_rows
 
 
 @dataclass
@@ -78,7 +131,7 @@ def _select(micro: bool, sources: list[str] | None) -> Data:
     frames, warnings = [], []
     if "local" in sources or "imported" in sources:
         folder = state.runs_dir()
-        frame, warn = _load(str(folder), None, micro, _fingerprint(folder))
+        frame, warn = _load(str(folder), None, micro, _fingerprint(folder), _max_log_rows())
         # Own runs and imported files share data/runs; the source column tells them apart.
         if not ("local" in sources and "imported" in sources):  # both: no filter (a copy of every row)
             imported = pl.col("source").fill_null("local") == "imported"
@@ -87,12 +140,12 @@ def _select(micro: bool, sources: list[str] | None) -> Data:
         warnings += warn
     session_folder = state.session_imports_dir()
     if "imported" in sources and session_folder is not None and _fingerprint(session_folder):
-        frame, warn = _load(str(session_folder), "imported", micro, _fingerprint(session_folder))
+        frame, warn = _load(str(session_folder), "imported", micro, _fingerprint(session_folder), _max_log_rows())
         frames.append(frame)
         warnings += warn
     if "reference" in sources:
         folder = state.reference_dir()
-        frame, warn = _load(str(folder), "reference", micro, _fingerprint(folder))
+        frame, warn = _load(str(folder), "reference", micro, _fingerprint(folder), _max_log_rows())
         frames.append(frame)
         warnings += warn
     frame = pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=schema)

@@ -1,7 +1,8 @@
 """Results: every run as a filterable table; download it; import runs made elsewhere.
 
-Imports go through engine.runlog.store.import_file: the file is validated and written to data/runs
-with source "imported"; a file that is not usable is rejected with the reason.
+Uploads go through engine.runlog.store.import_bytes: the file is validated and written with source
+"imported" to this browser session's own folder (dashboard.state.imports_dir); a file that is not usable is
+rejected with the reason.
 """
 
 import io
@@ -19,6 +20,7 @@ MAIN_COLUMNS = ["created_at", "source", "host", "status", "device", "device_coun
                 "params", "batch_size", "dataset_size", "dtype", "matmul_precision", "mode", "epoch_s_median",
                 "epoch_s_iqr", "end_to_end_s", "compile_s", "transfer_s", "engine_version", "xla_options", "allocator",
                 "error"]
+MAX_TABLE_ROWS = 1_000
 
 state.through_app()
 st.title("Results")
@@ -52,15 +54,29 @@ else:
     if not frame.filter(pl.col("platform") != "cpu").height:
         st.warning("**No GPU measurements exist in the selected data sources yet.**")
     all_columns = st.toggle("Show every column", key="rs_all_columns", bind="query-params")
-    st.dataframe(shown, hide_index=True, column_order=None if all_columns else MAIN_COLUMNS)
-    csv, parquet = io.BytesIO(), io.BytesIO()
-    store.export_csv(shown.drop("device"), csv)
-    store.export_parquet(shown.drop("device"), parquet)
+    # The table shows the newest rows only: a 100,000-row log sent to the browser as a table (and kept in the
+    # server's memory per visitor) cost hundreds of MB; the downloads below hold every shown row.
+    table = shown.head(MAX_TABLE_ROWS)
+    if shown.height > MAX_TABLE_ROWS:
+        st.caption(f"The table lists the newest {MAX_TABLE_ROWS:,} of these {shown.height:,} runs; the downloads "
+                   "hold all of them.")
+    st.dataframe(table if all_columns else table.select(MAIN_COLUMNS), hide_index=True)
+
+    def as_csv() -> bytes:  # made when the button is pressed, not on every visit (memory on a public host)
+        buffer = io.BytesIO()
+        store.export_csv(shown.drop("device"), buffer)
+        return buffer.getvalue()
+
+    def as_parquet() -> bytes:
+        buffer = io.BytesIO()
+        store.export_parquet(shown.drop("device"), buffer)
+        return buffer.getvalue()
+
     c1, c2 = st.columns(2)
-    c1.download_button("Download CSV", csv.getvalue(), file_name="crossover-runs.csv", mime="text/csv",
-                       key="rs_csv")
-    c2.download_button("Download Parquet", parquet.getvalue(), file_name="crossover-runs.parquet",
-                       mime="application/octet-stream", key="rs_parquet")
+    c1.download_button("Download CSV", as_csv, file_name="crossover-runs.csv", mime="text/csv", key="rs_csv",
+                       on_click="ignore")
+    c2.download_button("Download Parquet", as_parquet, file_name="crossover-runs.parquet",
+                       mime="application/octet-stream", key="rs_parquet", on_click="ignore")
 
 st.subheader("Import runs")
 st.caption("A Parquet or CSV file of run records (for example from `python -m engine sweep --out runs.parquet` on a "
@@ -68,26 +84,44 @@ st.caption("A Parquet or CSV file of run records (for example from `python -m en
            + ("in the shared run log, where every visitor of this app sees it." if state.shared_imports() else
               "for this browser session only: other visitors never see it, and reloading the page starts a new "
               "session without it (download the table above to keep it)."))
+
+
+def import_upload(upload) -> tuple[str, str]:
+    """("ok" | "rejected", message) for one uploaded file, stored in this session's folder (or the shared one)."""
+    shown = f"file={upload.name!r}"
+    try:
+        caps = data.limits()
+    except LimitError as exc:
+        return "rejected", f"{shown} was not imported: {exc}."
+    held = 0 if state.shared_imports() else data.session_rows()
+    room = caps.max_session_rows - held
+    if room <= 0:
+        return "rejected", (f"{shown} was not imported: this session's uploads already hold {held:,} runs, the most "
+                            f"CROSSOVER_MAX_SESSION_ROWS={caps.max_session_rows:,} allows (a bound on the server's "
+                            "memory). Reload the page to start a new session without them.")
+    state.prune_session_folders()  # uploads of sessions long closed
+    try:
+        # Parsed as Parquet or CSV only; stored under a generated name in the session's own folder (or the shared
+        # runs folder), never the uploaded one.
+        written = store.import_bytes(upload.name, upload.getvalue(), state.imports_dir(),
+                                     max_bytes=caps.max_upload_bytes, max_rows=min(caps.max_import_rows, room),
+                                     also_known=[state.runs_dir(), state.reference_dir()])
+    except store.ImportRejected as exc:
+        room_note = (f" (this session's uploads hold {held:,} runs: room for {room:,} more of "
+                     f"CROSSOVER_MAX_SESSION_ROWS={caps.max_session_rows:,})" if room < caps.max_import_rows else "")
+        return "rejected", (f"{shown} was rejected: {exc}{room_note}. Expected run records with at least: "
+                            f"{', '.join(store.REQUIRED_RUN_COLUMNS)}.")
+    except OSError as exc:  # the folder is full or read-only: the real cause, no traceback
+        return "rejected", (f"{shown} could not be stored in {state.imports_dir()}: "
+                            f"{exc.strerror or type(exc).__name__}. Nothing was added.")
+    return "ok", f"{upload.name}: {written.describe()}."
+
+
 uploads = st.file_uploader("Run files", type=["parquet", "csv"], accept_multiple_files=True, key="rs_upload")
 done: dict = st.session_state["results_imported"]
 for upload in uploads or []:
     if upload.file_id not in done:  # every rerun sees the same uploads; import each once
-        try:
-            caps = data.limits()
-            state.prune_session_folders()  # uploads of sessions long closed
-            # Parsed as Parquet or CSV only; stored under a generated name in the session's own folder (or the
-            # shared runs folder), never the uploaded one.
-            written = store.import_bytes(upload.name, upload.getvalue(), state.imports_dir(),
-                                         max_bytes=caps.max_upload_bytes, max_rows=caps.max_import_rows,
-                                         also_known=[state.runs_dir(), state.reference_dir()])
-            done[upload.file_id] = ("ok", f"{upload.name}: {written.describe()}.")
-        except (store.ImportRejected, LimitError) as exc:
-            done[upload.file_id] = ("rejected", f"file={upload.name!r} was rejected: {exc}. Expected run "
-                                                f"records with at least: {', '.join(store.REQUIRED_RUN_COLUMNS)}.")
-        except OSError as exc:  # the run log's folder is full or read-only: the real cause, no traceback
-            done[upload.file_id] = ("rejected", f"file={upload.name!r} could not be stored in "
-                                                f"{state.imports_dir()}: {exc.strerror or type(exc).__name__}. "
-                                                "Nothing was added.")
+        done[upload.file_id] = import_upload(upload)
     verdict, message = done[upload.file_id]
     (st.success if verdict == "ok" else st.error)(message)
 if any(verdict == "ok" for verdict, _ in done.values()) and "imported" not in state.selected_sources():

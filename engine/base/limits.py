@@ -10,7 +10,13 @@ sized for a public 1-CPU, 1 GB host such as Streamlit Community Cloud:
   CROSSOVER_MAX_QUEUED_JOBS     5            jobs waiting behind the running one
   CROSSOVER_MAX_JOB_MEMORY      700,000,000  bytes of memory one job may need (besides the free memory)
   CROSSOVER_MAX_UPLOAD_BYTES    50,000,000   bytes of one imported run file
-  CROSSOVER_MAX_IMPORT_ROWS     100,000      rows of one imported run file
+  CROSSOVER_MAX_IMPORT_ROWS     5,000        rows of one imported run file
+  CROSSOVER_MAX_SESSION_ROWS    5,000        rows one browser session's uploads may hold in total
+  CROSSOVER_MAX_LOG_ROWS        5,000        rows the dashboard reads from one data folder (newest files first)
+
+The row caps bound the server's memory (benchmarks/server_memory.py: about 7 MB per 1,000 rows once every
+page has been opened, on top of ~290 MB): with both at 5,000 a visitor who opens every page keeps the
+server under 400 MB.
 
 Values are positive numbers ("5000000", "5_000_000" and "5e6" all work); anything else
 raises `LimitError` naming the variable, where it came from, and what is allowed. The
@@ -27,7 +33,7 @@ from dataclasses import dataclass, fields
 
 ENFORCE_VARIABLE = "CROSSOVER_ENFORCE_LIMITS"
 DEFAULT_MAX_UPLOAD_BYTES = 50_000_000  # also engine.runlog.store's default caps on an imported file
-DEFAULT_MAX_IMPORT_ROWS = 100_000
+DEFAULT_MAX_IMPORT_ROWS = 5_000
 
 
 class LimitError(ValueError):
@@ -45,6 +51,8 @@ class Limits:
     max_job_memory_bytes: int = 700_000_000
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     max_import_rows: int = DEFAULT_MAX_IMPORT_ROWS
+    max_session_rows: int = 5_000
+    max_log_rows: int = 5_000
 
     def __post_init__(self):
         for f in fields(self):
@@ -77,6 +85,8 @@ SPEC = {
     "max_job_memory_bytes": ("CROSSOVER_MAX_JOB_MEMORY", int, 1, 2**50),
     "max_upload_bytes": ("CROSSOVER_MAX_UPLOAD_BYTES", int, 1, 2**40),
     "max_import_rows": ("CROSSOVER_MAX_IMPORT_ROWS", int, 1, 10**9),
+    "max_session_rows": ("CROSSOVER_MAX_SESSION_ROWS", int, 1, 10**9),
+    "max_log_rows": ("CROSSOVER_MAX_LOG_ROWS", int, 1, 10**10),
 }
 WHAT = {
     "max_params": "parameters of one network",
@@ -86,6 +96,8 @@ WHAT = {
     "max_job_memory_bytes": "bytes of memory one job may need (the machine's free memory also applies)",
     "max_upload_bytes": "bytes of one imported run file",
     "max_import_rows": "rows of one imported run file",
+    "max_session_rows": "rows one browser session's uploads may hold in total",
+    "max_log_rows": "rows the dashboard reads from one data folder (the newest files first)",
 }
 
 

@@ -113,3 +113,64 @@ def test_an_import_the_disk_cannot_take_names_the_cause(data_dirs, monkeypatch):
     at.file_uploader[0].set_value(("new.csv", buffer.getvalue(), "text/csv")).run()
     assert not at.exception
     assert "could not be stored" in texts(at.error) and "No space left on device" in texts(at.error)
+
+
+def test_a_long_log_lists_the_newest_thousand_rows(data_dirs):
+    """Memory on a public host: the table holds the newest 1,000 rows, and says how many there are."""
+    runs_dir, _ = data_dirs
+    one = pl.read_parquet(runs_dir / "runs-fixture-cpu.parquet").head(1)
+    many = pl.concat([one] * 1_200).with_columns(pl.format("many-{}", pl.int_range(pl.len())).alias("run_id"))
+    many.write_parquet(runs_dir / "runs-many.parquet")
+    at = open_page(PAGE)
+    assert not at.exception
+    assert len(at.dataframe[0].value) == 1_000
+    assert "The table lists the newest 1,000 of these 1,221 runs" in texts(at.caption)
+
+
+def _csv_of(frame) -> bytes:
+    buffer = io.BytesIO()
+    store.export_csv(frame, buffer)
+    return buffer.getvalue()
+
+
+def test_a_session_holds_at_most_its_row_cap_of_uploads(data_dirs, monkeypatch):
+    """Issue 21: memory is bounded by rows. With CROSSOVER_MAX_SESSION_ROWS=3, a 2-run upload fits, a second
+    2-run upload is refused naming the cap (room for 1), and once full any upload is refused."""
+    runs_dir, _ = data_dirs
+    monkeypatch.setenv("CROSSOVER_MAX_SESSION_ROWS", "3")
+    base = pl.read_parquet(runs_dir / "runs-fixture-cpu.parquet")
+    at = open_page(PAGE)
+    at.file_uploader[0].set_value(("a.csv", _csv_of(base.head(2).with_columns(pl.col("run_id") + "-a")),
+                                   "text/csv")).run()
+    assert "a.csv: imported 2 runs" in texts(at.success)
+    at.file_uploader[0].set_value(("b.csv", _csv_of(base.head(2).with_columns(pl.col("run_id") + "-b")),
+                                   "text/csv")).run()
+    error = texts(at.error)
+    assert "file='b.csv' was rejected" in error and "room for 1 more of CROSSOVER_MAX_SESSION_ROWS=3" in error
+    at.file_uploader[0].set_value(("c.csv", _csv_of(base.head(1).with_columns(pl.col("run_id") + "-c")),
+                                   "text/csv")).run()
+    assert "c.csv: imported 1 runs" in texts(at.success)
+    at.file_uploader[0].set_value(("d.csv", _csv_of(base.head(1).with_columns(pl.col("run_id") + "-d")),
+                                   "text/csv")).run()
+    assert "already hold 3 runs, the most CROSSOVER_MAX_SESSION_ROWS=3 allows" in texts(at.error)
+    assert len(_uploads(runs_dir)) == 2
+
+
+def test_a_folder_is_read_newest_files_first_up_to_the_log_row_cap(data_dirs, monkeypatch):
+    """CROSSOVER_MAX_LOG_ROWS=9: the fixture's 7 own runs (older) do not fit beside a newer 5-run file, so only
+    the newer file is read from data/runs, and a warning names what was left out and the cap."""
+    import os
+
+    runs_dir, _ = data_dirs
+    monkeypatch.setenv("CROSSOVER_MAX_LOG_ROWS", "9")
+    old = runs_dir / "runs-fixture-cpu.parquet"
+    os.utime(old, (1_700_000_000, 1_700_000_000))
+    newer = pl.read_parquet(old).head(5).with_columns(pl.col("run_id") + "-newer")
+    newer.write_parquet(runs_dir / "runs-newer.parquet")
+    at = open_page(PAGE)
+    assert not at.exception
+    shown = at.dataframe[0].value
+    local = shown[shown["source"] == "local"]
+    assert sorted(local["epoch_s_median"]) == sorted(newer["epoch_s_median"].to_list())
+    warnings = texts(at.warning)
+    assert "runs-fixture-cpu.parquet" in warnings and "CROSSOVER_MAX_LOG_ROWS=9" in warnings
