@@ -236,7 +236,7 @@ used_box = st.expander("Which measurements this used", key="ov_used_open", bind=
 if used_box.open:
     with used_box:
         st.markdown(f"Basis: **{v.basis}**. " + " ".join(v.notes))
-        st.dataframe(explain.used_table(v), hide_index=True, key="ov_used")
+        st.dataframe(explain.used_table(v, runs.frame), hide_index=True, key="ov_used")
         if v.measured and isinstance(job, RunConfig):
             st.markdown(f"Your exact configuration was measured on both: **{v.workload.name}** "
                         f"({v.workload.params:,} parameters), batch {v.workload.batch_size}, "

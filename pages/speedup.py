@@ -93,7 +93,7 @@ else:
             pl.col("cpu_epoch_s").alias("CPU s/epoch"), pl.col("gpu_epoch_s").alias("GPU s/epoch"),
             pl.col("speedup").round(3).alias("speedup per epoch"),
             pl.col("ci_low").round(3).alias("95% CI low"), pl.col("ci_high").round(3).alias("95% CI high"),
-            pl.col("epochs").alias("epochs (end to end)"),
+            pl.col("ci_basis").alias("interval over"), pl.col("epochs").alias("epochs (end to end)"),
             pl.col("speedup_end_to_end").round(3).alias("speedup end to end"),
             pl.col("e2e_ci_low").round(3).alias("e2e 95% CI low"), pl.col("e2e_ci_high").round(3).alias(
                 "e2e 95% CI high"),
@@ -103,8 +103,10 @@ else:
         hide_index=True, key="sp_table",
     )
     st.caption("speedup = median CPU epoch time / median GPU epoch time, over every timed epoch of every run of "
-               "that configuration on that device. The interval resamples both sides' epochs (2,000 times); "
-               "with one epoch on both sides it collapses to the point.")
+               "that configuration on that device. The 95% interval ('interval over'): with two or more runs a side, "
+               "over runs (a t interval on the runs' log epoch times, so run-to-run variation counts; its coverage "
+               "was checked on synthetic data, docs/PERFORMANCE.md); with one run a side, a bootstrap over that run's "
+               "epochs, which cannot see run-to-run variation: read it as too narrow. Measure more runs to fix that.")
 
     def crossing_table(crossings: pl.DataFrame, extra: tuple[str, ...] = ()) -> pl.DataFrame:
         """One row per series, a column per threshold: where the speedup first exceeds it."""

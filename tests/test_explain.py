@@ -59,3 +59,18 @@ def test_engine_versions_name_each_sides_measuring_code_and_warn_when_they_diffe
     same = frame.with_columns(pl.lit(5, pl.Int32).alias("engine_version"))
     text = explain.engine_versions_text(same.lazy(), v)
     assert text == "Measuring code: CPU runs by engine 5; GPU runs by engine 5."
+
+
+def test_used_table_counts_each_sides_runs_and_timed_epochs(answered):
+    """Issue 19: the UI shows runs and epochs per side. Epochs are counted from a runs frame built here: the CPU
+    side's runs timed 3 and 4 epochs (7), the GPU side's 5 each."""
+    import polars as pl
+
+    v, _ = answered
+    cpu_ids, gpu_ids = list(v.cpu.run_ids), list(v.gpu.run_ids)
+    lengths = {r: 3 + (i % 2) for i, r in enumerate(cpu_ids)} | {r: 5 for r in gpu_ids}
+    runs = pl.DataFrame({"run_id": list(lengths), "epoch_times_s": [[0.1] * n for n in lengths.values()]})
+    table = explain.used_table(v, runs)
+    assert table["runs"].to_list() == [len(cpu_ids), len(gpu_ids)]
+    assert table["timed epochs"].to_list() == [sum(3 + (i % 2) for i in range(len(cpu_ids))), 5 * len(gpu_ids)]
+    assert explain.used_table(v)["timed epochs"].to_list() == [None, None]  # not counted without the runs

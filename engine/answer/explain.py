@@ -107,15 +107,23 @@ def crossover_text(v: Verdict) -> str | None:
             f"measured across parameter counts{series}: " + "; ".join(parts) + ".")
 
 
-def used_table(v: Verdict) -> pl.DataFrame:
-    """One row per side: device, sources, basis (with what a prediction was fitted on), runs, seconds."""
+def used_table(v: Verdict, runs: pl.DataFrame | None = None) -> pl.DataFrame:
+    """One row per side: device, sources, basis (with what a prediction was fitted on), runs, timed epochs (the
+    epochs those runs timed, counted in `runs`; null without it), seconds."""
     sides = (v.cpu, v.gpu)
+    epochs: list[int | None] = [None, None]
+    if runs is not None:
+        ids = [r for s in sides for r in s.run_ids]
+        counts = dict(runs.filter(pl.col("run_id").is_in(ids))
+                      .select("run_id", pl.col("epoch_times_s").list.len()).iter_rows())
+        epochs = [sum(counts.get(r) or 0 for r in s.run_ids) if s.run_ids else None for s in sides]
     return pl.DataFrame({
         "side": ["CPU", "GPU"],
         "device": [s.device for s in sides],
         "source": [", ".join(s.sources) for s in sides],
         "basis": [f"predicted: fitted on {s.prediction.fitted_on}" if s.prediction else v.basis for s in sides],
         "runs": [len(s.run_ids) for s in sides],
+        "timed epochs": pl.Series(epochs, dtype=pl.Int64),
         "s per epoch": [s.epoch_s for s in sides],
         "compile + transfer s": [s.fixed_s for s in sides],
     })
