@@ -218,10 +218,12 @@ def with_intensity(runs: pl.DataFrame) -> pl.DataFrame:
 
 
 def device_roofs(micro: pl.DataFrame) -> pl.DataFrame:
-    """Per device: the best measured matmul FLOP/s and memory bandwidth (bytes/s).
+    """Per device: the best measured matmul FLOP/s and the memory bandwidth (bytes/s) of its largest buffer.
 
     Columns: device, peak_flops_per_s, peak_dtype (which dtype/precision gave it),
-    bandwidth_bytes_per_s. A device missing one of the two has null there.
+    bandwidth_bytes_per_s. The bandwidth is the memory_bandwidth row with the largest size (the
+    fastest of ties), as `engine.analysis.traffic.device_bandwidths` takes it: smaller buffers may sit
+    in a cache, whose bandwidth is not the memory's. A device missing one of the two has null there.
     """
     ok = with_device(micro.filter(pl.col("status") == "ok"))
     mm = (
@@ -233,8 +235,11 @@ def device_roofs(micro: pl.DataFrame) -> pl.DataFrame:
             pl.format("{} {}", pl.col("dtype"), pl.col("matmul_precision").fill_null("")).first().alias("peak_dtype"),
         )
     )
-    bw = ok.filter(pl.col("benchmark") == "memory_bandwidth").group_by("device").agg(
-        pl.col("bytes_per_s").max().alias("bandwidth_bytes_per_s")
+    bw = (
+        ok.filter(pl.col("benchmark") == "memory_bandwidth")
+        .sort("size", "bytes_per_s", descending=True, nulls_last=True)
+        .group_by("device", maintain_order=True)
+        .agg(pl.col("bytes_per_s").first().alias("bandwidth_bytes_per_s"))
     )
     return mm.join(bw, on="device", how="full", coalesce=True).sort("device")
 
