@@ -1,6 +1,9 @@
 """Hardware: what each device can do (microbenchmarks), where the runs sit on its roofline, and
 the fitted performance model.
 
+Known problems of the shipped reference measurements of the devices shown (data/reference/caveats.csv,
+engine.answer.caveats) are listed first, their text escaped: they come from a file.
+
 Matmul FLOP/s by size, dtype and precision; device memory and host-to-device bandwidth; a
 roofline per device (best measured matmul rate and memory bandwidth) with the training runs
 placed at their estimated arithmetic intensity and achieved FLOP/s. Then, per device and model
@@ -12,7 +15,9 @@ import polars as pl
 import streamlit as st
 
 from dashboard import data, jobs, state
+from dashboard.sidebar import _plain as plain  # every Markdown and HTML character escaped
 from engine.analysis import perfmodel, tables
+from engine.answer import caveats
 from engine.base import fmt
 from engine.base.limits import LimitError
 from engine.charts import figures
@@ -45,6 +50,29 @@ micro = data.micro()
 data.show_warnings(micro)
 ok = tables.with_device(micro.frame.filter(pl.col("status") == "ok"))
 runs = tables.ok_runs(data.runs().frame)
+
+
+def _caveats(shown: pl.DataFrame):
+    """A warning and a folded list of the known problems of the reference rows of the devices in `shown`."""
+    try:
+        table = caveats.load_caveats(state.reference_dir() / caveats.FILE_NAME)
+    except caveats.CaveatsError as exc:
+        st.error(f"Known problems of the reference files could not be read: {plain(exc)}")
+        return
+    found = caveats.for_devices(table, shown)
+    if not found.height:
+        return
+    st.warning(f"**Known problems in the reference measurements of the devices shown ({found.height})**: figures "
+               f"that do not measure what their label says, which only a machine like the one that made them can "
+               f"measure again (data/reference/caveats.csv).")
+    with st.expander("Known problems of the reference measurements"):
+        st.markdown("\n".join(
+            f"- **{plain(r['file'])}** ({plain(r['device_kind'] if r['cpu_model'] is None else r['cpu_model'])}, "
+            f"{plain(r['subject'])}): {plain(r['what'])}. *Why:* {plain(r['why'])}"
+            for r in found.iter_rows(named=True)))
+
+
+_caveats(pl.concat([frame.select("source", "device_kind", "cpu_model") for frame in (ok, runs)]))
 if not ok.height:
     st.info("No microbenchmarks in the selected data sources yet. Run them above, or add *.micro.parquet files "
             "to data/reference/.")
@@ -52,20 +80,26 @@ else:
     if not ok.filter(pl.col("platform") != "cpu").height:
         st.warning("**No GPU microbenchmarks exist in the selected data sources yet**: only CPU numbers below.")
     roofs = tables.device_roofs(ok)
+    overhead = ok.filter(pl.col("benchmark") == "call_overhead").group_by("device").agg(
+        pl.col("seconds_median").median().alias("call_s"))
     st.subheader("Per device")
     st.dataframe(
-        roofs.select(
+        roofs.join(overhead, on="device", how="left").select(
             "device",
             (pl.col("peak_flops_per_s") / 1e12).round(3).alias("best matmul TFLOP/s"),
             pl.col("peak_dtype").alias("at dtype / precision"),
             (pl.col("bandwidth_bytes_per_s") / 1e9).round(1).alias("memory GB/s (read + write)"),
+            (pl.col("call_s") * 1e6).round(1).alias("fixed cost per call us"),
         ),
         hide_index=True,
     )
+    st.caption("Memory GB/s: the largest buffer measured (smaller ones may sit in a cache). Fixed cost per call: one "
+               "trivial jitted call from dispatch until its result is ready (call_overhead; empty where the "
+               "benchmarks predate it); matmul and memory rates repeat their call so that this cost stays out.")
     if ok.filter(pl.col("benchmark") == "matmul").height:
         st.plotly_chart(figures.matmul_rates(ok), key="hw_matmul")
         st.caption("float32 'default' precision is TF32 on recent NVIDIA GPUs; 'highest' is true float32.")
-    if ok.filter(pl.col("benchmark") != "matmul").height:
+    if ok.filter(pl.col("benchmark").is_in(["memory_bandwidth", "host_to_device"])).height:
         st.plotly_chart(figures.bandwidths(ok), key="hw_bandwidth")
 
     st.subheader("Roofline")
