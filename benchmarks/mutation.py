@@ -46,13 +46,15 @@ TARGETS = {
     "counts": ("engine/base/counts.py", ["tests/test_counts_by_hand.py", "tests/test_counts.py"]),
     # Issue 19: the statistics under every chart.
     "run_interval": ("engine/analysis/run_interval.py", ["tests/test_run_interval.py", "tests/test_speedup_at_scale.py"]),
-    "confidence": ("engine/analysis/confidence.py", ["tests/test_confidence.py", "tests/test_bootstrap_many.py",
-                                                     "tests/test_speedup_at_scale.py", "tests/test_run_interval.py"]),
+    "confidence": ("engine/analysis/confidence.py", ["tests/test_confidence.py", "tests/test_confidence_by_hand.py",
+                                                     "tests/test_bootstrap_many.py", "tests/test_speedup_at_scale.py",
+                                                     "tests/test_run_interval.py"]),
     "crossover": ("engine/analysis/crossover.py", ["tests/test_crossover.py", "tests/test_crossover_by_hand.py",
                                                    "tests/test_crossover_series.py",
                                                    "tests/test_analysis_basic.py"]),
-    "pairing": ("engine/analysis/pairing.py", ["tests/test_pairing.py", "tests/test_pooling.py",
-                                               "tests/test_speedup_at_scale.py", "tests/test_answer_rule.py"]),
+    "pairing": ("engine/analysis/pairing.py", ["tests/test_pairing.py", "tests/test_pairing_by_hand.py",
+                                               "tests/test_pooling.py", "tests/test_speedup_at_scale.py",
+                                               "tests/test_answer_rule.py"]),
 }
 COPIED = ("engine", "tests", "data", "dashboard", "pages", "app.py", "pyproject.toml")
 SWAP_COMPARE = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq,

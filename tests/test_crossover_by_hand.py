@@ -79,3 +79,33 @@ def test_an_unusable_threshold_says_so_in_its_row():
     assert texts["zero"] == "threshold=0.0: expected a positive number"
     assert texts["inf"] == "threshold=inf: expected a positive number"
     assert texts["faster"].startswith("faster from about 3,162 parameters")
+    for label in ("zero", "inf"):  # no answer computed for it, only the sentence
+        row = table.filter(pl.col("label") == label).row(0, named=True)
+        assert (row["kind"], row["size"], row["points"], row["range_low"]) == (None, None, None, None)
+
+
+def test_an_answer_built_without_a_count_rests_on_no_points():
+    c = Crossover(1.0, None, (1.0, 2.0), "never")
+    assert (c.points, c.falls_below_at) == (0, None)
+
+
+def test_sizes_below_one_are_sizes():
+    """A dataset of a quarter and a half (say, in millions of samples): both usable, crossing log-midway."""
+    c = find_crossover([0.25, 0.5], [0.5, 2.0])
+    assert (c.kind, c.points, c.measured_range) == ("crossing", 2, (0.25, 0.5))
+    assert c.size == pytest.approx(math.sqrt(0.25 * 0.5))
+    table = crossover_table(pl.DataFrame({"s": [1, 1], "params": [0.25, 0.5], "speedup": [0.5, 2.0]}),
+                            {"faster": 1.0}, by=("s",))
+    assert table["kind"].to_list() == ["crossing"] and table["size"][0] == pytest.approx(math.sqrt(0.125))
+
+
+@pytest.mark.parametrize("below", [[0.1, 0.2, 0.5, 8.0, 9.0], [0.1, 0.2, 0.8, 9.0]])
+def test_the_median_of_four_or_five_speedups_at_one_size(below):
+    """Median 0.5 at size 10 either way (the middle one; the mean of the middle two), 4.0 at size 100: the line
+    through (10, 0.5) and (100, 4) in log-log reaches 1 a third of the way: 10 * 10**(1/3)."""
+    sizes, speedups = [10.0] * len(below) + [100.0], below + [4.0]
+    c = find_crossover(sizes, speedups)
+    assert (c.kind, c.points) == ("crossing", 2) and c.size == pytest.approx(10 * 10 ** (1 / 3))
+    table = crossover_table(pl.DataFrame({"s": [0] * len(sizes), "params": sizes, "speedup": speedups}),
+                            {"faster": 1.0}, by=("s",))
+    assert table["size"][0] == pytest.approx(10 * 10 ** (1 / 3))

@@ -203,7 +203,7 @@ def bootstrap_intervals(
     (point, low, high) triple of arrays per variant. Rows are processed in chunks on `threads`
     threads (NumPy's partition releases the GIL); the result does not depend on either.
     """
-    _check_options(resamples, confidence, 0.0, 0.0, 1.0)
+    _check_options(resamples, confidence)
     c_flat, c_off, c_n = (np.asarray(a) for a in cpu)
     o_flat, o_off, o_n = (np.asarray(a) for a in other)
     rows = c_n.size
@@ -256,7 +256,7 @@ def bootstrap_intervals(
             (ratios.view(np.int64) if ratios.min() >= 0 else ratios).partition(kth, axis=1)
             for b, frac, dest in zip(below, k - below, (low, high)):
                 a = ratios[:, b]
-                dest[sl] = a + frac * (ratios[:, min(b + 1, resamples - 1)] - a) if frac else a
+                dest[sl] = a + frac * (ratios[:, b + 1] - a) if frac else a  # frac > 0: b + 1 < resamples
 
     step = max(1, CHUNK_ELEMENTS // resamples)
     bounds = [(s, min(s + step, rows)) for s in range(0, rows, step)]
@@ -291,7 +291,8 @@ def bootstrap_speedup(
     compile + transfer seconds as the fixed parts and a run length in `epochs` for end-to-end.
     """
     cpu, other = np.sort(_clean(cpu_times, "cpu_times")), np.sort(_clean(other_times, "other_times"))
-    _check_options(resamples, confidence, cpu_fixed_s, other_fixed_s, epochs)
+    _check_options(resamples, confidence)
+    _check_run(cpu_fixed_s, other_fixed_s, epochs)
     zero = np.zeros(1, dtype=np.int64)
     ((point, low, high),) = bootstrap_intervals(
         (cpu, zero, np.array([cpu.size])), (other, zero, np.array([other.size])),
@@ -300,11 +301,14 @@ def bootstrap_speedup(
     return SpeedupInterval(float(point[0]), float(low[0]), float(high[0]), confidence, cpu.size, other.size, resamples)
 
 
-def _check_options(resamples, confidence, cpu_fixed_s, other_fixed_s, epochs) -> None:
+def _check_options(resamples, confidence) -> None:
     if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 1:
         raise ValueError(f"resamples={resamples!r}: expected a positive integer")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence={confidence!r}: expected a number in (0, 1)")
+
+
+def _check_run(cpu_fixed_s, other_fixed_s, epochs) -> None:
     for name, value in (("cpu_fixed_s", cpu_fixed_s), ("other_fixed_s", other_fixed_s)):
         if not math.isfinite(value) or value < 0:
             raise ValueError(f"{name}={value!r}: expected non-negative finite seconds")
@@ -352,7 +356,7 @@ def with_speedup_ci(
     empty or non-positive list (or a negative fixed part, non-positive epochs) get nulls. Each
     row's numbers equal `bootstrap_speedup` on its own times. Vectorised (`bootstrap_intervals`).
     """
-    _check_options(resamples, confidence, 0.0, 0.0, 1.0)
+    _check_options(resamples, confidence)
     n = pairs.height
     c_flat, c_off, c_n, c_ok = sorted_samples(pairs.get_column(cpu_col))
     o_flat, o_off, o_n, o_ok = sorted_samples(pairs.get_column(other_col))

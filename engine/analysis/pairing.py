@@ -302,7 +302,7 @@ def pool(runs: pl.DataFrame, run_ids: bool = True, *, by_name: bool = False) -> 
     ok = _ok(runs).fill_null(False)
     times = pl.col("epoch_times_s").cast(pl.List(pl.Float64))
     # A run without raw times counts through its median epoch (a new list column only if an ok run needs one).
-    if runs.height and runs.select((ok & (times.list.len().fill_null(0) == 0)).any()).item():
+    if runs.select((ok & (times.list.len().fill_null(0) == 0)).any()).item():  # False for no runs
         times = pl.when((times.list.len() > 0) | ~ok).then(times).otherwise(pl.concat_list(pl.col("epoch_s_median")))
     keys = runs.select(*CONFIG_KEYS, "platform", *_device_keys(by_name), "source", *MEASURED_KEYS, ok.alias("_ok"))
     by = group_keys(keys, keys.columns)
