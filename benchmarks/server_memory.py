@@ -10,8 +10,9 @@ Method (issue 21's goal: server RSS <= 400 MB):
    - "largest upload": the runs folder holds as many runs as the dashboard reads from it (CROSSOVER_MAX_LOG_ROWS),
      and one browser session uploads two files of CROSSOVER_MAX_SESSION_ROWS runs each on the Results page (the
      first is accepted, the second refused by the session's cap), then opens every page;
-   - "hostile upload": the same with a file at every per-file cap of decompressed text (it must be refused
-     or stay within memory).
+   - "hostile upload": the same log; the session uploads a file with the longest text every text cell may hold
+     (refused: over the file's total), then one at every cap of decompressed data (text and list items per
+     row on average, `engine.runlog.store.decompressed_caps`), which is accepted.
    After each page, the server's resident memory (psutil RSS of the streamlit process) is read; the peak
    is the kernel's high-water mark (VmHWM).
 Usage: python benchmarks/server_memory.py [--rows N] [--json out.json]
@@ -56,13 +57,33 @@ def realistic_runs(rows: int) -> pl.DataFrame:
                               pl.lit("imported").alias("source")).drop("_copy")
 
 
+def _free_text_columns() -> list[str]:
+    return [c for c, t in store.RUN_SCHEMA.items() if t == pl.String and c not in ("run_id", "status", "platform",
+                                                                                   "model", "dtype", "source")]
+
+
 def hostile_runs(rows: int) -> pl.DataFrame:
-    """`rows` records whose every text column is as long as one cell may be and whose time lists are long:
-    small on disk (Parquet's dictionary), large once read."""
-    frame = realistic_runs(rows)
-    text = [c for c, t in store.RUN_SCHEMA.items() if t == pl.String and c not in ("run_id", "status", "platform",
-                                                                                    "model", "dtype", "source")]
-    return frame.with_columns(*(pl.lit("x" * 2_000).alias(c) for c in text))
+    """`rows` records whose every free text column is as long as one cell may be: small on disk (Parquet's
+    dictionary), about 40 kB per row once read. Over the file's total; it must be refused."""
+    return realistic_runs(rows).with_columns(*(pl.lit("x" * store.MAX_TEXT_CHARS).alias(c)
+                                               for c in _free_text_columns()))
+
+
+def at_the_caps_runs(rows: int, id_suffix: str = "") -> pl.DataFrame:
+    """`rows` records holding exactly the decompressed data a file of `rows` rows may: text up to the per-row
+    average (the error and cpu_model columns filled) and the same for the epoch time and loss lists."""
+    frame = realistic_runs(rows).with_columns(pl.col("run_id") + id_suffix)
+    text_cap, list_cap = store.decompressed_caps(rows)
+    others = [c for c, t in store.RUN_SCHEMA.items() if t == pl.String and c not in ("error", "cpu_model")]
+    used = pl.sum_horizontal(pl.col(c).str.len_chars().fill_null(0) for c in others)
+    budget = (text_cap // rows - used).clip(0)
+    error = pl.min_horizontal(budget, store.MAX_TEXT_CHARS)
+    per_list = list_cap // rows // 2
+    return frame.with_columns(
+        pl.lit("x" * store.MAX_TEXT_CHARS).str.slice(0, error).alias("error"),
+        pl.lit("c" * store.MAX_TEXT_CHARS).str.slice(0, budget - error).alias("cpu_model"),
+        pl.lit([0.01] * per_list, dtype=pl.List(pl.Float64)).alias("epoch_times_s"),
+        pl.lit([1.0] * per_list, dtype=pl.List(pl.Float64)).alias("epoch_losses"))
 
 
 def _rss(pid: int) -> tuple[int, int]:
@@ -135,7 +156,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="crossover-memory-") as tmp:
         work = Path(tmp)
         files = {}
-        for label, frame in (("largest", realistic_runs(rows)), ("hostile", hostile_runs(rows))):
+        for label, frame in (("largest", realistic_runs(rows)), ("hostile", hostile_runs(rows)),
+                             ("at-the-caps", at_the_caps_runs(rows, "-caps"))):
             path = work / f"{label}.parquet"
             frame.write_parquet(path)
             files[label] = path
@@ -147,7 +169,7 @@ def main(argv=None) -> int:
         log = realistic_runs(caps.max_log_rows).with_columns(pl.col("run_id") + "-log")
         plans = [("reference only", [], None),
                  ("largest upload", [files["largest"], work / "largest-b.parquet"], log),
-                 ("hostile upload", [files["hostile"]], log)]
+                 ("hostile upload", [files["hostile"], files["at-the-caps"]], log)]
         for name, uploads, own in plans:
             if name.split()[0] not in args.scenarios.split(","):
                 continue

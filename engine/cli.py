@@ -14,7 +14,10 @@ stdout); `--jsonl` prints one JSON event per line on stdout for the dashboard's 
 Bad flags or values exit 2 with a one-line message naming the field and what is allowed;
 nothing imports jax until the arguments are valid, so refusals are instant. With
 CROSSOVER_ENFORCE_LIMITS=1 (a public host), `run` and `sweep` also apply `engine.jobs.guard` with
-the limits of `engine.base.limits` and exit 2 with the estimate and the limit when refused.
+the limits of `engine.base.limits` and exit 2 with the estimate and the limit when refused (or when
+--time-budget is above CROSSOVER_MAX_JOB_SECONDS); `run`, `sweep` and `micro` then also stop after
+CROSSOVER_MAX_JOB_SECONDS of wall time: the runs finished so far are saved, the one in progress gets a
+"timeout" record, and the command exits with code 3 (`JobClock`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import json
 import math
 import os
 import sys
+import threading
+import time
 import uuid
 from datetime import date, datetime
 from pathlib import Path
@@ -49,6 +54,7 @@ from engine.base.limits import LimitError, Limits, enforce_requested
 from engine.base.presets import PRESETS
 
 DEFAULT_RUNS = Path("data/runs")
+TIME_LIMIT_EXIT = 3  # stopped by CROSSOVER_MAX_JOB_SECONDS under CROSSOVER_ENFORCE_LIMITS=1 (2 is bad input)
 
 
 class UsageError(Exception):
@@ -109,8 +115,9 @@ def _add_run_flags(p: argparse.ArgumentParser):
     p.add_argument("--mode", default=d_train.mode, help="|".join(MODES))
     p.add_argument("--warmup", type=_int_flag("warmup"), default=d_bench.warmup)
     p.add_argument("--repeats", type=_int_flag("repeats"), default=d_bench.repeats)
-    p.add_argument("--time-budget", type=_float_flag("time_budget_s", *TIME_BUDGET_RANGE),
-                   default=d_bench.time_budget_s, help="seconds per run")
+    p.add_argument("--time-budget", type=_float_flag("time_budget_s", *TIME_BUDGET_RANGE), default=None,
+                   help=f"seconds per run (default {d_bench.time_budget_s:g}; under CROSSOVER_ENFORCE_LIMITS=1 at most "
+                        "CROSSOVER_MAX_JOB_SECONDS)")
 
 
 def _add_device_counts(p: argparse.ArgumentParser):
@@ -223,20 +230,70 @@ def config_from_args(args) -> RunConfig:
         model=ModelConfig(args.model, args.width, args.depth, args.channels, args.heads, args.seq_len, args.vocab),
         data=DataConfig(args.samples, _parse_shape(args.input_shape), args.classes, args.seed),
         train=TrainConfig(args.batch_size, args.epochs, args.optimizer, args.lr, args.dtype, args.precision, args.mode),
-        bench=BenchConfig(args.warmup, args.repeats, _parse_devices(args.devices), args.time_budget,
+        bench=BenchConfig(args.warmup, args.repeats, _parse_devices(args.devices), _time_budget(args.time_budget),
                           counts[0] if counts else 1),
     )
 
 
-def apply_limits(configs: list[RunConfig]):
-    """With CROSSOVER_ENFORCE_LIMITS=1, refuse (UsageError, exit 2) what engine.jobs.guard refuses."""
+def _time_budget(requested: float | None) -> float:
+    """--time-budget, else the default: under CROSSOVER_ENFORCE_LIMITS=1 no more than CROSSOVER_MAX_JOB_SECONDS
+    (an explicit value above it is refused by `apply_limits`)."""
+    if requested is not None:
+        return requested
+    default = BenchConfig().time_budget_s
+    return min(default, Limits.from_env().max_job_seconds) if enforce_requested() else default
+
+
+def apply_limits(configs: list[RunConfig], time_budget: float | None = None):
+    """With CROSSOVER_ENFORCE_LIMITS=1, refuse (UsageError, exit 2) what engine.jobs.guard refuses, and a
+    --time-budget (`time_budget`, seconds) above CROSSOVER_MAX_JOB_SECONDS."""
     if not enforce_requested():
         return
     from engine.jobs import guard
 
-    decision = guard.check_sweep(configs, Limits.from_env())
+    limits = Limits.from_env()
+    if time_budget is not None and time_budget > limits.max_job_seconds:
+        raise UsageError(f"--time-budget={time_budget:g} is not allowed: at most CROSSOVER_MAX_JOB_SECONDS="
+                         f"{limits.max_job_seconds:g} seconds (CROSSOVER_ENFORCE_LIMITS=1 applies this machine's limits)")
+    decision = guard.check_sweep(configs, limits)
     if not decision.allowed:
         raise UsageError(decision.message + " (CROSSOVER_ENFORCE_LIMITS=1 applies this machine's limits)")
+
+
+class JobClock:
+    """The whole command's wall-time limit under CROSSOVER_ENFORCE_LIMITS=1 (CROSSOVER_MAX_JOB_SECONDS).
+
+    The guard refuses a job whose estimate is over the limit; this stops one that runs over anyway (an
+    XLA compile or a step cannot be interrupted from Python, so a timer thread ends the process): it saves a
+    "timeout" record for the run in progress (`running`), prints one line and exits with TIME_LIMIT_EXIT.
+    Without enforcement it does nothing. `lock` is held while a record is saved, so the two never interleave.
+    """
+
+    def __init__(self, sink: RecordSink | None = None, batch_id: str | None = None):
+        self.sink, self.batch_id, self.lock = sink, batch_id, threading.Lock()
+        self.running: tuple[RunConfig, str] | None = None
+        self.limit_s = Limits.from_env().max_job_seconds if enforce_requested() else None
+        self.started = time.monotonic()
+        if self.limit_s is not None:
+            threading.Thread(target=self._watch, name="job-clock", daemon=True).start()
+
+    def _watch(self):
+        time.sleep(self.limit_s)
+        with self.lock:
+            message = (f"stopped at CROSSOVER_MAX_JOB_SECONDS={self.limit_s:g} s (the whole command's time limit "
+                       "under CROSSOVER_ENFORCE_LIMITS=1)")
+            saved = ""
+            if self.sink is not None and self.running is not None:
+                from engine.jobs.worker import unfinished_record
+
+                config, spec = self.running
+                try:
+                    self.sink.add(unfinished_record(config, spec, "timeout", message, self.batch_id))
+                    saved = "; the run in progress is recorded as timeout"
+                except Exception as exc:  # the record could not be saved: say so, still stop
+                    saved = f"; its timeout record could not be saved ({exc})"
+            print(f"error: {message}; finished runs are saved{saved}", file=sys.stderr, flush=True)
+            os._exit(TIME_LIMIT_EXIT)
 
 
 def _prepare_environment(devices: tuple[str, ...]):
@@ -409,12 +466,16 @@ def _measure_configs(configs: list[RunConfig], args) -> int:
     reporter = Reporter(args.jsonl, len(configs) * len(devices))
     reporter.event({"event": "start", "total": reporter.total, "batch_id": batch_id})
     sink = RecordSink(args.out)
+    clock = JobClock(sink, batch_id)
     failed = 0
     for config in configs:
         for spec in devices:  # devices interleaved, so a stopped sweep still holds pairs
+            clock.running = (config, spec)
             record = measure(config, spec, progress=reporter.event, batch_id=batch_id, source=args.source)
             failed += record["status"] != "ok"
-            path = sink.add(record)
+            with clock.lock:
+                path = sink.add(record)
+                clock.running = None
             reporter.finished(record, describe_run(record))
             if args.jsonl:
                 reporter.event({"event": "saved", "path": str(path)})
@@ -427,7 +488,7 @@ def _measure_configs(configs: list[RunConfig], args) -> int:
 def cmd_run(args) -> int:
     config = config_from_args(args)
     configs = _expand([config], _parse_device_counts(args) or (1,))
-    apply_limits(configs)
+    apply_limits(configs, args.time_budget)
     _prepare_environment(config.bench.devices)
     if not args.no_compile_cache:
         enable_compilation_cache()
@@ -449,7 +510,7 @@ def cmd_sweep(args) -> int:
     counts = _parse_device_counts(args)
     if counts is not None:
         configs = _expand(configs, counts)
-    apply_limits(configs)
+    apply_limits(configs, args.time_budget)
     _prepare_environment(devices)
     if not args.no_compile_cache:
         enable_compilation_cache()
@@ -468,6 +529,7 @@ def cmd_micro(args) -> int:
         if not decision.allowed:
             raise UsageError(decision.message + " (CROSSOVER_ENFORCE_LIMITS=1 applies this machine's limits)")
     _prepare_environment(devices)
+    JobClock()  # no record for an unfinished microbenchmark: the ones finished are saved as they finish
     _check_devices_present(devices)
     from engine.measure import micro
 

@@ -374,6 +374,13 @@ MAX_IMPORT_COLUMNS = 1_000
 RUN_ID_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
 MAX_TEXT_CHARS = 2_000
 MAX_LIST_ITEMS = 100_000  # timed epochs or losses of one run (repeats are at most 1,000)
+# Totals over a whole file, since many cells just under the per-cell caps add up (5,000 rows with 2,000
+# characters in each of 20 text columns is 200 MB of text): on average per row, and never less than the
+# per-cell cap (a file of one long run is fine). A run the engine writes holds about 200-320 characters
+# (ids, host, versions; the shipped reference: 221 on average; a failure's error is at most 2,000, most are
+# one line) and 2 x epochs + 1 list items (7 for 5 timed epochs). Sized by benchmarks/server_memory.py: a session's 5,000 rows at these caps keep the server < 400 MB.
+MAX_TEXT_CHARS_PER_ROW = 500
+MAX_LIST_ITEMS_PER_ROW = 50
 MAX_SECONDS = 1e9  # ~32 years: any time column above it is garbage
 # Allowed ranges of numeric columns in an imported file (null is allowed unless said otherwise).
 INT_RANGES = {
@@ -477,24 +484,51 @@ def validate_frame(frame: pl.DataFrame) -> pl.DataFrame:
         if length is not None and length > MAX_TEXT_CHARS:
             raise ImportRejected(f"column {name} has a text of {length:,} characters; at most "
                                  f"{MAX_TEXT_CHARS:,} are allowed")
+    # A CSV's text is only known here (a Parquet file was measured before it was read).
+    totals = out.select(pl.sum_horizontal(pl.col(c).str.len_chars().sum() for c in text).alias("text") if text
+                        else pl.lit(0).alias("text"),
+                        pl.sum_horizontal(pl.col(c).list.len().sum() for c in ("epoch_times_s", "epoch_losses"))
+                        .alias("lists")).row(0, named=True)
+    _check_totals("the file", out.height, int(totals["text"] or 0), int(totals["lists"] or 0))
     _check_types(original, out)
     _check_ranges(out)
     return out
 
 
-def _check_decompressed(shown: str, lazy: pl.LazyFrame, schema: dict) -> None:
+def decompressed_caps(rows: int) -> tuple[int, int]:
+    """(text characters, list items) a file of `rows` rows may hold in total, over all its columns."""
+    return (max(MAX_TEXT_CHARS, MAX_TEXT_CHARS_PER_ROW * rows), max(MAX_LIST_ITEMS, MAX_LIST_ITEMS_PER_ROW * rows))
+
+
+def _check_decompressed(shown: str, lazy: pl.LazyFrame, schema: dict, rows: int) -> None:
     """Refuse a file whose text or lists would be large once decompressed, before reading it whole: the longest
-    text and the longest list per column are measured by Polars' streaming engine, a batch at a time."""
+    and the total text and list per column are measured by Polars' streaming engine, a batch at a time.
+    `schema`: the columns that will be read; `rows`: the file's row count."""
     text = [c for c, t in schema.items() if t in (pl.String, pl.Utf8)]
     lists = [c for c, t in schema.items() if isinstance(t, pl.List)]
     if not text and not lists:
         return
-    found = lazy.select(*(pl.col(c).str.len_chars().max().alias(c) for c in text),
-                        *(pl.col(c).list.len().max().alias(c) for c in lists)).collect(engine="streaming")
-    for name, value in found.row(0, named=True).items():
+    lengths = [pl.col(c).str.len_chars() for c in text] + [pl.col(c).list.len() for c in lists]
+    found = lazy.select(*(e.max().alias(f"max {c}") for e, c in zip(lengths, text + lists)),
+                        *(e.sum().alias(f"sum {c}") for e, c in zip(lengths, text + lists))
+                        ).collect(engine="streaming").row(0, named=True)
+    for name in text + lists:
         cap, what = (MAX_TEXT_CHARS, "a text of {:,} characters") if name in text else (MAX_LIST_ITEMS, "a list of {:,} items")
+        value = found[f"max {name}"]
         if value is not None and value > cap:
             raise ImportRejected(f"{shown}: column {name} has {what.format(value)}; at most {cap:,} are allowed")
+    _check_totals(shown, rows, sum(found[f"sum {c}"] or 0 for c in text), sum(found[f"sum {c}"] or 0 for c in lists))
+
+
+def _check_totals(shown: str, rows: int, text_chars: int, list_items: int) -> None:
+    text_cap, list_cap = decompressed_caps(rows)
+    if text_chars > text_cap:
+        raise ImportRejected(f"{shown}: its {rows:,} rows hold {text_chars:,} characters of text in all; at most "
+                             f"{text_cap:,} are allowed ({MAX_TEXT_CHARS_PER_ROW:,} per row on average)")
+    if list_items > list_cap:
+        raise ImportRejected(f"{shown}: its {rows:,} rows hold {list_items:,} list items (epoch times and losses) "
+                             f"in all; at most {list_cap:,} are allowed ({MAX_LIST_ITEMS_PER_ROW:,} per row on "
+                             "average)")
 
 
 def _safe_name(name: object) -> str:
@@ -513,8 +547,10 @@ def _read_bytes(shown: str, suffix: str, data: bytes, max_rows: int | None) -> p
         rows = pl.scan_parquet(io.BytesIO(data)).select(pl.len()).collect().item()
         if max_rows is not None and rows > max_rows:
             raise ImportRejected(f"{shown} has {rows:,} rows; at most {max_rows:,} are allowed here")
-        _check_decompressed(shown, pl.scan_parquet(io.BytesIO(data)), columns)
-        return pl.read_parquet(io.BytesIO(data))
+        # Only the run record's columns are decompressed: others would be dropped anyway.
+        known = {name: dtype for name, dtype in columns.items() if name in RUN_SCHEMA}
+        _check_decompressed(shown, pl.scan_parquet(io.BytesIO(data)).select(list(known)), known, rows)
+        return pl.read_parquet(io.BytesIO(data), columns=list(known))
     if b"\x00" in data:
         raise ImportRejected(f"{shown} is not a text CSV file (it holds binary data)")
     try:

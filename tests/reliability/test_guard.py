@@ -262,3 +262,64 @@ def test_cli_names_a_bad_limit_variable(no_measuring, monkeypatch):
     monkeypatch.setenv("CROSSOVER_MAX_JOB_SECONDS", "soon")
     code, _, err = run_cli(["run", *TINY_FLAGS])
     assert code == 2 and err.startswith("error: CROSSOVER_MAX_JOB_SECONDS='soon'") and not no_measuring
+
+
+def test_cli_refuses_a_time_budget_above_the_maximum_when_enforcing(no_measuring, monkeypatch, tmp_path):
+    """Issue 21: the command line under enforcement accepted --time-budget above CROSSOVER_MAX_JOB_SECONDS."""
+    monkeypatch.setenv("CROSSOVER_MAX_JOB_SECONDS", "120")
+    argv = ["run", *TINY_FLAGS, "--time-budget", "121", "--out", str(tmp_path / "o")]
+    monkeypatch.delenv("CROSSOVER_ENFORCE_LIMITS", raising=False)
+    assert run_cli(argv)[0] == 0 and len(no_measuring) == 1  # a workstation is not limited
+    monkeypatch.setenv("CROSSOVER_ENFORCE_LIMITS", "1")
+    code, out, err = run_cli(argv)
+    assert code == 2 and out == "" and len(no_measuring) == 1
+    (line,) = err.strip().splitlines()
+    assert line == ("error: --time-budget=121 is not allowed: at most CROSSOVER_MAX_JOB_SECONDS=120 seconds "
+                    "(CROSSOVER_ENFORCE_LIMITS=1 applies this machine's limits)")
+    assert run_cli([*argv[:-4], "--time-budget", "120", "--out", str(tmp_path / "o")])[0] == 0  # at the cap: fine
+    assert run_cli([*argv[:-4], "--out", str(tmp_path / "o")])[0] == 0  # no flag: the default, clamped to the cap
+    assert no_measuring[-1][0].bench.time_budget_s == 120.0
+    code, _, err = run_cli(["sweep", "--preset", "quick", "--time-budget", "500"])
+    assert code == 2 and "--time-budget=500" in err
+
+
+CLOCKED = """
+import sys, time
+from engine.cli import JobClock, RecordSink
+from engine.base.config import BenchConfig, DataConfig, ModelConfig, RunConfig, TrainConfig
+config = RunConfig(ModelConfig("mlp", width=16, depth=1), DataConfig(samples=64, input_shape=(8,), n_classes=3),
+                   TrainConfig(batch_size=16, epochs=1), BenchConfig(repeats=1, devices=("cpu:0",)))
+clock = JobClock(RecordSink(sys.argv[1]), "batch-1")
+clock.running = (config, "cpu:0")
+print("measuring", flush=True)
+time.sleep(60)  # a step that runs past the limit
+print("not reached", flush=True)
+"""
+
+
+def test_the_whole_command_stops_at_the_job_time_limit_and_records_the_run_in_progress(tmp_path):
+    """Issue 21: under enforcement the command line had no whole-job time limit. A real process runs 'a step'
+    that outlasts CROSSOVER_MAX_JOB_SECONDS=1: it exits 3 within seconds, leaving a timeout record."""
+    import os
+    import subprocess
+    import time
+    from pathlib import Path
+
+    env = {**os.environ, "CROSSOVER_ENFORCE_LIMITS": "1", "CROSSOVER_MAX_JOB_SECONDS": "1", "JAX_PLATFORMS": "cpu",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", CLOCKED, str(tmp_path / "runs")], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 3, done.stderr
+    assert time.monotonic() - started < 30
+    assert done.stdout.splitlines() == ["measuring"]
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("error: stopped at CROSSOVER_MAX_JOB_SECONDS=1 s") and "recorded as timeout" in line
+    rows = store.load_runs([tmp_path / "runs"]).frame.collect()
+    assert rows.height == 1 and rows["status"][0] == "timeout" and rows["batch_id"][0] == "batch-1"
+    assert "CROSSOVER_MAX_JOB_SECONDS=1" in rows["error"][0] and rows["width"][0] == 16
+    # Without enforcement the clock does nothing: the same script would run on (not waited for here).
+    env["CROSSOVER_ENFORCE_LIMITS"] = "0"
+    check = subprocess.run([sys.executable, "-c", "from engine.cli import JobClock; print(JobClock().limit_s)"],
+                           env=env, capture_output=True, text=True, timeout=60)
+    assert check.stdout.strip() == "None", check.stderr
