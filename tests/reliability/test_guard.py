@@ -234,15 +234,22 @@ def no_measuring(monkeypatch):
     return seen
 
 
-def test_cli_refuses_over_the_limits_only_when_enforcing(no_measuring, monkeypatch, tmp_path):
-    argv = ["run", *TINY_FLAGS, "--width", "512", "--out", str(tmp_path / "o")]
-    monkeypatch.setenv("CROSSOVER_MAX_PARAMS", "1000")
+def _refused_only_when_enforcing(argv: list[str], no_measuring: list, monkeypatch) -> str:
+    """Run `argv` without, then with CROSSOVER_ENFORCE_LIMITS=1: measured once, then refused (exit 2, one line,
+    nothing on stdout). Returns that line; enforcement stays on."""
     monkeypatch.delenv("CROSSOVER_ENFORCE_LIMITS", raising=False)
     assert run_cli(argv)[0] == 0 and len(no_measuring) == 1  # a workstation is not limited
     monkeypatch.setenv("CROSSOVER_ENFORCE_LIMITS", "1")
     code, out, err = run_cli(argv)
     assert code == 2 and out == "" and len(no_measuring) == 1
     (line,) = err.strip().splitlines()
+    return line
+
+
+def test_cli_refuses_over_the_limits_only_when_enforcing(no_measuring, monkeypatch, tmp_path):
+    monkeypatch.setenv("CROSSOVER_MAX_PARAMS", "1000")
+    line = _refused_only_when_enforcing(["run", *TINY_FLAGS, "--width", "512", "--out", str(tmp_path / "o")],
+                                        no_measuring, monkeypatch)
     assert line.startswith("error: This job was not started") and "CROSSOVER_MAX_PARAMS=1,000" in line
     assert "6,147 parameters" in line  # 8*512+512 + 512*3+3: the estimate is shown
 
@@ -268,12 +275,7 @@ def test_cli_refuses_a_time_budget_above_the_maximum_when_enforcing(no_measuring
     """Issue 21: the command line under enforcement accepted --time-budget above CROSSOVER_MAX_JOB_SECONDS."""
     monkeypatch.setenv("CROSSOVER_MAX_JOB_SECONDS", "120")
     argv = ["run", *TINY_FLAGS, "--time-budget", "121", "--out", str(tmp_path / "o")]
-    monkeypatch.delenv("CROSSOVER_ENFORCE_LIMITS", raising=False)
-    assert run_cli(argv)[0] == 0 and len(no_measuring) == 1  # a workstation is not limited
-    monkeypatch.setenv("CROSSOVER_ENFORCE_LIMITS", "1")
-    code, out, err = run_cli(argv)
-    assert code == 2 and out == "" and len(no_measuring) == 1
-    (line,) = err.strip().splitlines()
+    line = _refused_only_when_enforcing(argv, no_measuring, monkeypatch)
     assert line == ("error: --time-budget=121 is not allowed: at most CROSSOVER_MAX_JOB_SECONDS=120 seconds "
                     "(CROSSOVER_ENFORCE_LIMITS=1 applies this machine's limits)")
     assert run_cli([*argv[:-4], "--time-budget", "120", "--out", str(tmp_path / "o")])[0] == 0  # at the cap: fine
