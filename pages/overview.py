@@ -153,7 +153,7 @@ if v.basis == "none":
         st.metric(f"CPU cost{explain.qualifier(basis)}", fmt.money(cpu.run_s / 3600 * prices.cpu_per_h),
                   help=f"at ${prices.cpu_per_h:g} per hour (sidebar)")
         if cpu.prediction:
-            st.markdown(f"- **{explain.where(cpu)}**: {cpu.prediction.describe()}.")
+            st.markdown(explain.prediction_line(cpu))
         else:
             st.caption(f"Measured on {explain.where(cpu)}: {fmt.seconds(cpu.epoch_s)} per epoch (median of "
                        f"{len(cpu.run_ids)} runs) + {fmt.seconds(cpu.fixed_s)} compile and transfer.")
@@ -219,15 +219,7 @@ if listing.height:
                        "price_basis": st.column_config.TextColumn("price from")})
 # What follows the numbers is one Markdown element: the browser draws all of the answer's elements
 # before Plotly's module runs, so each one more delays the chart (docs/PERFORMANCE.md, page load).
-more = [text for text in (
-    explain.crossover_text(v),
-    v.amortization and v.cpu.feasible and f"**Compile time paid back**: {v.amortization.describe('time')}.",
-    explain.memory_text(v, [v.cpu, v.gpu]),
-) if text]
-if v.cpu.prediction or v.gpu.prediction:
-    more.append("#### Prediction, and what it was fitted on\n" + "\n".join(
-        f"- **{explain.where(side)}**: {side.prediction.describe()}." for side in (v.cpu, v.gpu) if side.prediction))
-st.markdown("\n\n".join(more))
+st.markdown(explain.after_numbers(v))
 
 # The details are drawn only while their expander is open (it reruns the page when toggled), so a first
 # visit renders the answer and its chart without them (docs/PERFORMANCE.md, page load).

@@ -107,6 +107,25 @@ def crossover_text(v: Verdict) -> str | None:
             f"measured across parameter counts{series}: " + "; ".join(parts) + ".")
 
 
+def prediction_line(side: Side) -> str:
+    """One Markdown bullet: where a predicted side stands and what its prediction was fitted on."""
+    return f"- **{where(side)}**: {side.prediction.describe()}."
+
+
+def after_numbers(v: Verdict) -> str:
+    """The Markdown under the Overview's numbers, as one element: the crossover, the compile time paid back,
+    the memory, and the predictions with what they were fitted on (only the parts that apply)."""
+    parts = [text for text in (
+        crossover_text(v),
+        v.amortization and v.cpu.feasible and f"**Compile time paid back**: {v.amortization.describe('time')}.",
+        memory_text(v, [v.cpu, v.gpu]),
+    ) if text]
+    if v.cpu.prediction or v.gpu.prediction:
+        parts.append("#### Prediction, and what it was fitted on\n" + "\n".join(
+            prediction_line(side) for side in (v.cpu, v.gpu) if side.prediction))
+    return "\n\n".join(parts)
+
+
 def used_table(v: Verdict, runs: pl.DataFrame | None = None) -> pl.DataFrame:
     """One row per side: device, sources, basis (with what a prediction was fitted on), runs, timed epochs (the
     epochs those runs timed, counted in `runs`; null without it), seconds."""
