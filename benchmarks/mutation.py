@@ -55,6 +55,18 @@ TARGETS = {
     "pairing": ("engine/analysis/pairing.py", ["tests/test_pairing.py", "tests/test_pairing_by_hand.py",
                                                "tests/test_pooling.py", "tests/test_speedup_at_scale.py",
                                                "tests/test_answer_rule.py"]),
+    # Issue 21: what a stranger's file and job must get past. Only the store's import validation is mutated
+    # (VALIDATION below), not its reading and writing.
+    "validate": ("engine/runlog/store.py", ["tests/test_store.py", "tests/reliability/test_validate_by_hand.py",
+                                            "tests/reliability/test_bad_input.py", "tests/reliability/test_uploads.py"]),
+    "guard": ("engine/jobs/guard.py", ["tests/reliability/test_guard.py", "tests/reliability/test_guard_by_hand.py"]),
+}
+# Top-level names whose lines are mutated, for targets that are only partly under test here (default: all).
+SCOPES = {
+    "validate": ("ImportRejected", "MAX_TEXT_CHARS", "MAX_LIST_ITEMS", "MAX_TEXT_CHARS_PER_ROW",
+                 "MAX_LIST_ITEMS_PER_ROW", "MAX_SECONDS", "INT_RANGES", "FLOAT_RANGES", "_first_bad", "_check_types",
+                 "_check_ranges", "validate_frame", "decompressed_caps", "_check_decompressed", "_check_totals",
+                 "_read_bytes", "import_bytes"),
 }
 COPIED = ("engine", "tests", "data", "dashboard", "pages", "app.py", "pyproject.toml")
 SWAP_COMPARE = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq,
@@ -116,10 +128,33 @@ def _sites(tree: ast.AST) -> list[tuple[ast.AST, str, object]]:
     return sites
 
 
-def mutants(source: str) -> list[Mutant]:
+def _scope_lines(tree: ast.Module, names: tuple[str, ...]) -> set[int]:
+    """Line numbers of the top-level functions, classes and assignments called `names`."""
+    lines: set[int] = set()
+    seen: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            defined = {node.name}
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            defined = {t.id for t in targets if isinstance(t, ast.Name)}
+        else:
+            continue
+        if defined & set(names):
+            seen |= defined & set(names)
+            lines.update(range(node.lineno, node.end_lineno + 1))
+    missing = sorted(set(names) - seen)
+    if missing:  # a renamed function would silently leave the scope
+        raise ValueError(f"scope names not found at the top level: {', '.join(missing)}")
+    return lines
+
+
+def mutants(source: str, scope: tuple[str, ...] | None = None) -> list[Mutant]:
+    """Every mutation site of `source`, or only those inside the top-level definitions named in `scope`."""
     tree = ast.parse(source)
+    keep = _scope_lines(tree, scope) if scope else None
     return [Mutant(getattr(node, "lineno", 0), description, i) for i, (node, description, _) in
-            enumerate(_sites(tree))]
+            enumerate(_sites(tree)) if keep is None or getattr(node, "lineno", 0) in keep]
 
 
 def mutate(source: str, mutant: Mutant) -> str:
@@ -184,7 +219,7 @@ def main(argv=None) -> int:
         for name in names:
             path, tests = TARGETS[name]
             original = (work / path).read_text()
-            found = mutants(original)[: args.limit]
+            found = mutants(original, SCOPES.get(name))[: args.limit]
             if not _run_tests(work, tests, args.timeout):
                 print(f"{name}: the tests fail on the unmutated code; skipped", file=sys.stderr)
                 return 1

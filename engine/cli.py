@@ -421,6 +421,17 @@ def writable_or_exit(flag: str, folder: Path) -> None:
         raise UsageError(f"{flag}={str(folder)!r} cannot be written: {why_not_written(exc)}") from None
 
 
+def check_out_name(out: Path, micro: bool) -> None:
+    """Refuse an --out file named for the other kind of record (UsageError). The run log tells the two apart by
+    name alone (engine.runlog.store.MICRO_SUFFIX): a microbenchmark file named like a run file would be refused
+    by every reader of its folder."""
+    out = Path(out)
+    if out.suffix == ".parquet" and out.name.endswith(".micro.parquet") != micro:
+        want = "end in .micro.parquet" if micro else "not end in .micro.parquet (that names microbenchmark files)"
+        raise UsageError(f"--out={str(out)!r}: a {'microbenchmark' if micro else 'run'} file's name must {want}, "
+                         "or give a folder")
+
+
 class RecordSink:
     """Writes records as they finish: a folder gets one new file per record; a file path is
     rewritten atomically with the rows it already held plus every record so far. Either way a
@@ -429,6 +440,7 @@ class RecordSink:
     def __init__(self, out: str, micro: bool = False):
         self.out, self.micro, self.records = Path(out), micro, []
         self.is_file = self.out.suffix == ".parquet"
+        check_out_name(self.out, micro)
         writable_or_exit("--out", self.out.parent if self.is_file else self.out)  # before measuring, not after
         if self.is_file and self.out.exists():
             from engine.runlog import store
@@ -460,12 +472,13 @@ class RecordSink:
 def _measure_configs(configs: list[RunConfig], args) -> int:
     from engine.measure.bench import measure
 
+    check_out_name(args.out, micro=False)
     _check_devices_present(configs[0].bench.devices, max(c.bench.device_count for c in configs))
+    sink = RecordSink(args.out)  # an unusable --out fails before anything is measured
     batch_id = uuid.uuid4().hex
     devices = configs[0].bench.devices
     reporter = Reporter(args.jsonl, len(configs) * len(devices))
     reporter.event({"event": "start", "total": reporter.total, "batch_id": batch_id})
-    sink = RecordSink(args.out)
     clock = JobClock(sink, batch_id)
     failed = 0
     for config in configs:
@@ -528,12 +541,13 @@ def cmd_micro(args) -> int:
         decision = guard.check_micro(devices, args.full, Limits.from_env())
         if not decision.allowed:
             raise UsageError(decision.message + " (CROSSOVER_ENFORCE_LIMITS=1 applies this machine's limits)")
+    check_out_name(args.out, micro=True)
     _prepare_environment(devices)
     JobClock()  # no record for an unfinished microbenchmark: the ones finished are saved as they finish
     _check_devices_present(devices)
     from engine.measure import micro
 
-    sink = RecordSink(args.out, micro=True)
+    sink = RecordSink(args.out, micro=True)  # an unusable --out fails before anything is measured
     reporter = Reporter(args.jsonl, 0)
     batch_id = uuid.uuid4().hex
     count = 0

@@ -89,7 +89,9 @@ else:
             (pl.col("peak_flops_per_s") / 1e12).round(3).alias("best matmul TFLOP/s"),
             pl.col("peak_dtype").alias("at dtype / precision"),
             (pl.col("bandwidth_bytes_per_s") / 1e9).round(1).alias("memory GB/s (read + write)"),
-            (pl.col("call_s") * 1e6).round(1).alias("fixed cost per call us"),
+            # Text, so that files from before the call_overhead benchmark say so instead of a grey "None".
+            pl.when(pl.col("call_s").is_null()).then(pl.lit("not measured"))
+            .otherwise(pl.format("{} µs", (pl.col("call_s") * 1e6).round(1))).alias("fixed cost per call"),
         ),
         hide_index=True,
     )

@@ -40,36 +40,46 @@ platforms = state.filter_all(c2, "Platform", options("platform"), "rs_platforms"
 statuses = state.filter_all(c3, "Status", options("status"), "rs_statuses", pills=True)
 text = c4.text_input("Device contains", key="rs_device", bind="query-params", placeholder="e.g. H100")
 
-shown = frame.filter(pl.col("model").is_in(models) & pl.col("platform").is_in(platforms)
-                     & pl.col("status").is_in(statuses))
+# The filter and the order are found on five columns, and only the rows on screen are gathered from the whole
+# frame: a filtered, sorted copy of every column (lists of epoch times included) of a 10,000-row log raised the
+# server's peak memory by ~25 MiB on every visit (benchmarks/server_memory.py).
+wanted = pl.col("model").is_in(models) & pl.col("platform").is_in(platforms) & pl.col("status").is_in(statuses)
 if text:
-    shown = shown.filter(pl.col("device").str.contains(text, literal=True))
-shown = shown.sort("created_at", descending=True, nulls_last=True)
+    wanted = wanted & pl.col("device").str.contains(text, literal=True)
+order = (frame.select("model", "platform", "status", "device", "created_at").with_row_index("row").filter(wanted)
+         .sort("created_at", descending=True, nulls_last=True).select("row", "platform"))
+
+
+def shown_rows(n: int | None = None) -> pl.DataFrame:
+    """The shown runs, newest first: all of them, or the first `n`."""
+    rows = order["row"] if n is None else order["row"].head(n)
+    return frame[rows]
+
 
 if not frame.height:
     st.info("No runs in the selected data sources yet. Measure on the Benchmark page or import a file below.")
 else:
-    n_gpu = shown.filter(pl.col("platform") != "cpu").height
-    st.caption(f"{shown.height} of {frame.height} runs shown; {n_gpu} on a GPU or other accelerator.")
+    n_gpu = order.filter(pl.col("platform") != "cpu").height
+    st.caption(f"{order.height} of {frame.height} runs shown; {n_gpu} on a GPU or other accelerator.")
     if not frame.filter(pl.col("platform") != "cpu").height:
         st.warning("**No GPU measurements exist in the selected data sources yet.**")
     all_columns = st.toggle("Show every column", key="rs_all_columns", bind="query-params")
     # The table shows the newest rows only: a 100,000-row log sent to the browser as a table (and kept in the
     # server's memory per visitor) cost hundreds of MB; the downloads below hold every shown row.
-    table = shown.head(MAX_TABLE_ROWS)
-    if shown.height > MAX_TABLE_ROWS:
-        st.caption(f"The table lists the newest {MAX_TABLE_ROWS:,} of these {shown.height:,} runs; the downloads "
+    table = shown_rows(MAX_TABLE_ROWS)
+    if order.height > MAX_TABLE_ROWS:
+        st.caption(f"The table lists the newest {MAX_TABLE_ROWS:,} of these {order.height:,} runs; the downloads "
                    "hold all of them.")
     st.dataframe(table if all_columns else table.select(MAIN_COLUMNS), hide_index=True)
 
     def as_csv() -> bytes:  # made when the button is pressed, not on every visit (memory on a public host)
         buffer = io.BytesIO()
-        store.export_csv(shown.drop("device"), buffer)
+        store.export_csv(shown_rows().drop("device"), buffer)
         return buffer.getvalue()
 
     def as_parquet() -> bytes:
         buffer = io.BytesIO()
-        store.export_parquet(shown.drop("device"), buffer)
+        store.export_parquet(shown_rows().drop("device"), buffer)
         return buffer.getvalue()
 
     c1, c2 = st.columns(2)

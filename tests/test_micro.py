@@ -9,6 +9,7 @@ import pytest
 
 import engine.measure.micro as micro
 from engine import ENGINE_VERSION
+from engine.base import buffers
 from engine.runlog import store
 
 
@@ -153,18 +154,18 @@ def test_llc_is_the_highest_level_data_or_unified_cache(tmp_path):
     _cache(tmp_path, 1, 1, "Instruction", "32K")
     _cache(tmp_path, 2, 2, "Unified", "1024K")
     _cache(tmp_path, 3, 3, "Unified", "32768K")
-    assert micro.llc_bytes(tmp_path) == 32 * 2**20
+    assert buffers.llc_bytes(tmp_path) == 32 * 2**20
     _cache(tmp_path, 4, 4, "Instruction", "512M")  # never the last-level data cache
-    assert micro.llc_bytes(tmp_path) == 32 * 2**20
+    assert buffers.llc_bytes(tmp_path) == 32 * 2**20
     _cache(tmp_path, 5, 4, "Unified", "2M")
-    assert micro.llc_bytes(tmp_path) == 2 * 2**20
+    assert buffers.llc_bytes(tmp_path) == 2 * 2**20
 
 
 def test_llc_falls_back_to_the_stated_default(tmp_path):
-    assert micro.DEFAULT_LLC_BYTES == 64 * 2**20
-    assert micro.llc_bytes(tmp_path / "missing") == 64 * 2**20
+    assert buffers.DEFAULT_LLC_BYTES == 64 * 2**20
+    assert buffers.llc_bytes(tmp_path / "missing") == 64 * 2**20
     _cache(tmp_path, 0, 3, "Unified", "unknown")
-    assert micro.llc_bytes(tmp_path) == 64 * 2**20
+    assert buffers.llc_bytes(tmp_path) == 64 * 2**20
 
 
 MiB = 2**20
@@ -180,12 +181,12 @@ MiB = 2**20
     ("gpu", True, 32 * MiB, (16 * MiB, 64 * MiB, 256 * MiB, 1024 * MiB)),
 ])
 def test_bandwidth_sizes_reach_far_beyond_the_cache(platform, full, llc, expected):
-    assert micro.bandwidth_sizes(platform, full, llc) == expected
+    assert buffers.bandwidth_sizes(platform, full, llc) == expected
 
 
 def test_bandwidth_sizes_default_to_this_machines_cache(monkeypatch):
-    monkeypatch.setattr(micro, "llc_bytes", lambda: 96 * MiB)
-    assert micro.bandwidth_sizes("cpu") == (16 * MiB, 64 * MiB, 512 * MiB)
+    monkeypatch.setattr(buffers, "llc_bytes", lambda: 96 * MiB)
+    assert buffers.bandwidth_sizes("cpu") == (16 * MiB, 64 * MiB, 512 * MiB)
 
 
 @pytest.mark.parametrize("full, matmul_sizes, nbytes", [
@@ -194,7 +195,7 @@ def test_bandwidth_sizes_default_to_this_machines_cache(monkeypatch):
 ])
 def test_run_all_on_a_cpu(monkeypatch, full, matmul_sizes, nbytes):
     calls = []
-    monkeypatch.setattr(micro, "llc_bytes", lambda: 32 * MiB)
+    monkeypatch.setattr(buffers, "llc_bytes", lambda: 32 * MiB)
     for name in ("call_overhead", "matmul", "memory_bandwidth", "host_to_device"):
         monkeypatch.setattr(micro, name, lambda spec, *args, _name=name, **kw: calls.append((_name, args, kw)) or [_name])
     assert micro.run_all("cpu", full=full, batch_id="b") == ["call_overhead", "matmul", "memory_bandwidth",

@@ -395,17 +395,17 @@ def _parquet_bytes(frame: pl.DataFrame) -> bytes:
 
 def test_many_cells_just_under_the_per_cell_cap_are_refused_by_their_total(tmp_path):
     """Issue 21: per-cell caps alone let 5,000 rows x 20 columns of 2,000-character text (200 MB) through. A file
-    may hold 500 characters of text and 50 list items per row on average (never less than one cell's cap)."""
+    may hold 500 characters of text and 50 list items per row on average, plus one cell at its own cap."""
     rows = 100
     base = store.records_to_frame([full_record(i) for i in range(rows)])
     strings = [c for c, t in base.schema.items() if t == pl.String]
     others = sum(base[c].str.len_chars().sum() or 0 for c in strings if c not in ("host", "cpu_model"))
-    room = 500 * rows - others  # characters host and cpu_model may hold before the cap of 50,000
+    room = 2_000 + 500 * rows - others  # characters host and cpu_model may hold before the cap of 52,000
     per_cell, extra = divmod(room, 2 * rows)
     assert per_cell + 1 <= 2_000  # every cell is under the per-cell cap
     at_cap = base.with_columns(pl.Series("host", ["h" * (per_cell + (i < extra)) for i in range(rows)]),
                                pl.Series("cpu_model", ["c" * (per_cell + (rows + i < extra)) for i in range(rows)]))
-    assert sum(at_cap[c].str.len_chars().sum() or 0 for c in strings) == 50_000
+    assert sum(at_cap[c].str.len_chars().sum() or 0 for c in strings) == 52_000
     for fmt in ("parquet", "csv"):
         folder = tmp_path / f"ok-{fmt}"
         data = _parquet_bytes(at_cap)
@@ -417,29 +417,29 @@ def test_many_cells_just_under_the_per_cell_cap_are_refused_by_their_total(tmp_p
     # ... and one character more is refused, naming the totals.
     over = at_cap.with_columns(pl.when(pl.int_range(pl.len()) == rows - 1).then(pl.col("host") + "x")
                                .otherwise(pl.col("host")).alias("host"))
-    with pytest.raises(store.ImportRejected, match=r"100 rows hold 50,001 characters of text in all; at most "
-                                                    r"50,000 are allowed \(500 per row on average\)"):
+    with pytest.raises(store.ImportRejected, match=r"100 rows hold 52,001 characters of text in all; at most "
+                                                    r"52,000 are allowed \(500 per row on average, plus 2,000"):
         store.import_bytes("over.parquet", _parquet_bytes(over), tmp_path / "runs")
     path = tmp_path / "over.csv"
     store.export_csv(over, path)
-    with pytest.raises(store.ImportRejected, match="50,001 characters of text in all"):
+    with pytest.raises(store.ImportRejected, match="52,001 characters of text in all"):
         store.import_file(path, tmp_path / "runs")
     assert not (tmp_path / "runs").exists()
 
 
 def test_list_items_are_capped_in_total_per_file(tmp_path):
-    """100 rows may hold 100,000 list items (the floor: one run's cap); 4,000 rows 200,000 (50 per row)."""
+    """50 list items per row plus one run's 100,000: 100 rows may hold 105,000, 4,000 rows 300,000."""
     def frame(rows: int, epochs: int, losses: int) -> pl.DataFrame:
         return store.records_to_frame([full_record(i) for i in range(rows)]).with_columns(
             pl.lit([0.5] * epochs, dtype=pl.List(pl.Float64)).alias("epoch_times_s"),
             pl.lit([1.0] * losses, dtype=pl.List(pl.Float64)).alias("epoch_losses"))
 
-    assert store.import_bytes("a.parquet", _parquet_bytes(frame(100, 600, 400)), tmp_path / "a").added == 100
-    with pytest.raises(store.ImportRejected, match=r"100 rows hold 100,100 list items .* at most 100,000"):
-        store.import_bytes("b.parquet", _parquet_bytes(frame(100, 600, 401)), tmp_path / "b")
-    assert store.import_bytes("c.parquet", _parquet_bytes(frame(4_000, 30, 20)), tmp_path / "c").added == 4_000
-    with pytest.raises(store.ImportRejected, match=r"4,000 rows hold 204,000 list items .* at most 200,000"):
-        store.import_bytes("d.parquet", _parquet_bytes(frame(4_000, 30, 21)), tmp_path / "d")
+    assert store.import_bytes("a.parquet", _parquet_bytes(frame(100, 600, 450)), tmp_path / "a").added == 100
+    with pytest.raises(store.ImportRejected, match=r"100 rows hold 105,100 list items .* at most 105,000"):
+        store.import_bytes("b.parquet", _parquet_bytes(frame(100, 600, 451)), tmp_path / "b")
+    assert store.import_bytes("c.parquet", _parquet_bytes(frame(4_000, 45, 30)), tmp_path / "c").added == 4_000
+    with pytest.raises(store.ImportRejected, match=r"4,000 rows hold 304,000 list items .* at most 300,000"):
+        store.import_bytes("d.parquet", _parquet_bytes(frame(4_000, 45, 31)), tmp_path / "d")
 
 
 def test_columns_outside_the_run_record_are_never_decompressed(tmp_path):

@@ -248,6 +248,15 @@ def config_comparison(runs: pl.DataFrame) -> go.Figure:
     return fig
 
 
+def legend_below(fig: go.Figure, base_height: int = 450) -> go.Figure:
+    """The legend in rows under the plot, and the figure taller by one line (px) per entry: on a phone a legend on
+    the right takes most of the width, and one below wraps to a line per entry without squeezing the plot away."""
+    entries = sum(1 for t in fig.data if t.showlegend is not False and t.name)
+    fig.update_layout(height=base_height + 22 * entries, legend_title_text="",
+                      legend={"orientation": "h", "yanchor": "top", "y": -0.18, "xanchor": "left", "x": 0})
+    return fig
+
+
 def matmul_rates(micro: pl.DataFrame) -> go.Figure:
     """Matmul FLOP/s against matrix side n, a colour per device, a dash per dtype and precision."""
     frame = (
@@ -261,8 +270,7 @@ def matmul_rates(micro: pl.DataFrame) -> go.Figure:
     fig = px.line(frame, x="size", y="TFLOP/s", color="device", line_dash="dtype · precision", markers=True,
                   log_x=True, log_y=True, hover_data=["seconds_median", "seconds_iqr", "source"],
                   labels={"size": "matrix side n (n x n @ n x n)"}, title="Matrix multiplication rate")
-    fig.update_layout(legend_title_text="")
-    return fig
+    return legend_below(fig)
 
 
 def bandwidths(micro: pl.DataFrame) -> go.Figure:
@@ -275,8 +283,7 @@ def bandwidths(micro: pl.DataFrame) -> go.Figure:
     )
     fig = px.line(frame, x="MiB", y="GB/s", color="device", line_dash="benchmark", markers=True, log_x=True,
                   log_y=True, hover_data=["seconds_median", "source"], title="Memory and host-to-device bandwidth")
-    fig.update_layout(legend_title_text="")
-    return fig
+    return legend_below(fig)
 
 
 def roofline(roofs: pl.DataFrame, runs: pl.DataFrame) -> go.Figure:
@@ -318,9 +325,8 @@ def roofline(roofs: pl.DataFrame, runs: pl.DataFrame) -> go.Figure:
         xaxis={"type": "log", "title": "arithmetic intensity, FLOP per byte (ESTIMATE: weights, optimizer state "
                                        "and input only; activations not counted)"},
         yaxis={"type": "log", "title": "TFLOP/s"},
-        legend_title_text="",
     )
-    return fig
+    return legend_below(fig)
 
 
 INSTANCE_COLORS = {"CPU": "#636EFA", "GPU": "#EF553B"}
@@ -405,9 +411,8 @@ def perf_model_fit(points: pl.DataFrame, curves: pl.DataFrame) -> go.Figure:
         title="Performance model: measured vs fitted time per step (curves at each fit's typical batch, no floor)",
         xaxis={"type": "log", "title": "FLOPs per training step (analytic)"},
         yaxis={"type": "log", "title": "seconds per step"},
-        legend_title_text="",
     )
-    return fig
+    return legend_below(fig)
 
 
 def scaling(table: pl.DataFrame) -> go.Figure:

@@ -6,19 +6,26 @@ estimate and the limit it broke, and the estimates themselves.
 Memory (bytes), from `engine.analysis.memory.estimate` (parameters, gradients, optimizer state,
 activations, the dataset on the device), which counts no XLA temporaries:
 - each device needs XLA_MARGIN x that estimate;
-- the job's process needs JAX_PROCESS_BYTES (python + jax + a first op measured ~210 MB)
+- the job's process needs PROCESS_BASE_BYTES (python, jax, numpy, polars, the engine)
+  + what compiling the training step takes (`compile_bytes`: a + b d + c d^2 in the network's depth d,
+  by model kind: XLA:CPU's compile of a Transformer step grows with d^2)
   + HOST_DATASET_COPIES x the dataset (generated with NumPy on the host, temporaries included)
   + the largest CPU device's need (a CPU device's memory is the host's).
 The process need is compared with the machine's free memory (`available_memory_bytes`: psutil's
 available memory, or the container's cgroup limit minus its usage when that is smaller) and with
 CROSSOVER_MAX_JOB_MEMORY; an accelerator's need with its memory, where the caller knows it.
 
-Time (seconds): JAX_STARTUP_S, then per device: compile + transfer + (warm-up + repeats) epochs.
-An epoch's seconds are predicted by `engine.analysis.perfmodel` (the upper end of its band) when the
-caller passes a fit for that device, model kind, dtype, precision and mode; otherwise they are
-a deliberately slow analytic guess: steps x (ASSUMED_STEP_OVERHEAD_S + FLOPs per step /
-ASSUMED_RATE), with CNN_FUSED_CPU_SLOWDOWN for a rolled scan of convolutions on a CPU.
-`GuardDecision.seconds_basis` says which it was.
+Time (seconds): JAX_STARTUP_S, then per device: compile (`compile_seconds`, a + b d + c d^2 by kind)
++ transfer + (warm-up + repeats) epochs. An epoch's seconds are predicted by
+`engine.analysis.perfmodel` (the upper end of its band) when the caller passes a fit for that device,
+model kind, dtype, precision and mode; otherwise they are a deliberately slow analytic guess: steps x
+(ASSUMED_STEP_OVERHEAD_S + depth x ASSUMED_LAYER_OVERHEAD_S + FLOPs per step / ASSUMED_RATE), with
+CNN_FUSED_CPU_SLOWDOWN for a rolled scan of convolutions on a CPU. `GuardDecision.seconds_basis` says
+which it was.
+
+The constants are upper bounds fitted on tiny jobs (`benchmarks/guard_grid.py --set probes`: 2-core
+AMD EPYC VM, Python 3.11, jax 0.10.2, 2026-12-05) and checked on a grid of larger ones the guard allows
+(`--set grid`, docs/PERFORMANCE.md "The guard's estimate against real jobs").
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.analysis.memory import estimate as memory_estimate
+from engine.base.buffers import bandwidth_sizes
 from engine.base.config import RunConfig
 from engine.base.counts import flops_per_step, parameter_count
 from engine.base.limits import Limits
@@ -39,14 +47,28 @@ if TYPE_CHECKING:
 
     from engine.analysis.perfmodel import Fit
 
-JAX_PROCESS_BYTES = 300 * 2**20
+MB = 1_000_000
+# A tiny MLP's job peaks at 363 MB (probes, module doc): python, jax, numpy, polars, the engine, a first compile.
+PROCESS_BASE_BYTES = 400 * MB
 HOST_DATASET_COPIES = 2
-XLA_MARGIN = 1.5
+XLA_MARGIN = 2.0  # probes: a job's own memory (model, batch, dataset) reached 1.5-1.9x engine.analysis.memory's sum
+# Compiling one training step, by model kind: (a, b, c) of a + b d + c d^2 in the depth d (layers or blocks).
+# Probes, above the 363 MB base: MLP +37 MB at d = 8, +112 MB at 64; CNN +48 MB at d = 1, +119 MB at 5;
+# Transformer +181 MB at d = 1, +426 MB at 8, +831 MB at 12, +1,383 MB at 16, +2,995 MB at 24.
+COMPILE_BYTES = {"mlp": (20 * MB, 1.5 * MB, 0.0), "cnn": (40 * MB, 16 * MB, 0.0),
+                 "transformer": (180 * MB, 5 * MB, 5 * MB)}
+# Seconds from the process's start to its first epoch, besides JAX_STARTUP_S (imports, data, compiles): the
+# probes took 2.4-3.3 s (MLP, d = 1-64), 2.9-5.6 s (CNN, d = 1-5) and 5.4 + 0.105 d^2 s (Transformer, d = 1-12);
+# about twice that here, for a slower host.
 JAX_STARTUP_S = 5.0
-COMPILE_S = 10.0
+COMPILE_SECONDS = {"mlp": (5.0, 0.05, 0.0), "cnn": (5.0, 1.5, 0.0), "transformer": (5.0, 1.0, 0.25)}
 TRANSFER_BYTES_PER_S = 1e9
 ASSUMED_RATE = {"cpu": 10e9, "gpu": 1e12, "tpu": 1e12}  # FLOP/s: well below what the dev CPU and an H200 reach
 ASSUMED_STEP_OVERHEAD_S = {"cpu": 1e-3, "gpu": 2e-4, "tpu": 2e-4}
+# Per layer and step: many small operations (probes on the CPU: a Transformer layer 0.2 ms at width 16, an MLP
+# layer 7.6 us, a CNN block ~0.1 ms). Accelerators: assumed, at a quarter of the CPU's (no probes there).
+ASSUMED_LAYER_OVERHEAD_S = {"cpu": {"mlp": 2e-5, "cnn": 2e-4, "transformer": 2.5e-4},
+                            "gpu": {"mlp": 5e-6, "cnn": 5e-5, "transformer": 6e-5}}
 CNN_FUSED_CPU_SLOWDOWN = 30.0  # DESIGN.md: a rolled lax.scan over convolutions runs ~25x slower on XLA:CPU
 
 
@@ -144,12 +166,28 @@ def available_memory_bytes() -> int | None:
     return min(found) if found else None
 
 
+def _in_depth(coefficients: tuple[float, float, float], depth: int) -> float:
+    a, b, c = coefficients
+    return a + b * depth + c * depth * depth
+
+
+def compile_bytes(config: RunConfig) -> int:
+    """Bytes the job's process holds while compiling the training step (module doc)."""
+    return math.ceil(_in_depth(COMPILE_BYTES[config.model.kind], config.model.depth))
+
+
+def compile_seconds(config: RunConfig) -> float:
+    """Seconds of one device's compiles and set-up before its first epoch (module doc)."""
+    return _in_depth(COMPILE_SECONDS[config.model.kind], config.model.depth)
+
+
 def _assumed_epoch(config: RunConfig, platform: str) -> tuple[float, str]:
     rate = ASSUMED_RATE.get(platform, ASSUMED_RATE["cpu"])
     overhead = ASSUMED_STEP_OVERHEAD_S.get(platform, ASSUMED_STEP_OVERHEAD_S["cpu"])
-    step = overhead + flops_per_step(config) / rate
-    basis = (f"assumed {rate / 1e9:,.0f} GFLOP/s and {overhead * 1e3:g} ms per step on {platform}, "
-             f"no fit of this machine's runs: a deliberately slow guess")
+    per_layer = ASSUMED_LAYER_OVERHEAD_S["cpu" if platform == "cpu" else "gpu"][config.model.kind]
+    step = overhead + config.model.depth * per_layer + flops_per_step(config) / rate
+    basis = (f"assumed {rate / 1e9:,.0f} GFLOP/s and {overhead * 1e3:g} ms + {per_layer * 1e3:g} ms per layer per "
+             f"step on {platform}, no fit of this machine's runs: a deliberately slow guess")
     if platform == "cpu" and config.model.kind == "cnn" and config.resolved_mode("cpu") == "fused":
         step *= CNN_FUSED_CPU_SLOWDOWN
         basis += f", x{CNN_FUSED_CPU_SLOWDOWN:g} for a fused CNN on a CPU"
@@ -176,14 +214,15 @@ def _device_estimates(config: RunConfig, fits) -> list[DeviceEstimate]:
         platform = spec.partition(":")[0]
         epoch_s, basis = _epoch_seconds(config, platform, fits)
         epochs = config.bench.warmup + config.bench.repeats
-        seconds = COMPILE_S + est.dataset_bytes / TRANSFER_BYTES_PER_S + epochs * epoch_s
+        seconds = compile_seconds(config) + est.dataset_bytes / TRANSFER_BYTES_PER_S + epochs * epoch_s
         out.append(DeviceEstimate(spec, math.ceil(XLA_MARGIN * est.total_bytes), seconds, epoch_s, basis))
     return out
 
 
 def _process_bytes(config: RunConfig, devices: list[DeviceEstimate]) -> int:
     cpu_need = max((d.memory_bytes for d in devices if d.spec.startswith("cpu")), default=0)
-    return JAX_PROCESS_BYTES + HOST_DATASET_COPIES * memory_estimate(config).dataset_bytes + cpu_need
+    return (PROCESS_BASE_BYTES + compile_bytes(config) + HOST_DATASET_COPIES * memory_estimate(config).dataset_bytes
+            + cpu_need)
 
 
 def _size_reasons(config: RunConfig, limits: Limits, params: int) -> list[str]:
@@ -271,18 +310,25 @@ def check_sweep(configs: Sequence[RunConfig], limits: Limits, free_memory_bytes:
 
 
 MICRO_BUFFERS = 3  # the memory benchmark holds its input and output, the transfer one a host and a device copy
-# The largest buffer of engine.measure.micro's QUICK_BYTES / FULL_BYTES (that module imports jax; a test keeps these equal).
-MICRO_LARGEST_BYTES = {False: 64 * 2**20, True: 1024 * 2**20}
+
+
+def micro_largest_bytes(devices: Sequence[str], full: bool) -> int:
+    """The largest buffer the microbenchmarks will use on any of `devices` (engine.base.buffers), in bytes."""
+    return max((max(bandwidth_sizes(spec.partition(":")[0], full)) for spec in devices), default=0)
 
 
 def check_micro(devices: Sequence[str], full: bool, limits: Limits, free_memory_bytes: int | None = None, *,
                 time_limit_s: float | None = None) -> GuardDecision:
-    """May the microbenchmarks run? Memory: JAX_PROCESS_BYTES + MICRO_BUFFERS x the largest buffer."""
+    """May the microbenchmarks run? Memory: PROCESS_BASE_BYTES + MICRO_BUFFERS x the largest buffer."""
     free = available_memory_bytes() if free_memory_bytes is None else int(free_memory_bytes)
-    need = JAX_PROCESS_BYTES + MICRO_BUFFERS * MICRO_LARGEST_BYTES[bool(full)]
+    largest = micro_largest_bytes(devices, bool(full))
+    need = PROCESS_BASE_BYTES + MICRO_BUFFERS * largest
     reasons, limit = _memory_reasons(need, limits, free, [], None)
-    if full and reasons:
-        reasons[-1] += " (the full microbenchmarks copy 1 GiB buffers; leave 'full' off)"
+    if reasons:  # the buffers are large on purpose (engine.base.buffers): say so, and what can be done
+        reasons[-1] += (f" (the full microbenchmarks copy buffers of up to {largest / 2**20:,.0f} MiB; leave 'full' off)"
+                        if full else f" (their largest buffer, {largest / 2**20:,.0f} MiB, is far beyond the CPU's "
+                        "cache so that memory, not a cache, is measured; a host with more memory can raise "
+                        "CROSSOVER_MAX_JOB_MEMORY)")
     reasons += _time_reasons(0.0, limits, time_limit_s, "")
     return GuardDecision(
         allowed=not reasons, reasons=tuple(reasons), memory_estimate_bytes=need, memory_limit_bytes=limit,

@@ -17,7 +17,7 @@ Each returns records of `engine.runlog.store.MICRO_SCHEMA`. They measure what th
 - matmul: C = A @ B with n x n operands, 2 n^3 FLOPs; float32 at the requested matmul
   precision ("default" is TF32 on recent NVIDIA GPUs, "highest" is true float32) and bfloat16.
 - memory_bandwidth: y = x * 2 + 1 over a float32 array of `size` bytes: reads and writes it
-  once, 2 x size bytes per call. `bandwidth_sizes` puts buffers far beyond the last-level cache
+  once, 2 x size bytes per call. `engine.base.buffers.bandwidth_sizes` puts buffers far beyond the last-level cache
   in the list: >= 4 x the CPU's LLC (read from Linux sysfs, else DEFAULT_LLC_BYTES) on a CPU,
   >= GPU_LARGE_BYTES on an accelerator (its L2 is 50 MiB on an H100/H200). Smaller sizes stay
   in the list as the cache curve; roofs use the largest buffer (`engine.analysis.tables.device_roofs`).
@@ -40,7 +40,6 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -48,6 +47,7 @@ import jaxlib
 import numpy as np
 
 from engine import ENGINE_VERSION
+from engine.base.buffers import bandwidth_sizes
 from engine.base.hostinfo import host_facts
 from engine.measure import allocator
 from engine.measure.devices import resolve
@@ -55,13 +55,6 @@ from engine.runlog.store import SCHEMA_VERSION
 
 QUICK_MATMUL_SIZES = (256, 1024, 2048)
 FULL_MATMUL_SIZES = (128, 256, 512, 1024, 2048, 4096, 8192)
-# The fixed ladder of buffer sizes; `bandwidth_sizes` adds the one far beyond the cache.
-QUICK_BYTES = (16 * 2**20, 64 * 2**20)
-FULL_BYTES = (16 * 2**20, 64 * 2**20, 256 * 2**20, 1024 * 2**20)
-SYS_CPU_CACHE = "/sys/devices/system/cpu/cpu0/cache"
-DEFAULT_LLC_BYTES = 64 * 2**20  # when sysfs says nothing: above most single-socket L3s per core complex
-LLC_FACTOR = 4  # the largest CPU buffer is at least this many times the last-level cache
-GPU_LARGE_BYTES = 2**30  # 20x the 50 MiB L2 of an H100/H200, above any current GPU's L2
 # Seconds of calls per timed sample (module doc). 10 samples: >= 1 s of work per size on an
 # accelerator; on a CPU the sizes that matter take longer than this per call anyway.
 GPU_MIN_SAMPLE_S = 0.1
@@ -69,41 +62,6 @@ CPU_MIN_SAMPLE_S = 0.02
 MAX_CALLS = 1_000_000
 CPU_HOST_TO_DEVICE = ("not a copy on the CPU platform: the device is host memory, and jax.device_put of a NumPy "
                       "array aliases it (64-byte aligned) or makes a host memcpy; no bus is crossed")
-
-
-def _parse_size(text: str) -> int:
-    """sysfs cache size ("32768K", "32M", "1024") in bytes."""
-    text = text.strip().upper()
-    scale = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:], 1)
-    return int(text.rstrip("KMG")) * scale
-
-
-def llc_bytes(root: str | Path = SYS_CPU_CACHE) -> int:
-    """Size of the last-level cache of CPU 0: the data or unified cache of the highest level listed
-    under `root` (Linux sysfs); DEFAULT_LLC_BYTES when there is none or it cannot be read."""
-    best = None
-    for index in sorted(Path(root).glob("index*")):
-        try:
-            if (index / "type").read_text().strip() == "Instruction":
-                continue
-            level, size = int((index / "level").read_text()), _parse_size((index / "size").read_text())
-        except (OSError, ValueError):
-            continue
-        if size > 0 and (best is None or level > best[0] or (level == best[0] and size > best[1])):
-            best = (level, size)
-    return best[1] if best else DEFAULT_LLC_BYTES
-
-
-def bandwidth_sizes(platform: str, full: bool = False, llc: int | None = None) -> tuple[int, ...]:
-    """Buffer sizes for memory_bandwidth and host_to_device: QUICK_BYTES or FULL_BYTES plus one far
-    beyond the cache (module doc): on a cpu the power of two >= LLC_FACTOR x `llc` (default
-    `llc_bytes()`), on an accelerator GPU_LARGE_BYTES. Sorted, no repeats."""
-    base = FULL_BYTES if full else QUICK_BYTES
-    if platform == "cpu":
-        large = 2 ** math.ceil(math.log2(LLC_FACTOR * (llc_bytes() if llc is None else llc)))
-    else:
-        large = GPU_LARGE_BYTES
-    return tuple(sorted({*base, large}))
 
 
 def _loop(fn: Callable[[], object], calls: int, clock) -> float:

@@ -262,8 +262,10 @@ def _list_files(folders, micro: bool) -> list[Path]:
     files = []
     for folder in folders:
         path = Path(folder)
-        candidates = [path] if path.is_file() else sorted(path.glob("*.parquet")) if path.is_dir() else []
-        for f in candidates:
+        if path.is_file():  # named on purpose: read whatever its name (a wrong kind is refused by its columns)
+            files.append(path)
+            continue
+        for f in sorted(path.glob("*.parquet")) if path.is_dir() else []:
             if f.name.startswith("."):  # temp files of a writer still at work
                 continue
             if f.name.endswith(MICRO_SUFFIX) == micro:
@@ -375,8 +377,8 @@ RUN_ID_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
 MAX_TEXT_CHARS = 2_000
 MAX_LIST_ITEMS = 100_000  # timed epochs or losses of one run (repeats are at most 1,000)
 # Totals over a whole file, since many cells just under the per-cell caps add up (5,000 rows with 2,000
-# characters in each of 20 text columns is 200 MB of text): on average per row, and never less than the
-# per-cell cap (a file of one long run is fine). A run the engine writes holds about 200-320 characters
+# characters in each of 20 text columns is 200 MB of text): on average per row, plus one cell at its own cap
+# (a file of one failed run with a long error is fine). A run the engine writes holds about 200-320 characters
 # (ids, host, versions; the shipped reference: 221 on average; a failure's error is at most 2,000, most are
 # one line) and 2 x epochs + 1 list items (7 for 5 timed epochs). Sized by benchmarks/server_memory.py: a session's 5,000 rows at these caps keep the server < 400 MB.
 MAX_TEXT_CHARS_PER_ROW = 500
@@ -447,7 +449,8 @@ def _check_ranges(out: pl.DataFrame):
     if found:
         raise ImportRejected(f"column epoch_times_s has {_shown_value(found[1].to_list())} in row {found[0] + 1}; "
                              f"allowed: finite seconds in [0, {MAX_SECONDS:g}]")
-    ok_without_time = _first_bad(out, "epoch_s_median", (pl.col("status") == "ok") & ~(pl.col("epoch_s_median") > 0))
+    ok_without_time = _first_bad(out, "epoch_s_median", (pl.col("status") == "ok")
+                                 & ~(pl.col("epoch_s_median") > 0).fill_null(False))  # missing counts as bad
     if ok_without_time:
         raise ImportRejected(f"column epoch_s_median has {ok_without_time[1]!r} in row {ok_without_time[0] + 1}, a run "
                              f"with status ok; allowed: a positive number of seconds")
@@ -496,8 +499,9 @@ def validate_frame(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def decompressed_caps(rows: int) -> tuple[int, int]:
-    """(text characters, list items) a file of `rows` rows may hold in total, over all its columns."""
-    return (max(MAX_TEXT_CHARS, MAX_TEXT_CHARS_PER_ROW * rows), max(MAX_LIST_ITEMS, MAX_LIST_ITEMS_PER_ROW * rows))
+    """(text characters, list items) a file of `rows` rows may hold in total, over all its columns: the per-row
+    average times `rows`, plus one cell at its own cap (so one failed run with a long error still imports)."""
+    return (MAX_TEXT_CHARS + MAX_TEXT_CHARS_PER_ROW * rows, MAX_LIST_ITEMS + MAX_LIST_ITEMS_PER_ROW * rows)
 
 
 def _check_decompressed(shown: str, lazy: pl.LazyFrame, schema: dict, rows: int) -> None:
@@ -524,11 +528,12 @@ def _check_totals(shown: str, rows: int, text_chars: int, list_items: int) -> No
     text_cap, list_cap = decompressed_caps(rows)
     if text_chars > text_cap:
         raise ImportRejected(f"{shown}: its {rows:,} rows hold {text_chars:,} characters of text in all; at most "
-                             f"{text_cap:,} are allowed ({MAX_TEXT_CHARS_PER_ROW:,} per row on average)")
+                             f"{text_cap:,} are allowed ({MAX_TEXT_CHARS_PER_ROW:,} per row on average, plus "
+                             f"{MAX_TEXT_CHARS:,} for one long cell)")
     if list_items > list_cap:
         raise ImportRejected(f"{shown}: its {rows:,} rows hold {list_items:,} list items (epoch times and losses) "
                              f"in all; at most {list_cap:,} are allowed ({MAX_LIST_ITEMS_PER_ROW:,} per row on "
-                             "average)")
+                             f"average, plus {MAX_LIST_ITEMS:,} for one long run)")
 
 
 def _safe_name(name: object) -> str:

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from reliability_helpers import TINY_FLAGS, run_cli, tiny_config
 
-from engine.analysis.memory import estimate
 from engine.analysis.perfmodel import Fit, fit_line
 from engine.base.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from engine.base.limits import LimitError, Limits, enforce_requested
@@ -84,9 +83,6 @@ def test_a_small_job_is_allowed_with_its_estimates():
     config = tiny_config()
     decision = guard.check(config, Limits(), free_memory_bytes=4 * GiB)
     assert decision.allowed and decision.reasons == ()
-    need = estimate(config)
-    assert decision.memory_estimate_bytes == (guard.JAX_PROCESS_BYTES + guard.HOST_DATASET_COPIES * need.dataset_bytes
-                                              + math.ceil(guard.XLA_MARGIN * need.total_bytes))
     assert decision.memory_limit_bytes == Limits().max_job_memory_bytes
     assert 0 < decision.seconds_estimate < Limits().max_job_seconds
     assert "assumed" in decision.seconds_basis and "Estimated" in decision.message
@@ -166,16 +162,13 @@ def test_a_sweep_is_one_job():
     assert not sweep.allowed and "CROSSOVER_MAX_JOB_SECONDS" in sweep.message
 
 
-def test_full_microbenchmarks_are_refused_on_a_small_host():
+def test_full_microbenchmarks_are_refused_on_a_small_host(monkeypatch):
+    from engine.base import buffers
+
+    monkeypatch.setattr(buffers, "llc_bytes", lambda: 8 * 2**20)  # quick: 64 MiB buffers at most
     assert guard.check_micro(("cpu",), False, Limits(), 4 * GiB).allowed
     refused = guard.check_micro(("cpu",), True, Limits(), 4 * GiB)
     assert not refused.allowed and "leave 'full' off" in refused.message
-
-
-def test_micro_buffer_sizes_match_the_engine():
-    from engine.measure import micro
-
-    assert guard.MICRO_LARGEST_BYTES == {False: max(micro.QUICK_BYTES), True: max(micro.FULL_BYTES)}
 
 
 # --- the worker: queue cap, and the guard before queueing -------------------------------------
@@ -258,8 +251,12 @@ def test_cli_sweep_is_checked_as_one_job(no_measuring, monkeypatch):
     monkeypatch.setenv("CROSSOVER_ENFORCE_LIMITS", "1")
     code, _, err = run_cli(["sweep", "--preset", "reference"])
     assert code == 2 and "CROSSOVER_MAX_PARAMS" in err and not no_measuring
-    code, _, err = run_cli(["sweep", "--preset", "quick"])
+    code, _, err = run_cli(["sweep", "--preset", "quick", "--models", "mlp,cnn"])
     assert code == 0, err
+    # The quick preset's wider Transformer (width 128, 32 tokens) peaked at 705 MB as a real job: over the 700 MB
+    # default, so the whole preset is refused on a small public host, naming that config.
+    code, _, err = run_cli(["sweep", "--preset", "quick"])
+    assert code == 2 and "config 7 of 7" in err and "CROSSOVER_MAX_JOB_MEMORY (700 MB)" in err
     code, _, err = run_cli(["micro", "--full"])  # refused before jax is imported or anything measured
     assert code == 2 and "leave 'full' off" in err
 

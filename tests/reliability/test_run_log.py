@@ -150,3 +150,48 @@ def test_two_processes_appending_at_the_same_moment_lose_no_rows(tmp_path, targe
     assert loaded.skipped == []
     assert sorted(ids) == sorted(f"w{w}-{i}" for w in range(2) for i in range(count))
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(store.TEMP_PREFIX)]
+
+
+# --- a named file is read whatever its name -----------------------------------------------------
+
+def _micro_record(i: int) -> dict:
+    record = {name: None for name in store.MICRO_SCHEMA}
+    record.update(run_id=f"m{i}", benchmark="matmul", device_kind="cpu", platform="cpu", size=128, dtype="float32",
+                  seconds_median=0.001, status="ok")
+    return record
+
+
+def test_records_added_to_a_named_micro_file_are_kept_whatever_its_name(tmp_path):
+    """A microbenchmark sweep written to 'micro.parquet' (no '.micro.parquet' suffix) kept only its last record:
+    the file was not read back before each rewrite. Every name now keeps every record."""
+    for name in ("micro.parquet", "box.micro.parquet"):
+        path = tmp_path / name
+        for i in range(3):
+            store.add_to_file([_micro_record(i)], path, micro=True)
+        assert store.load_micro([path]).frame.collect()["run_id"].to_list() == ["m0", "m1", "m2"]
+
+
+def test_a_named_file_of_the_other_kind_is_refused_not_overwritten(tmp_path):
+    path = tmp_path / "runs.parquet"
+    store.add_to_file([valid_record(0)], path)
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match="not a usable run file"):
+        store.add_to_file([_micro_record(0)], path, micro=True)
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["micro", "--out", "{tmp}/micro.parquet"], "a microbenchmark file's name must end in .micro.parquet"),
+    (["run", "--out", "{tmp}/box.micro.parquet"], "a run file's name must not end in .micro.parquet"),
+])
+def test_the_cli_refuses_an_out_file_named_for_the_other_kind_before_measuring(tmp_path, monkeypatch, argv, message):
+    from reliability_helpers import run_cli
+
+    import engine.cli as cli
+
+    monkeypatch.setattr(cli, "_check_devices_present", lambda *a: pytest.fail("measuring started"))
+    code, out, err = run_cli([a.format(tmp=tmp_path) for a in argv])
+    assert code == 2 and out == ""
+    (line,) = err.strip().splitlines()
+    assert message in line and "--out=" in line
+    assert list(tmp_path.iterdir()) == []
