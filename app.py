@@ -15,8 +15,9 @@ st.set_page_config(page_title="Crossover: do I need a GPU?", page_icon=":materia
 state.init_session()
 
 PAGES = [
-    st.Page("pages/overview.py", title="Do you need a GPU?", icon=":material/help:", url_path="overview",
-            default=True),
+    # The default page lives at the root URL whatever its url_path (Streamlit), so it is given none: "/overview"
+    # was never a link of the app, and opening it showed "Page not found".
+    st.Page("pages/overview.py", title="Do you need a GPU?", icon=":material/help:", default=True),
     st.Page("pages/benchmark.py", title="Benchmark", icon=":material/timer:", url_path="benchmark"),
     st.Page("pages/speedup.py", title="Speedup explorer", icon=":material/show_chart:", url_path="speedup"),
     st.Page("pages/cost.py", title="Cost", icon=":material/payments:", url_path="cost"),

@@ -96,7 +96,7 @@ else:
         hide_index=True,
     )
     st.caption("Memory GB/s: the largest buffer measured (smaller ones may sit in a cache). Fixed cost per call: one "
-               "trivial jitted call from dispatch until its result is ready (call_overhead; empty where the "
+               "trivial jitted call from dispatch until its result is ready (call_overhead; 'not measured' where the "
                "benchmarks predate it); matmul and memory rates repeat their call so that this cost stays out.")
     if ok.filter(pl.col("benchmark") == "matmul").height:
         st.plotly_chart(figures.matmul_rates(ok), key="hw_matmul")

@@ -322,8 +322,8 @@ def roofline(roofs: pl.DataFrame, runs: pl.DataFrame) -> go.Figure:
             ))
     fig.update_layout(
         title="Roofline: achieved FLOP/s against arithmetic intensity",
-        xaxis={"type": "log", "title": "arithmetic intensity, FLOP per byte (ESTIMATE: weights, optimizer state "
-                                       "and input only; activations not counted)"},
+        # What the estimate counts is in the page's caption: a long axis title is cut off on a phone.
+        xaxis={"type": "log", "title": "arithmetic intensity, FLOP/byte (ESTIMATE)"},
         yaxis={"type": "log", "title": "TFLOP/s"},
     )
     return legend_below(fig)
