@@ -80,6 +80,21 @@ def _int_flag(field_name: str):
     return parse
 
 
+def _count_flag(flag: str):
+    """argparse type: a whole number >= 0, or a message naming the flag."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = -1
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"{flag}={text[:40]!r} is not allowed: expected an integer >= 0")
+        return value
+
+    return parse
+
+
 def _float_flag(field_name: str, low: float, high: float):
     """argparse type: a number, or a message naming the config field and its range."""
 
@@ -93,31 +108,61 @@ def _float_flag(field_name: str, low: float, high: float):
     return parse
 
 
+def _int_help(field_name: str, what: str) -> str:
+    """A flag's help: what it sets, its unit, the allowed range (engine.base.config.LIMITS) and its default."""
+    low, high = LIMITS[field_name]
+    return f"{what}: an integer in [{low:,}, {high:,}] (default %(default)s)"
+
+
 def _add_run_flags(p: argparse.ArgumentParser):
     d_model, d_data, d_train, d_bench = ModelConfig(), DataConfig(), TrainConfig(), BenchConfig()
-    p.add_argument("--model", default=d_model.kind, help="|".join(MODEL_KINDS))
-    p.add_argument("--width", type=_int_flag("width"), default=d_model.width)
-    p.add_argument("--depth", type=_int_flag("depth"), default=d_model.depth)
-    p.add_argument("--channels", type=_int_flag("channels"), default=d_model.channels)
-    p.add_argument("--heads", type=_int_flag("heads"), default=d_model.heads)
-    p.add_argument("--seq-len", type=_int_flag("seq_len"), default=d_model.seq_len)
-    p.add_argument("--vocab", type=_int_flag("vocab"), default=d_model.vocab)
-    p.add_argument("--samples", type=_int_flag("samples"), default=d_data.samples)
+    p.add_argument("--model", default=d_model.kind, help=f"model kind: {'|'.join(MODEL_KINDS)} (default %(default)s)")
+    p.add_argument("--width", type=_int_flag("width"), default=d_model.width,
+                   help=_int_help("width", "units per hidden layer (MLP), dense-head units (CNN) or model width "
+                                           "(Transformer)"))
+    p.add_argument("--depth", type=_int_flag("depth"), default=d_model.depth,
+                   help=_int_help("depth", "hidden layers (MLP), conv blocks (CNN) or encoder layers (Transformer)"))
+    p.add_argument("--channels", type=_int_flag("channels"), default=d_model.channels,
+                   help=_int_help("channels", "channels of the first conv block, doubling per block (CNN only)"))
+    p.add_argument("--heads", type=_int_flag("heads"), default=d_model.heads,
+                   help=_int_help("heads", "attention heads, a divisor of --width (Transformer only)"))
+    p.add_argument("--seq-len", type=_int_flag("seq_len"), default=d_model.seq_len,
+                   help=_int_help("seq_len", "tokens per example (Transformer only)"))
+    p.add_argument("--vocab", type=_int_flag("vocab"), default=d_model.vocab,
+                   help=_int_help("vocab", "vocabulary size, tokens (Transformer only)"))
+    p.add_argument("--samples", type=_int_flag("samples"), default=d_data.samples,
+                   help=_int_help("samples", "examples in the synthetic dataset"))
     p.add_argument("--input-shape", default="", help="e.g. 784 or 32x32x3; empty = the model kind's default")
-    p.add_argument("--classes", type=_int_flag("n_classes"), default=d_data.n_classes)
-    p.add_argument("--seed", type=_int_flag("seed"), default=d_data.seed)
-    p.add_argument("--batch-size", type=_int_flag("batch_size"), default=d_train.batch_size)
-    p.add_argument("--epochs", type=_int_flag("epochs"), default=d_train.epochs)
-    p.add_argument("--optimizer", default=d_train.optimizer, help="|".join(OPTIMIZERS))
-    p.add_argument("--lr", type=_float_flag("learning_rate", *LEARNING_RATE_RANGE), default=d_train.learning_rate)
-    p.add_argument("--dtype", default=d_train.dtype, help="|".join(DTYPES))
-    p.add_argument("--precision", default=d_train.matmul_precision, help="|".join(MATMUL_PRECISIONS))
-    p.add_argument("--mode", default=d_train.mode, help="|".join(MODES))
-    p.add_argument("--warmup", type=_int_flag("warmup"), default=d_bench.warmup)
-    p.add_argument("--repeats", type=_int_flag("repeats"), default=d_bench.repeats)
+    p.add_argument("--classes", type=_int_flag("n_classes"), default=d_data.n_classes,
+                   help=_int_help("n_classes", "output classes"))
+    p.add_argument("--seed", type=_int_flag("seed"), default=d_data.seed,
+                   help=_int_help("seed", "random seed of the data and the initial weights"))
+    p.add_argument("--batch-size", type=_int_flag("batch_size"), default=d_train.batch_size,
+                   help=_int_help("batch_size", "examples per training step"))
+    p.add_argument("--epochs", type=_int_flag("epochs"), default=d_train.epochs,
+                   help=_int_help("epochs", "epochs of the training run being priced (end-to-end seconds = compile "
+                                            "+ transfer + epochs x the measured epoch); not how many are timed"))
+    p.add_argument("--optimizer", default=d_train.optimizer,
+                   help=f"optax optimizer: {'|'.join(OPTIMIZERS)} (default %(default)s)")
+    p.add_argument("--lr", type=_float_flag("learning_rate", *LEARNING_RATE_RANGE), default=d_train.learning_rate,
+                   help=f"learning rate: a number in [{LEARNING_RATE_RANGE[0]:g}, {LEARNING_RATE_RANGE[1]:g}] "
+                        "(default %(default)s)")
+    p.add_argument("--dtype", default=d_train.dtype,
+                   help=f"compute dtype (weights stay float32): {'|'.join(DTYPES)} (default %(default)s)")
+    p.add_argument("--precision", default=d_train.matmul_precision,
+                   help=f"float32 matmul precision ('default' is TF32 on recent NVIDIA GPUs): "
+                        f"{'|'.join(MATMUL_PRECISIONS)} (default %(default)s)")
+    p.add_argument("--mode", default=d_train.mode,
+                   help=f"epoch runner: {'|'.join(MODES)}; auto = fused (one dispatch per epoch) except CNNs on a "
+                        "CPU (default %(default)s)")
+    p.add_argument("--warmup", type=_int_flag("warmup"), default=d_bench.warmup,
+                   help=_int_help("warmup", "epochs run and discarded before timing"))
+    p.add_argument("--repeats", type=_int_flag("repeats"), default=d_bench.repeats,
+                   help=_int_help("repeats", "timed epochs per run"))
     p.add_argument("--time-budget", type=_float_flag("time_budget_s", *TIME_BUDGET_RANGE), default=None,
-                   help=f"seconds per run (default {d_bench.time_budget_s:g}; under CROSSOVER_ENFORCE_LIMITS=1 at most "
-                        "CROSSOVER_MAX_JOB_SECONDS)")
+                   help=f"seconds per run, compile included: a number in [{TIME_BUDGET_RANGE[0]:g}, "
+                        f"{TIME_BUDGET_RANGE[1]:g}] (default {d_bench.time_budget_s:g}; under "
+                        "CROSSOVER_ENFORCE_LIMITS=1 at most CROSSOVER_MAX_JOB_SECONDS)")
 
 
 def _add_device_counts(p: argparse.ArgumentParser):
@@ -140,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m engine", description="Crossover's measurement engine")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p = sub.add_parser("devices", help="list the JAX devices and the host")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print JSON instead of lines of text")
     out_help = "a folder (one new file per run) or a .parquet file (rewritten after each run)"
     p = sub.add_parser("run", help="measure one config on each device")
     _add_run_flags(p)
@@ -150,19 +195,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", required=True, help="|".join(PRESETS))
     p.add_argument("--models", default=None,
                    help="comma-separated model kinds to keep from the preset, e.g. cnn (default: all)")
-    p.add_argument("--repeats", type=_int_flag("repeats"), default=None)
+    p.add_argument("--repeats", type=_int_flag("repeats"), default=None,
+                   help=_int_help("repeats", "timed epochs per run").replace("%(default)s", "the preset's"))
     p.add_argument("--time-budget", type=_float_flag("time_budget_s", *TIME_BUDGET_RANGE), default=None,
-                   help="seconds per run")
+                   help=f"seconds per run, compile included: a number in [{TIME_BUDGET_RANGE[0]:g}, "
+                        f"{TIME_BUDGET_RANGE[1]:g}] (default: the preset's)")
     _add_device_counts(p)
     _add_common(p, out_help)
     p = sub.add_parser("micro", help="matmul FLOP/s, memory and host-to-device bandwidth")
     p.add_argument("--full", action="store_true", help="larger sizes (8192^3 matmul, 1 GiB copies)")
     _add_common(p, "a folder or a .micro.parquet file")
     p = sub.add_parser("import", help="validate a Parquet/CSV file of runs and add it to the run log")
-    p.add_argument("file")
-    p.add_argument("--to", default=str(DEFAULT_RUNS))
+    p.add_argument("file", help="a .parquet or .csv file of run records (e.g. from sweep --out)")
+    p.add_argument("--to", default=str(DEFAULT_RUNS), help="the run-log folder to add it to (default %(default)s)")
     p = sub.add_parser("show", help="load run files and print a summary")
-    p.add_argument("paths", nargs="*", default=[str(DEFAULT_RUNS)])
+    p.add_argument("paths", nargs="*", default=[str(DEFAULT_RUNS)],
+                   help="run files or folders of them (default: data/runs)")
+    p.add_argument("--limit", type=_count_flag("limit"), default=50,
+                   help="runs listed one per line, newest first: a count >= 0, 0 = all (default %(default)s)")
     return parser
 
 
@@ -622,7 +672,36 @@ def cmd_show(args) -> int:
         )
         with pl.Config(tbl_rows=50, tbl_cols=10, tbl_width_chars=120):
             print(summary.sort("model", "platform"))
+        newest = frame.sort("created_at", descending=True, nulls_last=True)
+        shown = newest if args.limit == 0 else newest.head(args.limit)
+        print(f"\n{'every run' if shown.height == frame.height else f'the newest {shown.height:,} runs'}, newest "
+              f"first:")
+        for line in run_lines(shown):
+            print(line)
+        if shown.height < frame.height:
+            print(f"... and {frame.height - shown.height:,} older runs (--limit 0 lists them all)")
     return 0
+
+
+def _seconds_text(s: float | None) -> str:
+    if s is None:
+        return "-"
+    return f"{s * 1e3:.3g} ms" if s < 1 else f"{s:.3g} s"
+
+
+def run_lines(runs) -> list[str]:
+    """One line per run: when, what was trained, on which device, status, median epoch seconds, samples/s."""
+    from engine.analysis.pairing import device_label
+
+    lines = []
+    for r in runs.with_columns(device_label()).iter_rows(named=True):
+        shape = {"mlp": f"w={r['width']} d={r['depth']}", "cnn": f"c={r['channels']} d={r['depth']} w={r['width']}",
+                 "transformer": f"w={r['width']} d={r['depth']} S={r['seq_len']}"}.get(r["model"], "")
+        when = r["created_at"].strftime("%Y-%m-%d %H:%M") if r["created_at"] else "-"
+        rate = f"{r['samples_per_s']:,.0f} samples/s" if r["samples_per_s"] else "-"
+        lines.append(f"{when}  {r['model']} {shape} b={r['batch_size']} n={r['dataset_size']} {r['dtype']}  "
+                     f"{r['device']}  {r['status']}  epoch {_seconds_text(r['epoch_s_median'])}  {rate}")
+    return lines
 
 
 COMMANDS = {"devices": cmd_devices, "run": cmd_run, "sweep": cmd_sweep, "micro": cmd_micro, "import": cmd_import,

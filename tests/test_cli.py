@@ -232,3 +232,52 @@ def test_a_run_whose_listener_dies_is_still_measured_and_saved(tmp_path):
     assert proc.returncode == 0, err
     frame = store.load_runs([out]).frame.collect()
     assert frame["status"].to_list() == ["ok"] and frame["error"].to_list() == [None]
+
+
+def test_every_flag_of_every_subcommand_says_what_it_does():
+    """Issue 18: the command line reads as well as the pages. Integer flags state their range as a literal here."""
+    import argparse
+
+    from engine.cli import build_parser
+
+    parser = build_parser()
+    (subparsers,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert set(subparsers.choices) == {"devices", "run", "sweep", "micro", "import", "show"}
+    for name, sub in subparsers.choices.items():
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help and len(action.help) > 10, (name, action.dest)
+    run_help = subparsers.choices["run"].format_help().replace("\n", " ")
+    run_help = " ".join(run_help.split())
+    for flag, text in [("--depth", "an integer in [1, 64] (default 2)"), ("--repeats", "an integer in [1, 1,000]"),
+                       ("--batch-size", "examples per training step"), ("--lr", "a number in [1e-08, 10]"),
+                       ("--time-budget", "seconds per run, compile included")]:
+        assert flag in run_help and text in run_help, (flag, text)
+
+
+def test_show_lists_each_run_newest_first_with_its_device_and_times(tmp_path, capsys):
+    from datetime import UTC, datetime
+
+    from engine.cli import main
+
+    def record(i: int, epoch_s: float, rate: float) -> dict:
+        return {name: None for name in store.RUN_SCHEMA} | {
+            "run_id": f"r{i}", "status": "ok", "created_at": datetime(2026, 12, 5, 8, i, tzinfo=UTC), "model": "mlp",
+            "width": 64, "depth": 2, "batch_size": 32, "dataset_size": 1024, "dtype": "float32", "platform": "cpu",
+            "device_kind": "cpu", "cpu_model": "Test CPU", "cpu_cores": 4, "device_count": 1,
+            "epoch_s_median": epoch_s, "samples_per_s": rate}
+
+    store.append([record(1, 0.25, 4096.0), record(3, 2.5, 409.6), record(2, 0.0123, 83_252.0)], tmp_path)
+    assert main(["show", str(tmp_path), "--limit", "2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    at = out.index("the newest 2 runs, newest first:")
+    assert out[at + 1:] == [
+        "2026-12-05 08:03  mlp w=64 d=2 b=32 n=1024 float32  CPU: Test CPU (4 cores)  ok  epoch 2.5 s  410 samples/s",
+        "2026-12-05 08:02  mlp w=64 d=2 b=32 n=1024 float32  CPU: Test CPU (4 cores)  ok  epoch 12.3 ms  "
+        "83,252 samples/s",
+        "... and 1 older runs (--limit 0 lists them all)"]
+    assert main(["show", str(tmp_path), "--limit", "0"]) == 0
+    assert "every run, newest first:" in capsys.readouterr().out
+    assert main(["show", str(tmp_path), "--limit", "-1"]) == 2
+    assert "limit='-1' is not allowed: expected an integer >= 0" in capsys.readouterr().err

@@ -178,3 +178,131 @@ def test_quick_microbenchmarks_past_the_memory_limit_say_why_the_buffer_is_large
     assert not refused.allowed and "128 MiB" in refused.message and "CROSSOVER_MAX_JOB_MEMORY" in refused.message
     monkeypatch.setattr(buffers, "llc_bytes", lambda: 8 * MiB)  # 64 MiB: 601 MB
     assert guard.check_micro(("cpu",), False, Limits(), ROOMY).allowed
+
+
+# --- what the mutation run (benchmarks/mutation.py --modules guard) found untested ---------------------------
+
+@pytest.mark.parametrize("platform, kind, depth, step, per_layer", [
+    ("gpu", "mlp", 3, 2e-4, 5e-6), ("gpu", "cnn", 2, 2e-4, 5e-5), ("tpu", "mlp", 3, 2e-4, 5e-6),
+    ("tpu", "transformer", 2, 2e-4, 6e-5),
+])
+def test_accelerators_are_assumed_at_a_teraflop_with_their_own_step_and_layer_costs(platform, kind, depth, step,
+                                                                                     per_layer):
+    c = config(kind, depth, devices=(platform,))
+    (device,) = guard.check(c, Limits(), ROOMY).devices
+    expected = c.steps_per_epoch * (step + depth * per_layer + flops_per_step(c) / 1e12)
+    assert device.epoch_seconds == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_fit_without_a_band_gives_twice_its_point_prediction():
+    c = config()
+    line = LineFit(overhead_s=1e-3, rate_flops_per_s=1e30, median_rel_error=0.0, band_factor=math.inf, n_points=2,
+                   n_sizes=2, flops_range=(1.0, 1e30))
+    fit = Fit("CPU: test (2 cores)", "cpu", "mlp", "float32", "default", c.resolved_mode("cpu"), line)
+    (device,) = guard.check(c, Limits(), ROOMY, fits=[fit]).devices
+    assert device.epoch_seconds == pytest.approx(2 * c.steps_per_epoch * 1e-3, rel=1e-9)
+
+
+@pytest.mark.parametrize("n, text", [(999_999_999, "1,000 MB"), (1e9, "1.00 GB"), (999_999_999_999, "1,000.00 GB"),
+                                     (1e12, "1.00 TB"), (2.5e12, "2.50 TB")])
+def test_bytes_read_in_decimal_units(n, text):
+    assert guard._bytes(n) == text
+
+
+@pytest.mark.parametrize("s, text", [(119.4, "119 s"), (120, "2.0 min"), (3599, "60.0 min"), (3600, "1.0 h")])
+def test_seconds_read_in_seconds_minutes_or_hours(s, text):
+    assert guard._seconds(s) == text
+
+
+def test_exactly_the_parameter_and_sample_limits_are_allowed():
+    c = config()
+    params = guard.check(c, Limits(), ROOMY).params
+    assert guard.check(c, Limits(max_params=params, max_samples=4096), ROOMY).allowed
+    over = guard.check(c, Limits(max_params=params - 1, max_samples=4095), ROOMY)
+    assert over.reasons == (f"the network has {params:,} parameters, more than CROSSOVER_MAX_PARAMS={params - 1:,}",
+                            "the dataset has 4,096 samples, more than CROSSOVER_MAX_SAMPLES=4,095")
+    assert over.message == "This job was not started: " + "; ".join(over.reasons) + "."
+
+
+def test_a_refusal_at_the_configured_limit_names_the_variable_not_the_free_memory():
+    c = config()
+    need = guard.check(c, Limits(), ROOMY).memory_estimate_bytes
+    at_both = guard.check(c, Limits(max_job_memory_bytes=need - 1), free_memory_bytes=need - 1)
+    (reason,) = at_both.reasons
+    assert "CROSSOVER_MAX_JOB_MEMORY" in reason and "free memory" not in reason
+
+
+def test_a_sweep_takes_its_largest_config_and_names_each_config_it_refuses():
+    small, big = config(width=16), config(width=512, samples=65_536)
+    one = guard.check(big, Limits(), ROOMY)
+    sweep = guard.check_sweep([small, big, small], Limits(max_params=one.params - 1), ROOMY)
+    assert sweep.memory_estimate_bytes == one.memory_estimate_bytes and sweep.params == one.params
+    assert sweep.samples == 65_536
+    assert sweep.reasons == (f"config 2 of 3: the network has {one.params:,} parameters, more than "
+                             f"CROSSOVER_MAX_PARAMS={one.params - 1:,}",)
+    alone = guard.check(big, Limits(max_params=one.params - 1), ROOMY)
+    assert alone.reasons[0].startswith("the network has")  # one config: no "config 1 of 1"
+    pair = guard.check_sweep([big, small], Limits(max_params=one.params - 1), ROOMY)
+    assert pair.reasons[0].startswith("config 1 of 2: the network has")
+
+
+def test_a_job_on_two_platforms_states_both_time_bases():
+    decision = guard.check(config(devices=("cpu", "gpu")), Limits(), ROOMY)
+    assert "on cpu" in decision.seconds_basis and "on gpu" in decision.seconds_basis
+    assert "; " in decision.seconds_basis
+    single = guard.check(config(), Limits(), ROOMY)
+    assert single.seconds_basis == single.devices[0].basis
+
+
+@pytest.mark.parametrize("limit", [2**60, 2**60 + 4096, 2**61])
+def test_cgroup_v1_values_from_an_exbibyte_up_mean_no_limit(tmp_path, limit):
+    (tmp_path / "memory").mkdir()
+    (tmp_path / "memory/memory.limit_in_bytes").write_text(f"{limit}\n")
+    (tmp_path / "memory/memory.usage_in_bytes").write_text("1000\n")
+    assert guard.cgroup_free_bytes(tmp_path) is None
+
+
+def test_microbenchmarks_report_no_network_and_nothing_on_the_device():
+    decision = guard.check_micro(("cpu",), False, Limits(max_job_memory_bytes=10**13), ROOMY)
+    assert decision.params == 0 and decision.samples == 0
+    assert [(d.spec, d.memory_bytes) for d in decision.devices] == [("cpu", 0)]
+    assert guard.check_micro((), False, Limits(), ROOMY).memory_estimate_bytes == 400 * MB
+
+
+def test_the_memory_of_a_process_group_is_its_processes_resident_memory():
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    assert guard.process_group_rss_bytes(2**22 + 12_345) == 0  # no such process
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        for _ in range(50):  # until its interpreter has started and its memory stays put between the reads
+            before = psutil.Process(child.pid).memory_info().rss
+            got = guard.process_group_rss_bytes(child.pid)
+            if before == got == psutil.Process(child.pid).memory_info().rss:
+                break
+            time.sleep(0.1)
+        assert got == before > 0
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_fits_for_host_keeps_only_runs_of_this_host_cpu_and_core_count(monkeypatch):
+    import polars as pl
+
+    import engine.analysis.perfmodel as perfmodel
+    from engine.base.hostinfo import cpu_cores, cpu_model
+
+    rows = [{"host": host, "cpu_model": model, "cpu_cores": cpu_cores(), "i": i}
+            for i in range(4) for host, model in (("box-a", cpu_model()), ("box-b", cpu_model()),
+                                                  ("box-a", "another CPU"))]
+    seen = []
+    monkeypatch.setattr(perfmodel, "fit_runs", lambda runs: (seen.append(runs) or ["a fit"], None))
+    assert guard.fits_for_host(pl.DataFrame(rows), host="box-a") == ["a fit"]
+    (kept,) = seen
+    assert kept.height == 4 and set(kept["host"]) == {"box-a"} and set(kept["cpu_model"]) == {cpu_model()}
+    assert guard.fits_for_host(pl.DataFrame(rows), host="box-c") == []  # no run of that host
