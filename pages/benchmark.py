@@ -111,9 +111,12 @@ if submitted:
 
 jobs.panel(JOBS_KEY)
 
-finished = [job for job in jobs.session_jobs(JOBS_KEY) if not job.active]
+mine = jobs.session_jobs(JOBS_KEY)
+finished = [job for job in mine if not job.active]
 if not finished:
-    st.info("No benchmark from this session yet: set the network above and press Run.")
+    # While the first job runs, the panel above shows its progress: "nothing yet" would contradict it.
+    if not mine:
+        st.info("No benchmark from this session yet: set the network above and press Run.")
     st.stop()
 
 job = finished[-1]

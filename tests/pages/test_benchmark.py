@@ -53,6 +53,8 @@ def test_tiny_run_shows_table_loss_and_comparison(data_dirs):
     button(at, "Run").click().run()
     assert not at.exception and not at.error
     (job_id,) = at.session_state["bench_job_ids"]
+    if _worker(str(runs_dir), limits()).get(job_id).active:  # a new python + jax process: seconds to start
+        assert "No benchmark from this session yet" not in texts(at.info)  # the progress panel speaks
     job = _worker(str(runs_dir), limits()).wait(job_id, timeout=60)
     assert job.state == "done", job.message + job.stderr_tail
     at.run()
