@@ -200,6 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-budget", type=_float_flag("time_budget_s", *TIME_BUDGET_RANGE), default=None,
                    help=f"seconds per run, compile included: a number in [{TIME_BUDGET_RANGE[0]:g}, "
                         f"{TIME_BUDGET_RANGE[1]:g}] (default: the preset's)")
+    p.add_argument("--shard", default=None,
+                   help="K/N: measure only part K of N (from 1) of the preset, every N-th config from the K-th, so N "
+                        "machines share it (a SLURM job array, a Kubernetes Indexed Job); join the parts' files "
+                        "with `merge` (default: the whole preset)")
     _add_device_counts(p)
     _add_common(p, out_help)
     p = sub.add_parser("micro", help="matmul FLOP/s, memory and host-to-device bandwidth")
@@ -208,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("import", help="validate a Parquet/CSV file of runs and add it to the run log")
     p.add_argument("file", help="a .parquet or .csv file of run records (e.g. from sweep --out)")
     p.add_argument("--to", default=str(DEFAULT_RUNS), help="the run-log folder to add it to (default %(default)s)")
+    p = sub.add_parser("merge", help="join the run files of a sharded sweep into one new file, refusing duplicates")
+    p.add_argument("parts", nargs="+", help="the parts' run files (.parquet), e.g. part-*.parquet")
+    p.add_argument("--out", required=True, help="the new .parquet file to write (an existing file is refused)")
     p = sub.add_parser("show", help="load run files and print a summary")
     p.add_argument("paths", nargs="*", default=[str(DEFAULT_RUNS)],
                    help="run files or folders of them (default: data/runs)")
@@ -560,9 +567,14 @@ def cmd_run(args) -> int:
 
 def cmd_sweep(args) -> int:
     from engine.base.presets import preset_configs
+    from engine.base.shards import parse_shard
 
     if args.preset not in PRESETS:
         raise UsageError(f"--preset={args.preset!r} is not allowed: expected one of {', '.join(PRESETS)}")
+    try:
+        part = parse_shard(args.shard) if args.shard is not None else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     devices = _parse_devices(args.devices)
     configs = preset_configs(args.preset, devices, args.repeats, args.time_budget)
     kinds = _parse_models(args.models)
@@ -573,14 +585,43 @@ def cmd_sweep(args) -> int:
     counts = _parse_device_counts(args)
     if counts is not None:
         configs = _expand(configs, counts)
+    by_device_count = counts is None and args.preset == "scaling"  # expanded once the devices are known
+    if part is not None and not by_device_count:
+        configs = _take_part(configs, part, args)  # before the guard: a machine runs (and is limited by) its part
     apply_limits(configs, args.time_budget)
     _prepare_environment(devices)
     if not args.no_compile_cache:
         enable_compilation_cache()
-    if counts is None and args.preset == "scaling":  # how many devices there are is known only now
+    if by_device_count:  # how many devices there are is known only now
         _check_devices_present(devices)
         configs = _expand(configs, _scaling_counts(devices))
+        if part is not None:
+            configs = _take_part(configs, part, args)
     return _measure_configs(configs, args)
+
+
+def _take_part(configs: list[RunConfig], part: tuple[int, int], args) -> list[RunConfig]:
+    """Part K of N of `configs` (engine.base.shards), or UsageError when that part is empty."""
+    from engine.base.shards import shard
+
+    total, mine = len(configs), shard(configs, *part)
+    if not mine:
+        raise UsageError(f"--shard={args.shard}: part {part[0]} of {part[1]} is empty: the selection holds {total} "
+                         f"configs, so N may be at most {total}")
+    if not args.jsonl:
+        print(f"part {part[0]} of {part[1]}: {len(mine)} of the {total} configs", flush=True)
+    return mine
+
+
+def cmd_merge(args) -> int:
+    from engine.runlog.merge import MergeError, write_merged
+
+    try:
+        path, rows = write_merged(args.parts, args.out)
+    except MergeError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"{rows:,} runs from {len(args.parts)} files written to {path}")
+    return 0
 
 
 def cmd_micro(args) -> int:
@@ -705,7 +746,7 @@ def run_lines(runs) -> list[str]:
 
 
 COMMANDS = {"devices": cmd_devices, "run": cmd_run, "sweep": cmd_sweep, "micro": cmd_micro, "import": cmd_import,
-            "show": cmd_show}
+            "merge": cmd_merge, "show": cmd_show}
 
 
 def main(argv: list[str] | None = None) -> int:

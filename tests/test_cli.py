@@ -242,7 +242,7 @@ def test_every_flag_of_every_subcommand_says_what_it_does():
 
     parser = build_parser()
     (subparsers,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    assert set(subparsers.choices) == {"devices", "run", "sweep", "micro", "import", "show"}
+    assert set(subparsers.choices) == {"devices", "run", "sweep", "micro", "import", "merge", "show"}
     for name, sub in subparsers.choices.items():
         for action in sub._actions:
             if isinstance(action, argparse._HelpAction):

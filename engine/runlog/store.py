@@ -207,6 +207,12 @@ def _write_atomically(frame: pl.DataFrame, folder: Path, name: str) -> Path:
     return final
 
 
+def write_file(frame: pl.DataFrame, path: str | os.PathLike) -> Path:
+    """`frame` as the one file `path`, written atomically (a reader never sees it half written)."""
+    path = Path(path)
+    return _write_atomically(frame, path.parent, path.name)
+
+
 def remove_stale_temps(folder: Path, older_than_s: float = STALE_TEMP_S) -> list[Path]:
     """Delete temp files that writers killed mid-write left behind (never read as data anyway)."""
     removed, now = [], time.time()
