@@ -33,6 +33,7 @@ import uuid
 from datetime import date, datetime
 from pathlib import Path
 
+from engine import processes
 from engine.base.config import (
     DTYPES,
     LEARNING_RATE_RANGE,
@@ -190,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="measure one config on each device")
     _add_run_flags(p)
     _add_device_counts(p)
+    processes.add_flags(p)
     _add_common(p, out_help)
     p = sub.add_parser("sweep", help="measure a preset grid of configs")
     p.add_argument("--preset", required=True, help="|".join(PRESETS))
@@ -205,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "machines share it (a SLURM job array, a Kubernetes Indexed Job); join the parts' files "
                         "with `merge` (default: the whole preset)")
     _add_device_counts(p)
+    processes.add_flags(p)
     _add_common(p, out_help)
     p = sub.add_parser("micro", help="matmul FLOP/s, memory and host-to-device bandwidth")
     p.add_argument("--full", action="store_true", help="larger sizes (8192^3 matmul, 1 GiB copies)")
@@ -406,10 +409,10 @@ def _json_default(value):
 class Reporter:
     """Prints progress for people (stderr bar + a line per run) or as JSON lines."""
 
-    def __init__(self, jsonl: bool, total: int):
+    def __init__(self, jsonl: bool, total: int, silent: bool = False):
         self.jsonl, self.total, self.done = jsonl, total, 0
-        self.tty = sys.stderr.isatty()
-        self.listener_gone = False
+        self.tty = sys.stderr.isatty() and not silent
+        self.listener_gone = silent  # a process other than 0 of several: process 0 speaks for all
 
     def print(self, text: str):
         """A line on stdout. Whoever read it may be gone (a dashboard killed mid-run closes the pipe): then the
@@ -527,14 +530,16 @@ class RecordSink:
 
 
 def _measure_configs(configs: list[RunConfig], args) -> int:
+    from engine.measure import distributed
     from engine.measure.bench import measure
 
     check_out_name(args.out, micro=False)
     _check_devices_present(configs[0].bench.devices, max(c.bench.device_count for c in configs))
-    sink = RecordSink(args.out)  # an unusable --out fails before anything is measured
+    leader = distributed.is_leader()  # with several processes, process 0 alone prints and writes
+    sink = RecordSink(args.out) if leader else None  # an unusable --out fails before anything is measured
     batch_id = uuid.uuid4().hex
     devices = configs[0].bench.devices
-    reporter = Reporter(args.jsonl, len(configs) * len(devices))
+    reporter = Reporter(args.jsonl, len(configs) * len(devices), silent=not leader)
     reporter.event({"event": "start", "total": reporter.total, "batch_id": batch_id})
     clock = JobClock(sink, batch_id)
     failed = 0
@@ -544,7 +549,7 @@ def _measure_configs(configs: list[RunConfig], args) -> int:
             record = measure(config, spec, progress=reporter.event, batch_id=batch_id, source=args.source)
             failed += record["status"] != "ok"
             with clock.lock:
-                path = sink.add(record)
+                path = sink.add(record) if sink is not None else None
                 clock.running = None
             reporter.finished(record, describe_run(record))
             if args.jsonl:
@@ -552,14 +557,20 @@ def _measure_configs(configs: list[RunConfig], args) -> int:
     reporter.event({"event": "done", "ok": reporter.total - failed, "failed": failed})
     if not args.jsonl:
         reporter.print(f"{reporter.total - failed} ok, {failed} not ok; written to {args.out}")
+    distributed.shutdown()
     return 0
 
 
 def cmd_run(args) -> int:
     config = config_from_args(args)
     configs = _expand([config], _parse_device_counts(args) or (1,))
+    processes.check(args, configs)
+    if args.processes > 1:  # the launcher: the same command in N processes on this machine
+        return processes.launch_local(args.argv, args.processes, args.init_timeout)
     apply_limits(configs, args.time_budget)
     _prepare_environment(config.bench.devices)
+    if processes.requested(args):
+        processes.join(args)  # before anything else starts jax's backends
     if not args.no_compile_cache:
         enable_compilation_cache()
     return _measure_configs(configs, args)
@@ -588,8 +599,13 @@ def cmd_sweep(args) -> int:
     by_device_count = counts is None and args.preset == "scaling"  # expanded once the devices are known
     if part is not None and not by_device_count:
         configs = _take_part(configs, part, args)  # before the guard: a machine runs (and is limited by) its part
+    processes.check(args, configs)
+    if args.processes > 1:  # the launcher: the same command in N processes on this machine
+        return processes.launch_local(args.argv, args.processes, args.init_timeout)
     apply_limits(configs, args.time_budget)
     _prepare_environment(devices)
+    if processes.requested(args):
+        processes.join(args)  # before anything else starts jax's backends
     if not args.no_compile_cache:
         enable_compilation_cache()
     if by_device_count:  # how many devices there are is known only now
@@ -750,10 +766,12 @@ COMMANDS = {"devices": cmd_devices, "run": cmd_run, "sweep": cmd_sweep, "micro":
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
         args = build_parser().parse_args(argv)
+        args.argv = argv  # what `--processes N` starts again in each process
         return COMMANDS[args.command](args)
-    except (UsageError, ConfigError, LimitError) as exc:
+    except (UsageError, ConfigError, LimitError, processes.UsageProblem) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -37,12 +37,15 @@ st.plotly_chart(figures.scaling(table), key="sc_chart")
 st.caption("Throughput = samples per epoch / median epoch time over every timed epoch of every run (all devices "
            "together). Ideal = N x the one-device throughput of the same configuration on the same device kind "
            "and machine; efficiency = throughput / ideal (1 = perfect linear scaling). A series without a "
-           "one-device run has no ideal line or efficiency.")
+           "one-device run has no ideal line or efficiency. Devices within one process, processes on one host and "
+           "processes across hosts (`run --processes N`, or a cluster launcher) are separate series, each measured "
+           "against the same one-device run.")
 
 st.subheader("Scaling table")
 st.dataframe(
     table.select(
-        pl.col("label").alias("series"), "device_count", "mesh_shape", "emulated", "model", "params", "batch_size",
+        pl.col("label").alias("series"), pl.col("layout").alias("devices where"), "device_count", "mesh_shape",
+        "emulated", "model", "params", "batch_size",
         "dataset_size", "dtype", "mode", "device", "host",
         pl.col("samples_per_s").round(1).alias("samples/s"),
         pl.col("ideal_samples_per_s").round(1).alias("ideal samples/s"),

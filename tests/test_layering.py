@@ -34,7 +34,8 @@ ALLOWED = {
     "engine.answer": {"engine", "engine.base", "engine.runlog", "engine.analysis", "engine.charts", "engine.answer"},
     "engine.jobs": {"engine", "engine.base", "engine.runlog", "engine.analysis", "engine.jobs"},
 }
-TOP_LEVEL_ENGINE = {"engine", "engine.cli", "engine.__main__"}  # may import every layer
+# may import every layer; engine.processes is the command line's multi-process flags and launcher
+TOP_LEVEL_ENGINE = {"engine", "engine.cli", "engine.__main__", "engine.processes"}
 JAX_ROOTS = {"jax", "jaxlib"}
 
 

@@ -113,3 +113,19 @@ def test_figure_from_real_emulated_runs(emulated_scaling_runs):
     assert list(efficiency.y) == pytest.approx(table["efficiency"].to_list())
     assert "ideal efficiency 1 (perfect linear scaling)" in names
     assert "emulated" in fig.layout.title.text
+
+
+def test_devices_within_a_host_and_across_hosts_are_separate_series_with_one_baseline():
+    """Issue 16: one device (1.0 s/epoch); 2 devices in one process (0.5 s); 2 processes on this host (0.8 s);
+    4 processes on 2 hosts (0.5 s). Efficiencies by hand: 1024/0.5 / (2 x 1024) = 1.0; 1/0.8/2 = 0.625;
+    1/0.5/4 = 0.5."""
+    runs = frame(run(1, 1.0), run(2, 0.5),
+                 run(2, 0.8, process_count=2, hosts="box,box", run_id="two-processes"),
+                 run(4, 0.5, process_count=4, hosts="box,box,b2,b2", run_id="two-hosts"))
+    table = scaling.scaling_table(runs)
+    got = {(r["layout"], r["device_count"]): r["efficiency"] for r in table.iter_rows(named=True)}
+    assert got == pytest.approx({("one process", 1): 1.0, ("one process", 2): 1.0,
+                                 ("2 processes on one host", 2): 0.625, ("across 2 hosts", 4): 0.5})
+    labels = table.select("layout", "label").unique().sort("layout")
+    assert labels["label"].str.ends_with(" · across 2 hosts").to_list() == [False, True, False]  # sorted: "2 p", "a", "o"
+    assert labels.filter(pl.col("layout") == "one process")["label"].item().endswith("NVIDIA H100")

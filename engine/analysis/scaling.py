@@ -11,6 +11,11 @@ and differ only in `device_count` (N). Per series and N, repeated runs are poole
   1 for perfect scaling.
 Only series with at least one run on more than one device are kept.
 
+Processes and hosts: a run may span several processes (`engine.measure.distributed`), on one host or on
+several. `layout` tells them apart: "one process" (devices within one process, the usual case),
+"P processes on one host", or "across H hosts"; a series holds one layout, so devices within a host and
+devices across hosts are separate lines, each with its own efficiency against the same one-device baseline.
+
 Emulated devices: several CPU devices in one process (JAX_NUM_CPU_DEVICES) are slices of the same
 cores (`engine.runlog.record.devices_emulated`). Their "scaling" measures the partitioned program's
 overhead, not more hardware, so such series are marked (`emulated`) and say so in their label.
@@ -44,6 +49,18 @@ def _emulated() -> pl.Expr:
     return pl.col("devices_emulated").fill_null(rule)
 
 
+ONE_PROCESS = "one process"
+
+
+def _layout() -> pl.Expr:
+    """Where a run's devices were: one process, several processes on one host, or across hosts (module doc)."""
+    processes = pl.col("process_count").fill_null(1)
+    hosts = pl.col("hosts").str.split(",").list.n_unique().fill_null(1)
+    return (pl.when(processes <= 1).then(pl.lit(ONE_PROCESS))
+            .when(hosts <= 1).then(pl.format("{} processes on one host", processes))
+            .otherwise(pl.format("across {} hosts", hosts)))
+
+
 def multi_device_runs(runs: pl.DataFrame) -> int:
     """How many ok runs trained on more than one device."""
     return runs.filter((pl.col("status") == "ok") & (_device_count() > 1)).height
@@ -53,7 +70,7 @@ def scaling_table(runs: pl.DataFrame) -> pl.DataFrame:
     """One row per (series, device_count), sorted by series label and N (see the module docstring).
 
     runs: RUN_SCHEMA rows (any sources, any statuses; only ok runs with an epoch time count).
-    Columns: SERIES_KEYS, params, device_count, mesh_shape, emulated (this row's devices), runs,
+    Columns: SERIES_KEYS, layout, params, device_count, mesh_shape, emulated (this row's devices), runs,
     epochs_timed, epoch_s, samples_per_s, baseline_samples_per_s, ideal_samples_per_s, speedup,
     efficiency, series_emulated (any row of the series emulated), label (the series, for legends).
     """
@@ -63,12 +80,13 @@ def scaling_table(runs: pl.DataFrame) -> pl.DataFrame:
         pl.col("host").fill_null("unknown host"),
         _device_count().alias("device_count"),
         _emulated().alias("emulated"),
+        _layout().alias("layout"),
         # A run without raw times still counts through its median.
         pl.when(pl.col("epoch_times_s").list.len() > 0).then(pl.col("epoch_times_s"))
         .otherwise(pl.concat_list(pl.col("epoch_s_median"))).alias("epoch_times_s"),
     )
     pooled = (
-        ok.group_by(*SERIES_KEYS, "device_count")
+        ok.group_by(*SERIES_KEYS, "layout", "device_count")
         .agg(
             pl.col("params").first(),
             pl.col("mesh_shape").drop_nulls().first(),
@@ -84,16 +102,17 @@ def scaling_table(runs: pl.DataFrame) -> pl.DataFrame:
         .with_columns((pl.col("samples_per_epoch") / pl.col("epoch_s")).alias("samples_per_s"))
         .drop("epoch_times_s", "samples_per_epoch")
     )
-    keys = list(SERIES_KEYS)
+    keys = [*SERIES_KEYS, "layout"]
     series = pooled.group_by(keys).agg(
         (pl.col("device_count") > 1).any().alias("multi"),
         pl.col("emulated").any().alias("series_emulated"),
     )
-    baseline = pooled.filter(pl.col("device_count") == 1).select(*keys,
-                                                                 pl.col("samples_per_s").alias("baseline_samples_per_s"))
+    # One device in one process is every layout's baseline (the host is process 0's).
+    baseline = pooled.filter((pl.col("device_count") == 1) & (pl.col("layout") == ONE_PROCESS)).select(
+        *SERIES_KEYS, pl.col("samples_per_s").alias("baseline_samples_per_s"))
     table = (
         pooled.join(series.filter(pl.col("multi")).drop("multi"), on=keys, how="inner", nulls_equal=True)
-        .join(baseline, on=keys, how="left", nulls_equal=True)
+        .join(baseline, on=list(SERIES_KEYS), how="left", nulls_equal=True)
         .with_columns(
             (pl.col("device_count") * pl.col("baseline_samples_per_s")).alias("ideal_samples_per_s"),
             (pl.col("samples_per_s") / pl.col("baseline_samples_per_s")).alias("speedup"),
@@ -112,17 +131,18 @@ def _with_labels(table: pl.DataFrame) -> pl.DataFrame:
     label = pl.format("{} · {}", label, pl.col("device"))
     if table["host"].n_unique() > 1:
         label = pl.format("{} on {}", label, pl.col("host"))
+    label = pl.when(pl.col("layout") != ONE_PROCESS).then(pl.format("{} · {}", label, pl.col("layout"))).otherwise(label)
     label = pl.when(pl.col("series_emulated")).then(
         pl.format("{} · {} devices (one CPU's cores)", label, pl.lit(EMULATED_WORD))
     ).otherwise(label)
     table = table.with_columns(label.alias("label"))
     # Series that differ only in what the label leaves out (precision, mode, classes ...) get a number.
     numbered = (
-        table.select(*SERIES_KEYS, "label").unique(maintain_order=True)
+        table.select(*SERIES_KEYS, "layout", "label").unique(maintain_order=True)
         .with_columns(pl.int_range(1, pl.len() + 1).over("label").alias("_n"), pl.len().over("label").alias("_of"))
         .with_columns(pl.when(pl.col("_of") > 1).then(pl.format("{} (#{})", pl.col("label"), pl.col("_n")))
                       .otherwise(pl.col("label")).alias("_label"))
-        .select(*SERIES_KEYS, "_label")
+        .select(*SERIES_KEYS, "layout", "_label")
     )
-    return (table.join(numbered, on=list(SERIES_KEYS), how="left", nulls_equal=True)
+    return (table.join(numbered, on=[*SERIES_KEYS, "layout"], how="left", nulls_equal=True)
             .with_columns(pl.col("_label").alias("label")).drop("_label"))

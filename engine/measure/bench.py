@@ -36,9 +36,9 @@ import jaxlib
 import numpy as np
 
 from engine.base.config import RunConfig
-from engine.measure import allocator
+from engine.measure import allocator, distributed
 from engine.measure.data import make_dataset, split_batches
-from engine.measure.devices import DeviceNotFound, device_memory_bytes, resolve_many
+from engine.measure.devices import DeviceNotFound, device_memory_bytes, resolve_many, resolve_per_process
 from engine.measure.parallel import batch_shapes, data_parallel, describe, jit_epoch, jit_step, put_batches, put_state
 from engine.measure.train import init_state, make_fused_epoch, make_train_step, run_per_step_epoch
 from engine.measure.xla_options import compiler_options
@@ -191,20 +191,29 @@ def measure(
 def _measure_into(record: dict, config: RunConfig, device_spec: str, notify: Progress):
     start = time.perf_counter()
     budget = config.bench.time_budget_s
-    devices = resolve_many(device_spec, config.bench.device_count)
+    group = distributed.cluster()  # collective with several processes: every process measures the same runs
+    if group.process_count > 1:  # bench.device_count devices from each process, one mesh over them all
+        devices = resolve_per_process(device_spec, config.bench.device_count)
+    else:
+        devices = resolve_many(device_spec, config.bench.device_count)
     dp = data_parallel(devices)
+    mine = [d for d in devices if d.process_index == jax.process_index()]  # this process's share of the mesh
+    record["process_count"] = group.process_count
+    record["hosts"] = ",".join(group.hosts)
+    if len(set(group.hosts)) < group.process_count and devices[0].platform == "cpu":
+        record["devices_emulated"] = True  # processes on one machine share its cores, as emulated devices do
     record["device_kind"] = str(devices[0].device_kind)
     record["device_count"] = dp.device_count
     record["mesh_shape"] = describe(dp)
-    record["device_memory_bytes"] = device_memory_bytes(devices[0])
-    peak_before = _peak_memory(devices)  # the process's high-water mark so far (earlier runs included)
+    record["device_memory_bytes"] = device_memory_bytes(mine[0])
+    peak_before = _peak_memory(mine)  # the process's high-water mark so far (earlier runs included)
     mode = record["mode"]
 
     notify({"event": "phase", "phase": "prepare", "device": device_spec})
     batches = split_batches(make_dataset(config), config.train.batch_size)
     record["dataset_bytes"] = batches.x.nbytes + batches.y.nbytes
     # Initialise on the CPU so every device starts from bit-identical weights.
-    with jax.default_device(jax.devices("cpu")[0]):
+    with jax.default_device(jax.local_devices(backend="cpu")[0]):  # this process's own, with several
         state, static = init_state(config, jax.random.key(config.data.seed))
     train_step = make_train_step(config, static)
 
@@ -261,6 +270,7 @@ def _measure_into(record: dict, config: RunConfig, device_spec: str, notify: Pro
                 record["error"] = f"time_budget_s={budget:g} reached after {len(record['epoch_times_s'])} timed epochs"
                 break
             raise
+        distributed.barrier(f"epoch {i}")  # every process starts the epoch together (nothing to wait for alone)
         t0 = time.perf_counter()
         state, losses = run_epoch(state)
         jax.block_until_ready((state, losses))
@@ -284,7 +294,7 @@ def _measure_into(record: dict, config: RunConfig, device_spec: str, notify: Pro
                 "loss": float(losses.mean()),
             }
         )
-    record["peak_memory_bytes"] = run_peak(peak_before, _peak_memory(devices))
+    record["peak_memory_bytes"] = run_peak(peak_before, _peak_memory(mine))
 
 
 def _summarise(record: dict, config: RunConfig):

@@ -112,6 +112,25 @@ def resolve_many(spec: str, count: int) -> list:
     return [first, *devices[start + 1 : start + count]]
 
 
+def resolve_per_process(spec: str, count: int) -> list:
+    """With several processes (engine.measure.distributed): `count` devices of the spec's platform from every
+    process, each from the spec's index among that process's own devices, ordered by process (the order the
+    data-parallel mesh needs). Raises DeviceNotFound when a process has fewer."""
+    platform, _, index = spec.partition(":")
+    start = int(index) if index else 0
+    by_process: dict[int, list] = {}
+    for device in _platform_devices(platform):
+        by_process.setdefault(device.process_index, []).append(device)
+    chosen = []
+    for process in sorted(by_process):
+        mine = sorted(by_process[process], key=lambda d: d.id)[start:start + count]
+        if len(mine) < count:
+            raise DeviceNotFound(f"device_count={count} is not allowed: process {process} has "
+                                 f"{len(by_process[process]) - start} {platform} devices from index {start}")
+        chosen += mine
+    return chosen
+
+
 def describe() -> dict:
     """Host facts plus the device inventory, for `python -m engine devices --json`."""
     return {

@@ -14,6 +14,10 @@ The recipe is JAX's own (`jax.sharding`), with nothing written by hand:
 
 N = 1 is the same program on a one-device mesh: ordinary single-device training.
 The batch must split evenly (`RunConfig` refuses a batch_size that is not a multiple of N).
+
+Several processes (`engine.measure.distributed`): the mesh spans every process's devices, ordered by
+process, and each process holds the whole dataset (generated from the seed) but puts only its own part on
+its devices (`jax.make_array_from_process_local_data`); the program is the same.
 """
 
 from __future__ import annotations
@@ -58,9 +62,30 @@ def describe(dp: DataParallel) -> str:
     return mesh_shape_label(dict(dp.mesh.shape))
 
 
+def _local_part(array: np.ndarray, sharding: NamedSharding) -> np.ndarray:
+    """The part of `array` (which every process holds whole) that this process's devices hold under `sharding`:
+    the union of their shards, one contiguous block since the mesh orders devices by process."""
+    blocks = list(sharding.addressable_devices_indices_map(array.shape).values())
+    part = []
+    for axis, size in enumerate(array.shape):
+        starts = [b[axis].start or 0 for b in blocks]
+        stops = [size if b[axis].stop is None else b[axis].stop for b in blocks]
+        part.append(slice(min(starts), max(stops)))
+    return array[tuple(part)]
+
+
+def _put(tree, sharding: NamedSharding):
+    """`jax.device_put(tree, sharding)`, or with several processes each one's part of every array."""
+    if jax.process_count() == 1:
+        return jax.device_put(tree, sharding)
+    return jax.tree_util.tree_map(
+        lambda a: jax.make_array_from_process_local_data(sharding, _local_part(np.asarray(a), sharding),
+                                                         np.shape(a)), tree)
+
+
 def put_state(state, dp: DataParallel):
     """Copy a training state (any pytree of arrays) to every device of the mesh, replicated."""
-    return jax.device_put(state, dp.replicated)
+    return _put(state, dp.replicated)
 
 
 def put_batches(xs: np.ndarray, ys: np.ndarray, dp: DataParallel, mode: str):
@@ -72,8 +97,8 @@ def put_batches(xs: np.ndarray, ys: np.ndarray, dp: DataParallel, mode: str):
         sharded on axis 0, one per dispatch.
     """
     if mode == "fused":
-        return jax.device_put((xs, ys), dp.stacked)
-    return jax.device_put(list(zip(xs, ys)), dp.batch)
+        return _put((xs, ys), dp.stacked)
+    return _put(list(zip(xs, ys)), dp.batch)
 
 
 def batch_shapes(xs: np.ndarray, ys: np.ndarray, dp: DataParallel) -> tuple:

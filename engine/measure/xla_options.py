@@ -34,7 +34,7 @@ def _cpu_accepts_options() -> bool:
     import jax.numpy as jnp
 
     try:
-        with jax.default_device(jax.devices("cpu")[0]):
+        with jax.default_device(jax.local_devices(backend="cpu")[0]):
             jax.jit(lambda v: v + 1.0).lower(jnp.zeros((2,), jnp.float32)).compile(compiler_options=CPU_CONV_OPTIONS)
     except Exception:  # XlaRuntimeError "not a valid enum value" / "no such option" in another jaxlib
         return False

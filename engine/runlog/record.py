@@ -50,6 +50,8 @@ def run_identity(config: RunConfig, device_spec: str, batch_id: str | None, sour
         "platform": platform,
         "device_spec": device_spec,
         "devices_emulated": devices_emulated(platform, config.bench.device_count),
+        "process_count": 1,  # engine.measure.bench sets both from the processes the run spanned
+        "hosts": None,
         **config_columns(config),
         "mode": config.resolved_mode(platform),
     }

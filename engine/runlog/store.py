@@ -60,6 +60,8 @@ RUN_SCHEMA: dict[str, pl.DataType] = {
     "device_count": pl.Int32,  # devices one run trained on, data-parallel (engine.measure.parallel); 1 = one device
     "mesh_shape": pl.String,  # the device mesh's axes, e.g. "data=4"; null in files from before meshes
     "devices_emulated": pl.Boolean,  # several CPU devices of one process sharing its cores (engine.runlog.record)
+    "process_count": pl.Int32,  # processes one run spanned (engine.measure.distributed); 1 = one; null before the column
+    "hosts": pl.String,  # the host of each of those processes, by process id, joined by ","; null before the column
     "device_memory_bytes": pl.Int64,
     "jax_version": pl.String,
     "jaxlib_version": pl.String,
@@ -396,6 +398,7 @@ INT_RANGES = {
     "epochs": (1, 10**9), "width": (1, 10**9), "depth": (1, 10**6), "channels": (1, 10**9), "heads": (1, 10**6),
     "seq_len": (1, 10**9), "vocab": (1, 10**12), "n_classes": (1, 10**12), "seed": (0, 2**62),
     "warmup": (0, 10**6), "repeats": (0, 10**6), "cpu_cores": (1, 10**6), "device_count": (1, 10**6),
+    "process_count": (1, 10**6),
     "device_memory_bytes": (0, 10**18), "peak_memory_bytes": (0, 10**18), "executable_memory_bytes": (0, 10**18),
     "dataset_bytes": (0, 10**18), "schema_version": (0, 10**6), "engine_version": (1, 10**6),
 }

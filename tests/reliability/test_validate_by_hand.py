@@ -24,7 +24,7 @@ INTEGER_RANGES = {
     "depth": (1, 1_000_000), "channels": (1, 1_000_000_000), "heads": (1, 1_000_000),
     "seq_len": (1, 1_000_000_000), "vocab": (1, 1_000_000_000_000), "n_classes": (1, 1_000_000_000_000),
     "seed": (0, 4_611_686_018_427_387_904), "warmup": (0, 1_000_000), "repeats": (0, 1_000_000),
-    "cpu_cores": (1, 1_000_000), "device_count": (1, 1_000_000),
+    "cpu_cores": (1, 1_000_000), "device_count": (1, 1_000_000), "process_count": (1, 1_000_000),
     "device_memory_bytes": (0, 1_000_000_000_000_000_000), "peak_memory_bytes": (0, 1_000_000_000_000_000_000),
     "executable_memory_bytes": (0, 1_000_000_000_000_000_000), "dataset_bytes": (0, 1_000_000_000_000_000_000),
     "schema_version": (0, 1_000_000), "engine_version": (1, 1_000_000),
@@ -203,3 +203,61 @@ def test_a_file_may_have_a_thousand_columns(tmp_path, suffix):
     assert store.import_bytes("f" + suffix, widened(allowed), tmp_path / "a").added == 1
     with pytest.raises(store.ImportRejected, match="has 1,001 columns; at most 1,000"):
         store.import_bytes("f" + suffix, widened(allowed + 1), tmp_path / "b")
+
+
+# --- what the mutation run (benchmarks/mutation.py --modules validate) found untested -------------------------
+
+def _over_text_frame(rows: int, lists: bool = True) -> pl.DataFrame:
+    """`rows` runs whose text totals 1 character over 2,000 + 500 per row, no cell over 2,000."""
+    frame = store.records_to_frame([valid_record(i) for i in range(rows)])
+    if not lists:
+        frame = frame.drop("epoch_times_s", "epoch_losses")
+    strings = [c for c, t in frame.schema.items() if t == pl.String]
+    used = sum(frame[c].str.len_chars().sum() or 0 for c in strings if c != "error")
+    room = 2_000 + 500 * rows - used + 1  # characters the error column must hold to be one over
+    per, extra = divmod(room, rows)
+    return frame.with_columns(pl.Series("error", ["e" * (per + (i < extra)) for i in range(rows)]))
+
+
+@pytest.mark.parametrize("lists", [True, False])
+def test_a_parquet_file_over_the_text_total_is_refused_by_name_before_it_is_read(tmp_path, monkeypatch, lists):
+    data = parquet(_over_text_frame(3, lists=lists))
+    monkeypatch.setattr(pl, "read_parquet", lambda *a, **k: pytest.fail("the whole file was read"))
+    with pytest.raises(store.ImportRejected, match=r"^'over.parquet': its 3 rows hold 3,501 characters of text in all"):
+        store.import_bytes("over.parquet", data, tmp_path / "runs")
+
+
+def test_a_parquet_file_over_the_list_total_is_refused_by_name_before_it_is_read(tmp_path, monkeypatch):
+    frame = store.records_to_frame([valid_record(i) for i in range(2)]).with_columns(
+        pl.lit([0.5] * 50_051, dtype=pl.List(pl.Float64)).alias("epoch_times_s"),
+        pl.lit([], dtype=pl.List(pl.Float64)).alias("epoch_losses"))  # 100,102 items; at most 100,000 + 2 x 50
+    data = parquet(frame)
+    monkeypatch.setattr(pl, "read_parquet", lambda *a, **k: pytest.fail("the whole file was read"))
+    with pytest.raises(store.ImportRejected, match=r"^'over.parquet': its 2 rows hold 100,102 list items"):
+        store.import_bytes("over.parquet", data, tmp_path / "runs")
+
+
+def test_a_csv_file_over_the_list_total_is_refused(tmp_path):
+    frame = store.records_to_frame([valid_record(i) for i in range(2)]).with_columns(
+        pl.lit([0.5] * 50_051, dtype=pl.List(pl.Float64)).alias("epoch_times_s"),
+        pl.lit([], dtype=pl.List(pl.Float64)).alias("epoch_losses"))
+    buffer = io.BytesIO()
+    store.export_csv(frame, buffer)
+    with pytest.raises(store.ImportRejected, match=r"the file: its 2 rows hold 100,102 list items .* at most 100,100"):
+        store.import_bytes("over.csv", buffer.getvalue(), tmp_path / "runs")
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"PAR1xxxPAR1", "is not a Parquet file"),  # 11 bytes: too short for a header and a footer
+    (b"PAR1xxxxPAR1", "cannot read 'f.parquet'"),  # 12 bytes: the marks are there; the reader says why not
+    (b"PAR0xxxxxxxxPAR1", "is not a Parquet file"), (b"PAR1xxxxxxxxPAR0", "is not a Parquet file"),
+])
+def test_parquet_marks(tmp_path, data, message):
+    with pytest.raises(store.ImportRejected, match=message):
+        store.import_bytes("f.parquet", data, tmp_path / "runs")
+
+
+@pytest.mark.parametrize("column", ["params", "batch_size", "dataset_size"])
+def test_a_size_of_zero_is_refused_as_not_positive(column):
+    with pytest.raises(store.ImportRejected, match=f"column {column} must be a positive integer in every row"):
+        store.validate_frame(with_value(column, 0, pl.Int64))
