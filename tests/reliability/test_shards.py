@@ -129,3 +129,31 @@ def test_the_cluster_examples_run_a_valid_sharded_sweep(name):
     size = re.search(r"--array=1-(\d+)|completions: (\d+)", text)
     assert int(size.group(1) or size.group(2)) == 4
     assert "engine merge" in text
+
+
+def test_real_shards_measured_by_real_processes_merge_into_the_preset(tmp_path):
+    """The same with nothing stood in: the quick preset's three MLPs as 3 parts, each measured by its own
+    `python -m engine sweep` process (one timed epoch), then merged."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from engine.base.presets import preset_configs
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(repo)}
+    env.pop("CROSSOVER_ENFORCE_LIMITS", None)
+    parts = [tmp_path / f"part-{k}-of-3.parquet" for k in (1, 2, 3)]
+    for k, part in enumerate(parts, start=1):
+        done = subprocess.run([sys.executable, "-m", "engine", "sweep", "--preset", "quick", "--models", "mlp",
+                               "--repeats", "1", "--shard", f"{k}/3", "--no-compile-cache", "--out", str(part)],
+                              cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-1500:]
+    merged = tmp_path / "merged.parquet"
+    assert run_cli(["merge", *map(str, parts), "--out", str(merged)])[0] == 0
+    rows = pl.read_parquet(merged)
+    assert rows["status"].to_list() == ["ok"] * 3
+    want = sorted((c.model.width, c.model.depth, c.train.batch_size, c.data.samples)
+                  for c in preset_configs("quick") if c.model.kind == "mlp")
+    assert sorted(rows.select("width", "depth", "batch_size", "dataset_size").rows()) == want
