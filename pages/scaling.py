@@ -26,13 +26,15 @@ if not table.height:
             f"- on this CPU, with emulated devices (they share its cores, and are labelled emulated): "
             f"`{scaling.CPU_COMMAND}`\n\n"
             "`--device-counts 1,2,4` picks the device counts; `--device-count N` on `python -m engine run` "
-            "measures one network on N devices.")
+            "measures one network on N devices, and `--processes N` trains it across N processes (on a cluster, "
+            "across machines: see the README, \"Several machines\").")
     st.stop()
 
 if table["series_emulated"].any():
-    st.warning("Some series ran on **emulated** CPU devices (JAX_NUM_CPU_DEVICES): several devices in one process "
-               "that share the same CPU cores. They check that data-parallel training works and show what "
-               "splitting the batch costs; they do not show what more hardware would gain.")
+    st.warning("Some series ran on **emulated** CPU devices: several devices in one process (JAX_NUM_CPU_DEVICES) "
+               "or several processes on one machine (`--processes N`), sharing the same CPU cores. They check that "
+               "data-parallel training works and show what splitting the batch costs; they do not show what more "
+               "hardware would gain.")
 st.plotly_chart(figures.scaling(table), key="sc_chart")
 st.caption("Throughput = samples per epoch / median epoch time over every timed epoch of every run (all devices "
            "together). Ideal = N x the one-device throughput of the same configuration on the same device kind "
