@@ -141,3 +141,88 @@ def test_network_among_measured_keeps_its_legend_under_the_plot(runs):
     fig = figures.network_among_measured(tables.speedup_table(runs).pairs, 123_456, "this network", 2.5)
     assert fig.data[-1].name == "this network"
     assert fig.layout.legend.orientation == "h" and fig.layout.legend.y < 0
+
+
+# --- one colour per device, readable log axes (engine.charts.style; issue 18 items 1 and 2) -----------------
+
+def _device_of(trace) -> str | None:
+    """The device a trace draws: px names traces "<device>, <dash value>" or "<device>"; ours "roof: <device>"."""
+    name = trace.name or ""
+    for prefix in ("roof: ", "runs: "):
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return name.split(", ")[0] or None
+
+
+def _color(trace) -> str:
+    return (trace.line.color if trace.mode and "lines" in trace.mode else None) or trace.marker.color
+
+
+def test_a_device_has_one_colour_on_every_hardware_chart(micro, runs):
+    figs = [figures.matmul_rates(micro), figures.bandwidths(micro),
+            figures.roofline(tables.device_roofs(micro), tables.with_intensity(tables.ok_runs(runs)))]
+    seen: dict[str, set] = {}
+    for fig in figs:
+        for trace in fig.data:
+            seen.setdefault(_device_of(trace), set()).add(_color(trace))
+    devices = [d for d in seen if d]
+    assert len(devices) == 2
+    assert all(len(seen[d]) == 1 for d in devices), seen  # the same colour on all three charts
+    assert len({next(iter(seen[d])) for d in devices}) == 2  # and two devices, two colours
+
+
+def test_the_reference_devices_keep_fixed_distinct_colours_and_others_a_stable_one():
+    from engine.charts.style import device_color
+
+    fixed = [device_color("NVIDIA H200"), device_color("CPU: Intel(R) Xeon(R) Processor (16 cores)"),
+             device_color("CPU: AMD EPYC (2 cores)")]
+    assert fixed == ["#00A36C", "#1F5FBF", "#E8710A"]
+    assert device_color("NVIDIA H200 on box-a") == "#00A36C"  # the host suffix does not change the device
+    other = device_color("NVIDIA A100-SXM4-80GB")
+    assert other == device_color("NVIDIA A100-SXM4-80GB") and other.startswith("#") and other not in fixed
+
+
+@pytest.mark.parametrize("low, high, ticks", [
+    (0.002, 1200, [0.001, 0.01, 0.1, 1, 10, 100, 1000, 10000]),  # 5.8 decades: powers of ten
+    (30, 30000, [10, 100, 1000, 10000, 100000]),
+    (2, 7, [2, 5, 10]),  # half a decade: 1-2-5
+    (1.2, 1.9, [1, 1.5, 2, 3]),  # a fifth of a decade: finer steps
+])
+def test_log_ticks(low, high, ticks):
+    from engine.charts.style import log_ticks
+
+    assert log_ticks(low, high) == pytest.approx(ticks)
+
+
+@pytest.mark.parametrize("value, text", [(0.001, "0.001"), (1, "1"), (1.5, "1.5"), (2000, "2,000"),
+                                         (10000, "10,000"), (1e-7, "1e-07")])
+def test_tick_labels_are_numbers_in_full(value, text):
+    from engine.charts.style import tick_text
+
+    assert tick_text(value) == text
+
+
+def test_every_log_axis_of_the_hardware_and_speedup_charts_has_full_number_ticks(micro, runs):
+    pairs = tables.speedup_table(runs).pairs
+    figs = [figures.matmul_rates(micro), figures.bandwidths(micro), figures.speedup_vs_params(pairs),
+            figures.roofline(tables.device_roofs(micro), tables.with_intensity(tables.ok_runs(runs)))]
+    for fig in figs:
+        layout = fig.layout.to_plotly_json()
+        logs = [name for name, axis in layout.items() if name.startswith(("xaxis", "yaxis")) and
+                isinstance(axis, dict) and axis.get("type") == "log"]
+        assert logs
+        for name in logs:
+            axis = layout[name]
+            assert axis["tickmode"] == "array" and len(axis["tickvals"]) >= 2
+            for value, text in zip(axis["tickvals"], axis["ticktext"]):
+                assert float(text.replace(",", "")) == pytest.approx(value)  # the label is the value, in full
+
+
+def test_a_comparison_of_very_different_times_is_drawn_on_a_log_axis(runs):
+    """The issue's case: a GPU's 3.9 ms bar beside a CPU's 910 ms one (233x) is log; 1.5x apart stays linear."""
+    two = tables.ok_runs(runs).head(2).with_columns(pl.Series("device_kind", ["cpu", "TEST GPU"]))
+    far = figures.config_comparison(two.with_columns(pl.Series("epoch_s_median", [0.91, 0.0039])))
+    assert far.layout.yaxis.type == "log" and "log scale" in far.layout.title.text
+    assert far.layout.yaxis.tickvals  # with full-number ticks
+    near = figures.config_comparison(two.with_columns(pl.Series("epoch_s_median", [0.3, 0.2])))
+    assert near.layout.yaxis.type != "log"

@@ -16,6 +16,7 @@ from plotly.subplots import make_subplots
 
 from engine.analysis.tables import with_device
 from engine.charts.downsample import Thinned, thin_lines
+from engine.charts.style import device_color, device_colors, readable_log_axes
 
 SPEEDUP_HOVER = ["width", "depth", "channels", "heads", "seq_len", "dataset_size", "dtype", "matmul_precision",
                  "cpu_epoch_s", "gpu_epoch_s", "cpu_device", "gpu_device", "cpu_source", "gpu_source"]
@@ -115,6 +116,7 @@ def _log_line(frame: pl.DataFrame, x: str, y: str, color: str, group: list[str],
 
 
 def _thinned(fig: go.Figure, thinned: Thinned) -> go.Figure:
+    readable_log_axes(fig)
     """Say on the chart (subtitle) and in fig.layout.meta["thinned"] what thinning left out."""
     if thinned.note:
         fig.update_layout(title={"subtitle": {"text": thinned.note}}, meta={"thinned": thinned.note})
@@ -153,7 +155,7 @@ def mark_size(fig: go.Figure, size: float, label: str) -> go.Figure:
     low, high = (min(ys), max(ys)) if ys else (0.5, 2.0)
     fig.add_trace(go.Scatter(x=[size, size], y=[low / 1.5, high * 1.5], mode="lines", name=label,
                              line={"dash": "dash", "color": "#6b7280"}, hoverinfo="name"))
-    return fig
+    return readable_log_axes(fig)
 
 
 def network_among_measured(pairs: pl.DataFrame, params: int, label: str, price_ratio: float) -> go.Figure:
@@ -211,7 +213,7 @@ def epoch_time_vs_params(runs: pl.DataFrame) -> go.Figure:
     shown = thin_lines(frame, "params", "epoch_s_median", ["device", "model"], what="runs",
                        line_name="device and model kind", y_name="time per epoch")
     fig = px.scatter(shown.frame.sort("device", "model", "params"), x="params", y="epoch_s_median", color="device",
-                     symbol="model", log_x=True, log_y=True, hover_data=[c for c in hover if c in frame.columns],
+                     color_discrete_map=device_colors(frame["device"].unique()), symbol="model", log_x=True, log_y=True, hover_data=[c for c in hover if c in frame.columns],
                      labels=LABELS, title="Time per epoch vs parameters, per device")
     fig.update_layout(legend_title_text="")
     return _thinned(fig, shown)
@@ -241,11 +243,15 @@ def config_comparison(runs: pl.DataFrame) -> go.Figure:
         (pl.col("epoch_s_iqr") / 2).alias("half_iqr"),
     ).sort("epoch_s_median")
     hover = ["end_to_end_s", "compile_s", "transfer_s", "mode", "created_at"]
+    times = [t for t in frame["epoch_s_median"].to_list() if t is not None and t > 0]
+    # A linear axis hid a GPU's 3.9 ms bar beside a CPU's 910 ms one: past 20x apart the axis is logarithmic.
+    log_y = bool(times) and max(times) / min(times) > 20
     fig = px.bar(frame, x="measured on", y="epoch_s_median", error_y="half_iqr", color="device",
+                 color_discrete_map=device_colors(frame["device"].unique()), log_y=log_y,
                  hover_data=[c for c in hover if c in frame.columns], labels=LABELS,
-                 title="This configuration on each device (lower is faster)")
+                 title="This configuration on each device (lower is faster" + (", log scale)" if log_y else ")"))
     fig.update_layout(showlegend=False)
-    return fig
+    return readable_log_axes(fig)
 
 
 def legend_below(fig: go.Figure, base_height: int = 450) -> go.Figure:
@@ -267,10 +273,11 @@ def matmul_rates(micro: pl.DataFrame) -> go.Figure:
         )
         .sort("device", "dtype · precision", "size")
     )
-    fig = px.line(frame, x="size", y="TFLOP/s", color="device", line_dash="dtype · precision", markers=True,
+    fig = px.line(frame, x="size", y="TFLOP/s", color="device", color_discrete_map=device_colors(frame["device"].unique()),
+                  line_dash="dtype · precision", markers=True,
                   log_x=True, log_y=True, hover_data=["seconds_median", "seconds_iqr", "source"],
                   labels={"size": "matrix side n (n x n @ n x n)"}, title="Matrix multiplication rate")
-    return legend_below(fig)
+    return readable_log_axes(legend_below(fig))
 
 
 def bandwidths(micro: pl.DataFrame) -> go.Figure:
@@ -281,9 +288,10 @@ def bandwidths(micro: pl.DataFrame) -> go.Figure:
         .with_columns((pl.col("bytes_per_s") / 1e9).alias("GB/s"), (pl.col("size") / 2**20).alias("MiB"))
         .sort("benchmark", "device", "size")
     )
-    fig = px.line(frame, x="MiB", y="GB/s", color="device", line_dash="benchmark", markers=True, log_x=True,
+    fig = px.line(frame, x="MiB", y="GB/s", color="device", color_discrete_map=device_colors(frame["device"].unique()),
+                  line_dash="benchmark", markers=True, log_x=True,
                   log_y=True, hover_data=["seconds_median", "source"], title="Memory and host-to-device bandwidth")
-    return legend_below(fig)
+    return readable_log_axes(legend_below(fig))
 
 
 def roofline(roofs: pl.DataFrame, runs: pl.DataFrame) -> go.Figure:
@@ -293,29 +301,26 @@ def roofline(roofs: pl.DataFrame, runs: pl.DataFrame) -> go.Figure:
     ESTIMATED arithmetic intensity (analytic FLOPs / estimated bytes), y the achieved FLOP/s.
     """
     fig = go.Figure()
-    palette = px.colors.qualitative.Plotly
-    colors = {}
     grid = [10 ** (k / 8) for k in range(-16, 41)]  # 0.01 ... 1e5 FLOP/byte
-    for i, row in enumerate(roofs.iter_rows(named=True)):
-        colors[row["device"]] = palette[i % len(palette)]
+    for row in roofs.iter_rows(named=True):
         peak, bw = row["peak_flops_per_s"], row["bandwidth_bytes_per_s"]
         if not peak or not bw:
             continue
         fig.add_trace(go.Scatter(
             x=grid, y=[min(peak, bw * x) / 1e12 for x in grid], mode="lines", name=f"roof: {row['device']}",
-            line={"color": colors[row["device"]]},
+            line={"color": device_color(row["device"])},
             hovertemplate=(f"{row['device']}<br>peak {peak / 1e12:.3g} TFLOP/s ({row['peak_dtype']}), "
                            f"bandwidth {bw / 1e9:.3g} GB/s<extra></extra>"),
         ))
     if runs.height:
         frame = with_device(runs).filter(pl.col("achieved_flops_per_s").is_not_null()
                                           & pl.col("arithmetic_intensity").is_not_null())
-        for j, (device,) in enumerate(frame.select("device").unique(maintain_order=True).iter_rows()):
+        for (device,) in frame.select("device").unique(maintain_order=True).iter_rows():
             part = frame.filter(pl.col("device") == device)
             fig.add_trace(go.Scatter(
                 x=part["arithmetic_intensity"].to_list(), y=(part["achieved_flops_per_s"] / 1e12).to_list(),
                 mode="markers", name=f"runs: {device}",
-                marker={"color": colors.get(device, palette[(len(colors) + j) % len(palette)]), "size": 9},
+                marker={"color": device_color(device), "size": 9},
                 text=[f"{m} w={w} d={d} batch {b}" for m, w, d, b in
                       zip(part["model"], part["width"], part["depth"], part["batch_size"])],
                 hovertemplate="%{text}<br>intensity %{x:.3g} FLOP/byte (estimate)<br>%{y:.3g} TFLOP/s<extra></extra>",
@@ -326,9 +331,10 @@ def roofline(roofs: pl.DataFrame, runs: pl.DataFrame) -> go.Figure:
         xaxis={"type": "log", "title": "arithmetic intensity, FLOP/byte (ESTIMATE)"},
         yaxis={"type": "log", "title": "TFLOP/s"},
     )
-    return legend_below(fig)
+    return readable_log_axes(legend_below(fig))
 
 
+MODEL_DASH = {"mlp": "solid", "cnn": "dash", "transformer": "dot"}
 INSTANCE_COLORS = {"CPU": "#636EFA", "GPU": "#EF553B"}
 
 
@@ -388,14 +394,15 @@ def perf_model_fit(points: pl.DataFrame, curves: pl.DataFrame) -> go.Figure:
     Log-log, a colour per fit (device · model · dtype · precision · mode).
     """
     fig = go.Figure()
-    palette = px.colors.qualitative.Plotly
     labels = sorted(set(points["fit"].to_list()) | set(curves["fit"].to_list()))
-    for i, label in enumerate(labels):
-        color = palette[i % len(palette)]
+    for label in labels:
+        # "<device> · <model> <dtype> (...)" (perfmodel.fit_label): the device's colour, a dash per model kind
+        device, _, rest = label.partition(" · ")
+        color, dash = device_color(device), MODEL_DASH.get(rest.split(" ")[0], "solid")
         line = curves.filter(pl.col("fit") == label)
         if line.height:
             fig.add_trace(go.Scatter(x=line["flops_per_step"].to_list(), y=line["fitted_step_s"].to_list(),
-                                     mode="lines", name=f"fitted: {label}", line={"color": color},
+                                     mode="lines", name=f"fitted: {label}", line={"color": color, "dash": dash},
                                      legendgroup=label,
                                      hovertemplate="fitted %{y:.3g} s/step at %{x:.3g} FLOPs<extra></extra>"))
         dots = points.filter(pl.col("fit") == label)
@@ -412,7 +419,7 @@ def perf_model_fit(points: pl.DataFrame, curves: pl.DataFrame) -> go.Figure:
         xaxis={"type": "log", "title": "FLOPs per training step (analytic)"},
         yaxis={"type": "log", "title": "seconds per step"},
     )
-    return legend_below(fig)
+    return readable_log_axes(legend_below(fig))
 
 
 def scaling(table: pl.DataFrame) -> go.Figure:
@@ -469,6 +476,8 @@ def scaling(table: pl.DataFrame) -> go.Figure:
     fig.update_xaxes(type="log", title_text="devices N", **ticks)
     fig.update_yaxes(type="log", title_text="samples per second (all devices)", row=1, col=1)
     fig.update_yaxes(title_text="efficiency (1 = ideal)", rangemode="tozero", row=1, col=2)
+    readable_log_axes(fig)
+    fig.update_xaxes(**ticks)  # the device counts themselves, not 1-2-5 steps
     title = "Data-parallel scaling: throughput and efficiency against the number of devices"
     if table.height and table["series_emulated"].any():
         title += ("<br><sup>Series marked emulated ran on several CPU devices emulated in one process: they share "
