@@ -146,7 +146,7 @@ if ok.height:
         for row in pairs.iter_rows(named=True):
             st.markdown(f"**{row['speedup']:.2f}x** per epoch (95% CI {row['ci_low']:.2f}–{row['ci_high']:.2f}) and "
                         f"**{row['speedup_end_to_end']:.2f}x** end to end "
-                        f"for {row['epochs']} epochs: {row['gpu_device']} ({row['gpu_source']}) over "
+                        f"for {fmt.plural(row['epochs'], 'epoch')}: {row['gpu_device']} ({row['gpu_source']}) over "
                         f"{row['cpu_device']} ({row['cpu_source']}); {fmt.seconds(row['gpu_epoch_s'])} against "
                         f"{fmt.seconds(row['cpu_epoch_s'])} per epoch.")
     else:

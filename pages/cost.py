@@ -31,7 +31,7 @@ if prices is None:
 c1, c2, c3 = st.columns(3)
 c1.metric("CPU machine", f"${prices.cpu_per_h:g}/h", help="Sidebar price")
 c2.metric("GPU machine", f"${prices.gpu_per_h:g}/h", help="Sidebar price")
-c3.metric("Break-even speedup", f"{prices.break_even_speedup:.3g}x",
+c3.metric("Break-even speedup", f"{fmt.number(prices.break_even_speedup)}x",
           help="GPU $/h over CPU $/h: the GPU costs less for the same job only when it is more than this many "
                "times faster.")
 
@@ -98,7 +98,7 @@ else:
             "matmul_precision", "gpu_device", "cpu_device",
             pl.col("speedup").round(3).alias("speedup per epoch"),
             pl.col("ci_low").round(3).alias("95% CI low"), pl.col("ci_high").round(3).alias("95% CI high"),
-            pl.col("beats_break_even").alias(f"above break-even {prices.break_even_speedup:.3g}x?"),
+            pl.col("beats_break_even").alias(f"above break-even {fmt.number(prices.break_even_speedup)}x?"),
             pl.col("cpu_cost_epoch").alias("CPU $/epoch"), pl.col("gpu_cost_epoch").alias("GPU $/epoch"),
             pl.col("cpu_cost_run").alias(f"CPU $ per {epochs}-epoch run"),
             pl.col("gpu_cost_run").alias(f"GPU $ per {epochs}-epoch run"),
@@ -110,7 +110,7 @@ else:
         column_config={name: st.column_config.NumberColumn(format="$%.3g") for name in (
             "CPU $/epoch", "GPU $/epoch", f"CPU $ per {epochs}-epoch run", f"GPU $ per {epochs}-epoch run")},
     )
-    st.caption(f"A run = compile + host-to-device transfer + {epochs} epochs x the median measured epoch time, on "
+    st.caption(f"A run = compile + host-to-device transfer + {fmt.plural(epochs, 'epoch')} x the median measured epoch time, on "
                "each machine, at the sidebar's prices. 'Lower from epoch' is amortization: the fewest epochs from "
                "which the GPU's total (compile and transfer included) stays below the CPU's; 'only below N' means "
                "the GPU starts ahead but its epochs are slower or dearer; 'from the start' means its compile and "
@@ -145,12 +145,12 @@ else:
         st.markdown(
             f"- Measured: CPU {fmt.seconds(row['cpu_epoch_s'])} per epoch + {fmt.seconds(row['cpu_fixed_s'])} "
             f"compile and transfer; GPU {fmt.seconds(row['gpu_epoch_s'])} per epoch + "
-            f"{fmt.seconds(row['gpu_fixed_s'])} compile and transfer (speedup {row['speedup']:.3g}x, 95% CI "
+            f"{fmt.seconds(row['gpu_fixed_s'])} compile and transfer (speedup {fmt.number(row['speedup'])}x, 95% CI "
             f"{row['ci_low']:.3g}–{row['ci_high']:.3g}).\n"
             f"- **Time**: {t_amort.describe('time')}.\n"
             f"- **Cost**: {c_amort.describe('cost')}.\n"
-            f"- {epochs} epochs cost {fmt.money(row['cpu_cost_run'])} on the CPU and {fmt.money(row['gpu_cost_run'])} "
-            f"on the GPU; the GPU would need to be more than {prices.break_even_speedup:.3g}x faster per epoch to be "
+            f"- {fmt.plural(epochs, 'epoch')} cost {fmt.money(row['cpu_cost_run'])} on the CPU and {fmt.money(row['gpu_cost_run'])} "
+            f"on the GPU; the GPU would need to be more than {fmt.number(prices.break_even_speedup)}x faster per epoch to be "
             "cheaper in the long run."
         )
 

@@ -12,6 +12,7 @@ import streamlit as st
 
 from dashboard import data, state
 from engine.analysis import tables
+from engine.base import fmt
 from engine.base.limits import LimitError
 from engine.runlog import store
 
@@ -60,7 +61,7 @@ if not frame.height:
     st.info("No runs in the selected data sources yet. Measure on the Benchmark page or import a file below.")
 else:
     n_gpu = order.filter(pl.col("platform") != "cpu").height
-    st.caption(f"{order.height} of {frame.height} runs shown; {n_gpu} on a GPU or other accelerator.")
+    st.caption(f"{order.height:,} of {fmt.plural(frame.height, 'run')} shown; {n_gpu} on a GPU or other accelerator.")
     if not frame.filter(pl.col("platform") != "cpu").height:
         st.warning("**No GPU measurements exist in the selected data sources yet.**")
     all_columns = st.toggle("Show every column", key="rs_all_columns", bind="query-params")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from engine.base import fmt
 from engine.base.config import ConfigError
 
 SECONDS_PER_HOUR = 3600.0
@@ -130,7 +131,7 @@ class CostComparison:
 
     def describe(self) -> str:
         idle = f" + ${self.idle_cost_gpu:,.2f} idle for {self.idle_hours:g} h" if self.idle_hours else ""
-        return (f"{self.epochs} epochs: CPU ${self.cpu_run:,.4f} at ${self.prices.cpu_per_h:g}/h, "
+        return (f"{fmt.plural(self.epochs, 'epoch')}: CPU ${self.cpu_run:,.4f} at ${self.prices.cpu_per_h:g}/h, "
                 f"GPU ${self.gpu_run:,.4f}{idle} at ${self.prices.gpu_per_h:g}/h")
 
 

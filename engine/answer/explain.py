@@ -55,7 +55,7 @@ def memory_text(verdict: Verdict, sides: list[Side]) -> str:
 def interval_text(v: Verdict) -> str:
     """The speedup's interval (bootstrap CI or prediction band), or why there is none."""
     if v.speedup_low == v.speedup_low:  # NaN when the fit has no error estimate
-        return f"{v.interval} {v.speedup_low:.3g}–{v.speedup_high:.3g}x"
+        return f"{v.interval} {fmt.number(v.speedup_low)}–{fmt.number(v.speedup_high)}x"
     return "no error estimate: a fit through two runs"
 
 
@@ -78,7 +78,7 @@ def headline(v: Verdict, prices: Prices) -> tuple[str, str]:
     times = (f"{fmt.seconds(gpu.run_s)} on {gpus} against {fmt.seconds(cpu.run_s)} on {cpu.device}, "
              f"{fmt.money(c.gpu_total)} against {fmt.money(c.cpu_run)}")
     if v.answer == "no_clear_difference":
-        return "info", (f"**No clear difference**: {times} for {v.epochs} epochs; the interval of the "
+        return "info", (f"**No clear difference**: {times} for {fmt.plural(v.epochs, 'epoch')}; the interval of the "
                         f"end-to-end speedup ({e2e}) includes 1. {per_epoch}")
     if v.answer == "no_gpu":
         return "info", (f"**No GPU needed**: the CPU finishes this job first: {times}. {per_epoch}")

@@ -56,6 +56,7 @@ from engine.analysis.perfmodel import Prediction, fit_runs, predict, select_fit
 from engine.analysis.run_interval import interval_name, speedup_interval
 from engine.analysis.tables import PARAMS_SERIES_KEYS
 from engine.analysis.workload import Workload, from_config
+from engine.base import fmt
 from engine.base.config import RunConfig
 
 BASES = ("measured", "predicted", "nearest measurement", "none")
@@ -199,7 +200,7 @@ class Verdict:
         if not self.cpu.feasible:
             gpu = self.gpu
             lines.append(f"{label}: a GPU is needed: the CPU ({self.cpu.device}) cannot hold this job. "
-                         f"{self.epochs} epochs on {gpu.devices} x {gpu.device}: {_seconds(gpu.run_s)} "
+                         f"{fmt.plural(self.epochs, 'epoch')} on {gpu.devices} x {gpu.device}: {_seconds(gpu.run_s)} "
                          f"(${self.costs.gpu_run:,.4g} at {gpu.devices} x ${self.prices.gpu_per_h:g}/h).")
             lines.append("Memory: " + self.memory_text())
             lines.extend(f"{side.platform.upper()}: {side.prediction.describe()}." for side in (self.cpu, gpu)
@@ -207,25 +208,25 @@ class Verdict:
             lines.extend(self.notes)
             return "\n".join(lines)
         if self.faster == "gpu":
-            head = f"the GPU ({self.gpu.device}) is {self.speedup:.3g}x faster than the CPU ({self.cpu.device}) per epoch"
+            head = f"the GPU ({self.gpu.device}) is {fmt.number(self.speedup)}x faster than the CPU ({self.cpu.device}) per epoch"
         elif self.faster == "cpu":
-            head = (f"the CPU ({self.cpu.device}) is {1 / self.speedup:.3g}x faster than the GPU ({self.gpu.device}) "
-                    f"per epoch (speedup {self.speedup:.3g}x)")
+            head = (f"the CPU ({self.cpu.device}) is {fmt.number(1 / self.speedup)}x faster than the GPU ({self.gpu.device}) "
+                    f"per epoch (speedup {fmt.number(self.speedup)}x)")
         else:
             head = f"the CPU and the GPU are equally fast per epoch ({self.cpu.device} vs {self.gpu.device})"
         if self.speedup_low is not None and not math.isnan(self.speedup_low):
-            head += f" ({self.interval} {self.speedup_low:.3g}–{self.speedup_high:.3g}x)"
+            head += f" ({self.interval} {fmt.number(self.speedup_low)}–{fmt.number(self.speedup_high)}x)"
             if not self.clear:
                 head += "; the interval includes 1, so neither is clearly faster"
         lines.append(f"{label}: {head}.")
         c = self.costs
         lines.append(
-            f"{self.epochs} epochs with compile and transfer: CPU {_seconds(self.cpu.run_s)} (${c.cpu_run:,.4g}), "
+            f"{fmt.plural(self.epochs, 'epoch')} with compile and transfer: CPU {_seconds(self.cpu.run_s)} (${c.cpu_run:,.4g}), "
             f"GPU {_seconds(self.gpu.run_s)} (${c.gpu_run:,.4g}"
             + (f" + ${c.idle_cost_gpu:,.4g} idle for {c.idle_hours:g} h" if c.idle_hours else "")
             + f"); {'the GPU' if c.cheaper == 'gpu' else 'the CPU' if c.cheaper == 'cpu' else 'neither'} is cheaper. "
             f"At ${self.prices.gpu_per_h:g}/h vs ${self.prices.cpu_per_h:g}/h the GPU must be "
-            f"{self.prices.break_even_speedup:.3g}x faster to cost less."
+            f"{fmt.number(self.prices.break_even_speedup)}x faster to cost less."
         )
         if self.amortization:
             lines.append(self.amortization.describe()[0].upper() + self.amortization.describe()[1:] + ".")

@@ -30,6 +30,25 @@ def money(dollars: float | None) -> str:
     return f"${dollars:.{decimals}f}"
 
 
+def number(x: float | None) -> str:
+    """3 significant figures, never in exponent form, thousands separated: 1220.4 -> '1,220', 4.71 -> '4.71',
+    0.001234 -> '0.00123', 2595.3 -> '2,600'."""
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    if x == 0:
+        return "0"
+    decimals = 2 - math.floor(math.log10(abs(x)))
+    rounded = round(x, decimals)
+    if decimals <= 0:
+        return f"{rounded:,.0f}"
+    return f"{rounded:,.{decimals}f}".rstrip("0").rstrip(".")
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """1, 'epoch' -> '1 epoch'; 6870, 'run' -> '6,870 runs'."""
+    return f"{n:,} {word if n == 1 else words or word + 's'}"
+
+
 def count(n: float | None) -> str:
     """1_863_690 -> '1.86 M'."""
     if n is None:
