@@ -226,3 +226,12 @@ def test_a_comparison_of_very_different_times_is_drawn_on_a_log_axis(runs):
     assert far.layout.yaxis.tickvals  # with full-number ticks
     near = figures.config_comparison(two.with_columns(pl.Series("epoch_s_median", [0.3, 0.2])))
     assert near.layout.yaxis.type != "log"
+
+
+def test_speedup_hover_text_rounds_to_three_figures_and_leaves_out_empty_columns(runs):
+    pairs = tables.speedup_table(runs).pairs
+    mlp = pairs.filter(pl.col("model") == "mlp")
+    template = figures.speedup_vs_params(mlp).data[0].hovertemplate
+    assert "GPU speedup over CPU (per epoch): %{y:,.3~r}" in template  # 3 significant figures, in full
+    assert "parameters: %{x:,d}" in template  # a count, with thousands separators
+    assert "heads" not in template and "seq_len" not in template  # an MLP has none: no "heads=null"

@@ -84,7 +84,8 @@ def _log_line(frame: pl.DataFrame, x: str, y: str, color: str, group: list[str],
     to build with thousands of lines). ci: (low, high) columns drawn as asymmetric error bars
     around y (missing bounds draw none).
     """
-    hover = [c for c in hover if c in frame.columns and c not in (x, y)]
+    # Columns with no value anywhere ("heads" of an MLP) would show "null" in every tooltip.
+    hover = [c for c in hover if c in frame.columns and c not in (x, y) and frame[c].null_count() < frame.height]
     with_ci = ci is not None and all(c in frame.columns for c in ci)
     if with_ci:
         frame = frame.with_columns((pl.col(ci[1]) - pl.col(y)).clip(0).fill_null(0.0).alias("_ci_plus"),
@@ -94,9 +95,14 @@ def _log_line(frame: pl.DataFrame, x: str, y: str, color: str, group: list[str],
     last = pl.struct(*group).ne_missing(pl.struct(*group).shift(-1)) | (pl.col(color) != pl.col(color).shift(-1))
     ends = frame.filter(last.fill_null(True)).select(pl.col(color), (pl.col("_k") * 2 + 1).alias("_o"))
     rows = pl.concat([frame.with_columns((pl.col("_k") * 2).alias("_o")), ends], how="diagonal_relaxed").sort("_o")
-    template = "<br>".join([f"{LABELS.get(color, color)}=%{{meta}}", f"{LABELS.get(x, x)}=%{{x}}",
-                            f"{LABELS.get(y, y)}=%{{y}}",
-                            *[f"{LABELS.get(c, c)}=%{{customdata[{i}]}}" for i, c in enumerate(hover)]])
+    # Three significant figures, in full (d3 ",.3~r": 1,220 and 0.00236, never 0.23552897799999073 or 1.2e+3).
+    def shown(c: str, ref: str) -> str:
+        dtype = frame.schema[c]
+        return f"%{{{ref}:,.3~r}}" if dtype.is_float() else f"%{{{ref}:,d}}" if dtype.is_integer() else f"%{{{ref}}}"
+
+    template = "<br>".join([f"{LABELS.get(color, color)}: %{{meta}}", f"{LABELS.get(x, x)}: {shown(x, 'x')}",
+                            f"{LABELS.get(y, y)}: {shown(y, 'y')}",
+                            *[f"{LABELS.get(c, c)}: {shown(c, f'customdata[{i}]')}" for i, c in enumerate(hover)]])
     palette = px.colors.qualitative.Plotly
     fig = go.Figure()
     for i, part in enumerate(rows.partition_by(color, maintain_order=True)):
