@@ -115,34 +115,34 @@ def _int_help(field_name: str, what: str) -> str:
     return f"{what}: an integer in [{low:,}, {high:,}] (default %(default)s)"
 
 
+# run's integer flags: (flag, engine.base.config.LIMITS field, (config part, attribute) of its default, what it sets)
+RUN_INT_FLAGS = (
+    ("--width", "width", ("model", "width"),
+     "units per hidden layer (MLP), dense-head units (CNN) or model width (Transformer)"),
+    ("--depth", "depth", ("model", "depth"), "hidden layers (MLP), conv blocks (CNN) or encoder layers (Transformer)"),
+    ("--channels", "channels", ("model", "channels"), "channels of the first conv block, doubling per block (CNN only)"),
+    ("--heads", "heads", ("model", "heads"), "attention heads, a divisor of --width (Transformer only)"),
+    ("--seq-len", "seq_len", ("model", "seq_len"), "tokens per example (Transformer only)"),
+    ("--vocab", "vocab", ("model", "vocab"), "vocabulary size, tokens (Transformer only)"),
+    ("--samples", "samples", ("data", "samples"), "examples in the synthetic dataset"),
+    ("--classes", "n_classes", ("data", "n_classes"), "output classes"),
+    ("--seed", "seed", ("data", "seed"), "random seed of the data and the initial weights"),
+    ("--batch-size", "batch_size", ("train", "batch_size"), "examples per training step"),
+    ("--epochs", "epochs", ("train", "epochs"), "epochs of the training run being priced (end-to-end seconds = "
+     "compile + transfer + epochs x the measured epoch); not how many are timed"),
+    ("--warmup", "warmup", ("bench", "warmup"), "epochs run and discarded before timing"),
+    ("--repeats", "repeats", ("bench", "repeats"), "timed epochs per run"),
+)
+
+
 def _add_run_flags(p: argparse.ArgumentParser):
     d_model, d_data, d_train, d_bench = ModelConfig(), DataConfig(), TrainConfig(), BenchConfig()
+    defaults = {"model": d_model, "data": d_data, "train": d_train, "bench": d_bench}
     p.add_argument("--model", default=d_model.kind, help=f"model kind: {'|'.join(MODEL_KINDS)} (default %(default)s)")
-    p.add_argument("--width", type=_int_flag("width"), default=d_model.width,
-                   help=_int_help("width", "units per hidden layer (MLP), dense-head units (CNN) or model width "
-                                           "(Transformer)"))
-    p.add_argument("--depth", type=_int_flag("depth"), default=d_model.depth,
-                   help=_int_help("depth", "hidden layers (MLP), conv blocks (CNN) or encoder layers (Transformer)"))
-    p.add_argument("--channels", type=_int_flag("channels"), default=d_model.channels,
-                   help=_int_help("channels", "channels of the first conv block, doubling per block (CNN only)"))
-    p.add_argument("--heads", type=_int_flag("heads"), default=d_model.heads,
-                   help=_int_help("heads", "attention heads, a divisor of --width (Transformer only)"))
-    p.add_argument("--seq-len", type=_int_flag("seq_len"), default=d_model.seq_len,
-                   help=_int_help("seq_len", "tokens per example (Transformer only)"))
-    p.add_argument("--vocab", type=_int_flag("vocab"), default=d_model.vocab,
-                   help=_int_help("vocab", "vocabulary size, tokens (Transformer only)"))
-    p.add_argument("--samples", type=_int_flag("samples"), default=d_data.samples,
-                   help=_int_help("samples", "examples in the synthetic dataset"))
+    for flag, field_name, (part, attribute), what in RUN_INT_FLAGS:
+        p.add_argument(flag, type=_int_flag(field_name), default=getattr(defaults[part], attribute),
+                       help=_int_help(field_name, what))
     p.add_argument("--input-shape", default="", help="e.g. 784 or 32x32x3; empty = the model kind's default")
-    p.add_argument("--classes", type=_int_flag("n_classes"), default=d_data.n_classes,
-                   help=_int_help("n_classes", "output classes"))
-    p.add_argument("--seed", type=_int_flag("seed"), default=d_data.seed,
-                   help=_int_help("seed", "random seed of the data and the initial weights"))
-    p.add_argument("--batch-size", type=_int_flag("batch_size"), default=d_train.batch_size,
-                   help=_int_help("batch_size", "examples per training step"))
-    p.add_argument("--epochs", type=_int_flag("epochs"), default=d_train.epochs,
-                   help=_int_help("epochs", "epochs of the training run being priced (end-to-end seconds = compile "
-                                            "+ transfer + epochs x the measured epoch); not how many are timed"))
     p.add_argument("--optimizer", default=d_train.optimizer,
                    help=f"optax optimizer: {'|'.join(OPTIMIZERS)} (default %(default)s)")
     p.add_argument("--lr", type=_float_flag("learning_rate", *LEARNING_RATE_RANGE), default=d_train.learning_rate,
@@ -156,10 +156,6 @@ def _add_run_flags(p: argparse.ArgumentParser):
     p.add_argument("--mode", default=d_train.mode,
                    help=f"epoch runner: {'|'.join(MODES)}; auto = fused (one dispatch per epoch) except CNNs on a "
                         "CPU (default %(default)s)")
-    p.add_argument("--warmup", type=_int_flag("warmup"), default=d_bench.warmup,
-                   help=_int_help("warmup", "epochs run and discarded before timing"))
-    p.add_argument("--repeats", type=_int_flag("repeats"), default=d_bench.repeats,
-                   help=_int_help("repeats", "timed epochs per run"))
     p.add_argument("--time-budget", type=_float_flag("time_budget_s", *TIME_BUDGET_RANGE), default=None,
                    help=f"seconds per run, compile included: a number in [{TIME_BUDGET_RANGE[0]:g}, "
                         f"{TIME_BUDGET_RANGE[1]:g}] (default {d_bench.time_budget_s:g}; under "

@@ -24,6 +24,8 @@ from pathlib import Path
 from engine.base.config import ConfigError, RunConfig
 
 DEFAULT_INIT_TIMEOUT_S = 60.0
+INIT_TIMEOUT_RANGE = (1.0, 3600.0)  # seconds
+RANGES = {"processes": (1, 64), "num_processes": (1, 65_536), "process_id": (0, 65_535)}
 LAUNCHER_FLAGS = ("--processes",)
 
 
@@ -46,32 +48,36 @@ def _seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         value = float("nan")
-    if not 1.0 <= value <= 3600.0:
-        raise argparse.ArgumentTypeError(f"init_timeout={text[:40]!r} is not allowed: expected a number in [1, 3600]")
+    low, high = INIT_TIMEOUT_RANGE
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"init_timeout={text[:40]!r} is not allowed: expected a number in "
+                                         f"[{low:g}, {high:g}]")
     return value
+
+
+def _range(name: str) -> str:
+    low, high = RANGES[name]
+    return f"an integer in [{low:,}, {high:,}]"
 
 
 def add_flags(p: argparse.ArgumentParser) -> None:
     """The multi-process flags of `run` and `sweep`."""
     p.add_argument("--processes", type=_whole("processes"), default=1,
                    help="N: start N processes of this command on this machine, joined by a coordinator on "
-                        "127.0.0.1, and train across all of them (CPU collectives through gloo): an integer in "
-                        "[1, 64] (default 1)")
+                        f"127.0.0.1, and train across all of them (CPU collectives through gloo): {_range('processes')} "
+                        "(default 1)")
     p.add_argument("--coordinator", default=None,
                    help="HOST:PORT of process 0's coordinator, for a launcher that starts every process itself "
                         "(with --num-processes and --process-id)")
     p.add_argument("--num-processes", type=_whole("num_processes"), default=None,
-                   help="how many processes the run spans, with --coordinator: an integer in [1, 65,536]")
+                   help=f"how many processes the run spans, with --coordinator: {_range('num_processes')}")
     p.add_argument("--process-id", type=_whole("process_id"), default=None,
-                   help="this process's id from 0, with --coordinator: an integer in [0, 65,535]")
+                   help=f"this process's id from 0, with --coordinator: {_range('process_id')}")
     p.add_argument("--cluster-auto", action="store_true",
                    help="let JAX find the coordinator, process count and id (SLURM, Open MPI, Cloud TPU)")
     p.add_argument("--init-timeout", type=_seconds, default=DEFAULT_INIT_TIMEOUT_S,
                    help="seconds to wait for every process to join before giving up (exit 2): a number in "
-                        "[1, 3600] (default %(default)s)")
-
-
-RANGES = {"processes": (1, 64), "num_processes": (1, 65_536), "process_id": (0, 65_535)}
+                        f"[{INIT_TIMEOUT_RANGE[0]:g}, {INIT_TIMEOUT_RANGE[1]:g}] (default %(default)s)")
 
 
 class UsageProblem(ValueError):

@@ -147,24 +147,15 @@ if v.basis == "none":
         st.info(f"No measured {kind} runs in the selected sources to measure or predict from. Measure one on the "
                 "Benchmark page.")
     else:
-        basis = "predicted" if cpu.prediction else "measured"
-        st.metric(f"CPU time{explain.qualifier(basis)}", fmt.seconds(cpu.run_s),
-                  help=f"{epochs} epochs + compile and transfer on {cpu.device}")
-        st.metric(f"CPU cost{explain.qualifier(basis)}", fmt.money(cpu.run_s / 3600 * prices.cpu_per_h),
-                  help=f"at ${prices.cpu_per_h:g} per hour (sidebar)")
-        if cpu.prediction:
-            st.markdown(explain.prediction_line(cpu))
-        else:
-            st.caption(f"Measured on {explain.where(cpu)}: {fmt.seconds(cpu.epoch_s)} per epoch (median of "
-                       f"{len(cpu.run_ids)} runs) + {fmt.seconds(cpu.fixed_s)} compile and transfer.")
+        shown, below = explain.cpu_alone(cpu, prices, epochs)
+        for tile in shown:
+            st.metric(tile.label, tile.value, help=tile.help)
+        (st.markdown if cpu.prediction else st.caption)(below)
     for note in v.notes:
         st.info(note[0].upper() + note[1:])
     st.markdown(explain.memory_text(v, [cpu] if cpu else []))
     st.stop()
 
-c = v.costs
-label = explain.qualifier(v.basis)
-interval = explain.interval_text(v)
 level, headline = explain.headline(v, prices)
 {"info": st.info, "success": st.success, "warning": st.warning}[level](headline)
 # The chart of measured speedups on the left, the numbers on the right. The chart comes first in the
@@ -179,29 +170,10 @@ else:
     numbers = st.container()
 with numbers:
     left, right = st.columns(2)
-    gpus = f"{v.gpu.devices} x {v.gpu.device}" if v.gpu.devices > 1 else v.gpu.device
-    if v.cpu.feasible:
-        left.metric(f"CPU time{label}", fmt.seconds(v.cpu.run_s),
-                    help=f"{epochs} epochs + compile and transfer, {v.cpu.device}")
-    else:
-        left.metric("CPU time", "—", help=f"The CPU cannot hold this job. {v.cpu.memory.describe(v.cpu.device)}")
-    right.metric(f"GPU time{label}", fmt.seconds(v.gpu.run_s),
-                 help=f"{epochs} epochs + compile and transfer, {gpus}")
-    if v.cpu.feasible:
-        left.metric(f"CPU cost{label}", fmt.money(c.cpu_run), help=f"at ${prices.cpu_per_h:g} per hour")
-    else:
-        left.metric("CPU cost", "—", help="The CPU cannot hold this job: no cost to quote.")
-    right.metric(f"GPU cost{label}", fmt.money(c.gpu_total),
-                 help=f"at {v.gpu.devices} x ${prices.gpu_per_h:g} per hour")
-    if v.cpu.feasible:
-        left.metric(f"Job speedup{label}", fmt.ratio(v.speedup_end_to_end, *(v.end_to_end_interval or (None, None))),
-                    help=f"CPU time / GPU time for {epochs} epochs, compile and transfer included")
-        right.metric(f"Epoch speedup{label}", fmt.ratio(v.speedup, v.speedup_low, v.speedup_high),
-                     help=f"CPU epoch time / GPU epoch time; {interval}")
-    note = explain.basis_note(v)  # why the numbers are not a measurement, when they are not
-    st.caption(f"{v.cpu.device} at ${prices.cpu_per_h:g}/h against {gpus} at ${prices.gpu_per_h:g}/h each: the GPU "
-               f"must be {prices.break_even_speedup:.3g}x faster to cost less." + (f"\n\n{note}" if note else "")
-               + "".join(f"\n\n{line}" for line in v.notes))  # plans, thin or disagreeing runs: said, not hidden
+    for cpu_tile, gpu_tile in explain.tiles(v, prices, epochs):
+        left.metric(cpu_tile.label, cpu_tile.value, help=cpu_tile.help)
+        right.metric(gpu_tile.label, gpu_tile.value, help=gpu_tile.help)
+    st.caption(explain.prices_caption(v, prices))
 
 # Every measured device's answer, cheapest first, like a price list.
 listing = every_device(job, epochs, tuple(sorted(data.typed_prices().items())), tuple(state.selected_sources()),

@@ -6,6 +6,8 @@ comes from the verdict (measured, predicted or scaled, and the text says which).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import polars as pl
 
 from engine.analysis import tables
@@ -50,6 +52,60 @@ def memory_text(verdict: Verdict, sides: list[Side]) -> str:
         if side.memory:
             text += f"; {side.memory.describe(side.device)}"
     return f"**Memory** (estimate: parameters, gradients, optimizer state, activations, dataset): {text}."
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One metric tile: its label, its value as shown, and its help text."""
+
+    label: str
+    value: str
+    help: str
+
+
+def tiles(v: Verdict, prices: Prices, epochs: int) -> list[tuple[Tile, Tile]]:
+    """The Overview's numbers as rows of (CPU tile, GPU tile): time, cost, then job and epoch speedup (only when
+    the CPU can hold the job; else its tiles say why it has no number)."""
+    label, c = qualifier(v.basis), v.costs
+    gpus = f"{v.gpu.devices} x {v.gpu.device}" if v.gpu.devices > 1 else v.gpu.device
+    gpu_time = Tile(f"GPU time{label}", fmt.seconds(v.gpu.run_s), f"{epochs} epochs + compile and transfer, {gpus}")
+    gpu_cost = Tile(f"GPU cost{label}", fmt.money(c.gpu_total), f"at {v.gpu.devices} x ${prices.gpu_per_h:g} per hour")
+    if not v.cpu.feasible:
+        return [(Tile("CPU time", "—", f"The CPU cannot hold this job. {v.cpu.memory.describe(v.cpu.device)}"),
+                 gpu_time), (Tile("CPU cost", "—", "The CPU cannot hold this job: no cost to quote."), gpu_cost)]
+    return [
+        (Tile(f"CPU time{label}", fmt.seconds(v.cpu.run_s), f"{epochs} epochs + compile and transfer, {v.cpu.device}"),
+         gpu_time),
+        (Tile(f"CPU cost{label}", fmt.money(c.cpu_run), f"at ${prices.cpu_per_h:g} per hour"), gpu_cost),
+        (Tile(f"Job speedup{label}", fmt.ratio(v.speedup_end_to_end, *(v.end_to_end_interval or (None, None))),
+              f"CPU time / GPU time for {epochs} epochs, compile and transfer included"),
+         Tile(f"Epoch speedup{label}", fmt.ratio(v.speedup, v.speedup_low, v.speedup_high),
+              f"CPU epoch time / GPU epoch time; {interval_text(v)}")),
+    ]
+
+
+def cpu_alone(cpu: Side, prices: Prices, epochs: int) -> tuple[list[Tile], str]:
+    """With no GPU to compare: the CPU's time and cost tiles, and the Markdown under them (the prediction, or the
+    runs it was measured on)."""
+    basis = "predicted" if cpu.prediction else "measured"
+    shown = [Tile(f"CPU time{qualifier(basis)}", fmt.seconds(cpu.run_s),
+                  f"{epochs} epochs + compile and transfer on {cpu.device}"),
+             Tile(f"CPU cost{qualifier(basis)}", fmt.money(cpu.run_s / 3600 * prices.cpu_per_h),
+                  f"at ${prices.cpu_per_h:g} per hour (sidebar)")]
+    if cpu.prediction:
+        return shown, prediction_line(cpu)
+    return shown, (f"Measured on {where(cpu)}: {fmt.seconds(cpu.epoch_s)} per epoch (median of {len(cpu.run_ids)} "
+                   f"runs) + {fmt.seconds(cpu.fixed_s)} compile and transfer.")
+
+
+def prices_caption(v: Verdict, prices: Prices) -> str:
+    """The Markdown under the tiles: the prices and the break-even speedup, why the numbers are not a measurement
+    (when they are not), and the verdict's notes (plans, thin or disagreeing runs: said, not hidden)."""
+    gpus = f"{v.gpu.devices} x {v.gpu.device}" if v.gpu.devices > 1 else v.gpu.device
+    note = basis_note(v)
+    return (f"{v.cpu.device} at ${prices.cpu_per_h:g}/h against {gpus} at ${prices.gpu_per_h:g}/h each: the GPU "
+            f"must be {prices.break_even_speedup:.3g}x faster to cost less." + (f"\n\n{note}" if note else "")
+            + "".join(f"\n\n{line}" for line in v.notes))
 
 
 def interval_text(v: Verdict) -> str:

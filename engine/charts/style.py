@@ -14,6 +14,7 @@ import math
 import zlib
 from collections.abc import Iterable
 
+import numpy as np
 import plotly.graph_objects as go
 
 # Plotly's qualitative palette without the three colours the reference devices keep to themselves.
@@ -60,18 +61,17 @@ def log_ticks(low: float, high: float) -> list[float]:
     return inside if len(inside) >= 2 else [t for t in ticks if low / 10 <= t <= high * 10][:4]
 
 
-def _numbers(values) -> list[float]:
+def _extent(values) -> tuple[float, float] | None:
+    """(smallest, largest) positive finite value of a trace's x or y (a NumPy array or a list with gaps as None),
+    without a Python loop over the points: the Overview's chart holds thousands."""
     if values is None:
-        return []
-    out = []
-    for v in values:
-        try:
-            f = float(v)
-        except (TypeError, ValueError):
-            continue
-        if f > 0 and math.isfinite(f):
-            out.append(f)
-    return out
+        return None
+    try:
+        array = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):  # text (a category axis): no numbers to place ticks by
+        return None
+    usable = array[np.isfinite(array) & (array > 0)]
+    return (float(usable.min()), float(usable.max())) if usable.size else None
 
 
 def readable_log_axes(fig: go.Figure) -> go.Figure:
@@ -81,13 +81,11 @@ def readable_log_axes(fig: go.Figure) -> go.Figure:
     for name in axes:
         letter, suffix = name[0], name[5:]  # "xaxis2" -> "x", "2"
         ref = letter + suffix
-        values: list[float] = []
-        for trace in fig.data:
-            if (getattr(trace, f"{letter}axis", None) or letter) == ref:
-                values += _numbers(getattr(trace, letter, None))
-        if not values:
+        extents = [e for trace in fig.data if (getattr(trace, f"{letter}axis", None) or letter) == ref
+                   if (e := _extent(getattr(trace, letter, None))) is not None]
+        if not extents:
             continue
-        ticks = log_ticks(min(values), max(values))
+        ticks = log_ticks(min(e[0] for e in extents), max(e[1] for e in extents))
         if ticks:
             fig.layout[name].update(tickmode="array", tickvals=ticks, ticktext=[tick_text(t) for t in ticks])
     return fig

@@ -49,26 +49,25 @@ def with_value(column: str, value, dtype) -> pl.DataFrame:
     return one_run().with_columns(pl.Series(column, [value], dtype=dtype))
 
 
+def _edges_kept_and_past_refused(column: str, dtype, edges, past) -> None:
+    for edge in edges:
+        assert store.validate_frame(with_value(column, edge, dtype))[column][0] == edge
+    for bad in past:
+        with pytest.raises(store.ImportRejected, match=f"column {column} "):
+            store.validate_frame(with_value(column, bad, dtype))
+
+
 @pytest.mark.parametrize("column", sorted(INTEGER_RANGES))
 def test_whole_number_columns_accept_their_edges_and_refuse_one_past(column):
     low, high = INTEGER_RANGES[column]
-    for edge in (low, high):
-        out = store.validate_frame(with_value(column, edge, pl.Int64))
-        assert out[column][0] == edge
-    for past in (low - 1, high + 1):
-        with pytest.raises(store.ImportRejected, match=f"column {column} "):
-            store.validate_frame(with_value(column, past, pl.Int64))
+    _edges_kept_and_past_refused(column, pl.Int64, (low, high), (low - 1, high + 1))
 
 
 @pytest.mark.parametrize("column", sorted(FLOAT_RANGES))
 def test_number_columns_accept_their_edges_and_refuse_past_them_and_non_finite(column):
     low, high = FLOAT_RANGES[column]
-    for edge in (low, high):
-        out = store.validate_frame(with_value(column, edge, pl.Float64))
-        assert out[column][0] == edge
-    for bad in (-1e-9, high * 1.000001, math.nan, math.inf, -math.inf):
-        with pytest.raises(store.ImportRejected, match=f"column {column} "):
-            store.validate_frame(with_value(column, bad, pl.Float64))
+    _edges_kept_and_past_refused(column, pl.Float64, (low, high),
+                                 (-1e-9, high * 1.000001, math.nan, math.inf, -math.inf))
 
 
 def test_a_whole_number_written_as_a_float_is_accepted_and_a_fraction_is_not():
