@@ -34,6 +34,7 @@ if problems := state.drop_non_finite_query_params():
     st.rerun()
 for problem in st.session_state.pop("url_problems", []):
     st.error(problem)
+state.keep_sidebar_in_url()
 sidebar.render()
 with state.app_frame():
     page.run()

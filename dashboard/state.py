@@ -77,6 +77,28 @@ def drop_non_finite_query_params() -> list[str]:
     return messages
 
 
+def keep_sidebar_in_url() -> None:
+    """Put the sidebar's set values back into the URL on a page switch, before the sidebar is drawn.
+
+    Streamlit 1.67's browser drops the query string when a visitor moves to another page; a bound widget
+    writes its value back only if it was last set on screen, not when it came from the opened link. So a
+    shared link's prices and sources vanished from the URL on the first page switch (issue 18). Assigning
+    the held value again before the widget is drawn marks it as set by code, and Streamlit then writes it
+    to the URL. Only values that differ from the default and are missing from the URL are touched.
+    """
+    for key in sidebar_url_keys():
+        if key in st.query_params or key not in st.session_state:
+            continue
+        value = st.session_state[key]
+        if value is not None and value != DEFAULTS.get(key):
+            st.session_state[key] = value
+
+
+def sidebar_url_keys() -> list[str]:
+    """The URL keys of the sidebar's widgets: sources, the two price overrides and each device's price."""
+    return ["sources", "gpu_price", "cpu_price"] + [k for k in st.session_state if str(k).startswith("px_")]
+
+
 _frame = threading.local()  # each browser session's script runs in its own thread
 
 

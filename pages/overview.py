@@ -20,6 +20,10 @@ from engine.base import counts, fmt
 from engine.base.config import DTYPES, MODEL_KINDS, ConfigError, DataConfig, ModelConfig, RunConfig, TrainConfig
 
 POWERS = [2**k for k in range(3, 14)]  # 8 ... 8192
+# The dataset-size slider's stops: powers of two (what sweeps measure) and 1-2-5 steps (what people quote: 50,000
+# CIFAR images), 256 ... 100 million samples.
+SAMPLE_STEPS = sorted({2**k for k in range(8, 27)} | {m * 10**e for e in range(3, 9) for m in (1, 2, 5) if m * 10**e <= 10**8})
+EPOCH_STEPS = [m * 10**e for e in range(5) for m in (1, 2, 3, 5)] + [100_000]  # 1, 2, 3, 5, 10 ... 50,000, 100,000
 FAIR = "Fair pair (default)"
 # Radio label -> engine.answer.verdict's runs_choice.
 RUNS_CHOICES = {"Auto": "auto", "My runs": "mine", "Reference": "reference"}
@@ -30,21 +34,27 @@ PRESETS = {
     "200-billion-parameter final layer": "final_layer_200b",
 }
 
+
+
 state.through_app()
 st.title("Do you need a GPU?")
 st.caption("Describe the network and the training you plan. The answer comes from measured runs, "
            "never from a rule of thumb.")
 
-# This page's inputs sit in one popover: the browser draws its widgets only when it is opened, so none
-# of their modules is loaded and run before the chart's (docs/PERFORMANCE.md, page load).
-# The lines under it say what is set; every setting is also in the page's URL.
-with st.popover("Describe your network", icon=":material/tune:"):
+# The inputs sit in sight beside the chart, as sliders: moving one redraws the answer (issue 18). The sliders show
+# plain numbers on purpose: a select slider writes its shown label into the URL, and a link should read
+# ov_samples=50000 (the line under the sliders says "50,000 samples"). The chart's
+# column comes first in the page, so the browser asks for Plotly's module before the widgets' and draws the chart
+# sooner (docs/PERFORMANCE.md, page load); the headline's slot is above both and filled once the answer is known.
+headline_slot = st.empty()
+chart_column, inputs = st.columns([3, 2], gap="medium")
+with inputs.container(border=True):
     preset = PRESETS[st.radio(
         "Answer for", list(PRESETS), horizontal=True, key="ov_preset", bind="query-params",
-        help="Your network, set with the widgets below, or one of the seed article's two examples: a network of 10 "
+        help="Your network, set with the sliders below, or one of the seed article's two examples: a network of 10 "
              "billion parameters, and a final layer of 100 million outputs x 2,000 inputs (200 billion parameters).")]
+    c1, c2 = st.columns(2)
     if preset == "custom":
-        c1, c2 = st.columns(2)
         kind = c1.selectbox("Network", MODEL_KINDS, key="ov_model", bind="query-params",
                             help="mlp: dense layers; cnn: 3x3 convolutions on 32x32x3 images; transformer: an "
                                  "encoder over 32 tokens.")
@@ -55,25 +65,25 @@ with st.popover("Describe your network", icon=":material/tune:"):
         channels = c1.select_slider("First conv channels (CNN)", [4, 8, 16, 32, 64, 128], value=16,
                                     key="ov_channels", bind="query-params", disabled=kind != "cnn")
         batch = c2.select_slider("Batch size", POWERS, value=128, key="ov_batch", bind="query-params")
-        samples = c1.number_input("Dataset size (samples)", min_value=1, max_value=100_000_000, value=50_000,
-                                  step=1000, key="ov_samples", bind="query-params")
-        epochs = c2.number_input("Epochs", min_value=1, max_value=100_000, value=10, key="ov_epochs",
-                                 bind="query-params")
+        samples = c1.select_slider("Dataset size (samples)", SAMPLE_STEPS, value=50_000, key="ov_samples",
+                                   bind="query-params")
     else:
         st.caption("The network, batch and dataset of the example are fixed; the number of epochs is yours.")
-        epochs = st.number_input("Epochs", min_value=1, max_value=100_000, value=10, key="ov_epochs",
-                                 bind="query-params")
-    options = data.explorer_options()
-    d1, d2 = st.columns(2)
-    cpu_pick = d1.selectbox("CPU to compare with", [FAIR, *options["cpu_devices"]], key="ov_cpu", bind="query-params",
-                            help="Default: the accelerator's own host CPU where it was measured, else the measured "
-                                 "CPU closest to it in price.")
-    gpu_pick = d2.selectbox("Accelerator", [FAIR, *options["gpu_devices"]], key="ov_gpu", bind="query-params",
-                            help="Default: the accelerator with your own runs, else the one with the most runs.")
-    whose = RUNS_CHOICES[st.radio(
-        "Whose runs", list(RUNS_CHOICES), horizontal=True, key="ov_runs", bind="query-params",
-        help="When your own runs and the reference (or imported) runs measured the same configuration: 'Auto' "
-             "uses yours unless they disagree beyond their intervals, and then says so.")]
+    epochs = (c2 if preset == "custom" else st).select_slider(
+        "Epochs", EPOCH_STEPS, value=10, key="ov_epochs", bind="query-params")
+    # Which devices and whose runs: settings of the comparison, not of the network; one click away.
+    with st.popover("Devices compared", icon=":material/compare_arrows:", width="stretch"):
+        options = data.explorer_options()
+        cpu_pick = st.selectbox("CPU to compare with", [FAIR, *options["cpu_devices"]], key="ov_cpu",
+                                bind="query-params",
+                                help="Default: the accelerator's own host CPU where it was measured, else the measured "
+                                     "CPU closest to it in price.")
+        gpu_pick = st.selectbox("Accelerator", [FAIR, *options["gpu_devices"]], key="ov_gpu", bind="query-params",
+                                help="Default: the accelerator with your own runs, else the one with the most runs.")
+        whose = RUNS_CHOICES[st.radio(
+            "Whose runs", list(RUNS_CHOICES), horizontal=True, key="ov_runs", bind="query-params",
+            help="When your own runs and the reference (or imported) runs measured the same configuration: 'Auto' "
+                 "uses yours unless they disagree beyond their intervals, and then says so.")]
 if preset == "custom":
     try:
         job = RunConfig(
@@ -82,20 +92,20 @@ if preset == "custom":
             train=TrainConfig(batch_size=int(batch), epochs=int(epochs), dtype=dtype),
         )
     except ConfigError as exc:
-        st.error(f"{exc}. Change that setting under “Describe your network”.")
+        inputs.error(f"{exc}. Change that setting above.")
         st.stop()
     params = counts.parameter_count(job)
     shape = f"width {width}, depth {depth}" + (f", {channels} first channels" if kind == "cnn" else "")
-    st.markdown(f"**{kind.upper()}**, {shape}: **{params:,} parameters** ({fmt.count(params)}; exact count), "
+    inputs.markdown(f"**{kind.upper()}**, {shape}: **{params:,} parameters** ({fmt.count(params)}; exact count), "
                 f"{int(samples):,} samples, batch {batch}, {int(epochs)} epochs, {dtype}. One training step costs "
                 f"{fmt.si(counts.flops_per_step(job), 'FLOPs')} (analytic).")
 else:
     job = PRESET_WORKLOADS[preset]()
     kind = job.kind
-    st.markdown(f"**{job.name}**: {job.params:,} parameters ({fmt.count(job.params)}), batch {job.batch_size}, "
+    inputs.markdown(f"**{job.name}**: {job.params:,} parameters ({fmt.count(job.params)}), batch {job.batch_size}, "
                 f"{job.samples:,} samples, {job.dtype}, {int(epochs)} epochs; one training step costs "
                 f"{fmt.si(job.flops_per_step, 'FLOPs')} (analytic).")
-    st.caption(f"Built as {job.note}. Nothing this size was measured: the answer below is a PREDICTION from the "
+    inputs.caption(f"Built as {job.note}. Nothing this size was measured: the answer below is a PREDICTION from the "
                "performance model fitted on measured runs, and says what it was fitted on.")
 epochs = int(epochs)
 
@@ -144,36 +154,34 @@ for note in price_notes:
 if v.basis == "none":
     cpu = alone(job, runs.frame, "cpu", epochs)
     if cpu is None:
-        st.info(f"No measured {kind} runs in the selected sources to measure or predict from. Measure one on the "
+        chart_column.info(f"No measured {kind} runs in the selected sources to measure or predict from. Measure one on the "
                 "Benchmark page.")
     else:
         shown, below = explain.cpu_alone(cpu, prices, epochs)
         for tile in shown:
-            st.metric(tile.label, tile.value, help=tile.help)
-        (st.markdown if cpu.prediction else st.caption)(below)
+            chart_column.metric(tile.label, tile.value, help=tile.help)
+        (chart_column.markdown if cpu.prediction else chart_column.caption)(below)
     for note in v.notes:
         st.info(note[0].upper() + note[1:])
     st.markdown(explain.memory_text(v, [cpu] if cpu else []))
     st.stop()
 
 level, headline = explain.headline(v, prices)
-{"info": st.info, "success": st.success, "warning": st.warning}[level](headline)
-# The chart of measured speedups on the left, the numbers on the right. The chart comes first in the
-# page, so the browser asks for Plotly's module before the metrics' and draws it sooner
-# (docs/PERFORMANCE.md, page load).
+getattr(headline_slot, level)(headline)
 if chart is not None:
-    chart_column, numbers = st.columns([3, 2], gap="medium")
     chart_column.plotly_chart(chart, key="ov_chart")
     chart_column.caption(f"Where your network (dashed line) sits among the measured speedups of {v.workload.kind} "
                          f"networks ({v.workload.dtype}), {v.gpu.device} over {v.cpu.device}.")
-else:
-    numbers = st.container()
-with numbers:
-    left, right = st.columns(2)
-    for cpu_tile, gpu_tile in explain.tiles(v, prices, epochs):
-        left.metric(cpu_tile.label, cpu_tile.value, help=cpu_tile.help)
-        right.metric(gpu_tile.label, gpu_tile.value, help=gpu_tile.help)
-    st.caption(explain.prices_caption(v, prices))
+# The numbers grouped by device, a column each: CPU, GPU, then the speedups (on a phone the columns stack, so
+# each device's time and cost stay together).
+groups = list(zip(*explain.tiles(v, prices, epochs), strict=True))  # (CPU tiles, GPU tiles)
+cpu_tiles, gpu_tiles = groups
+speedups = [t for t in (*cpu_tiles, *gpu_tiles) if "speedup" in t.label.lower()]
+for column, shown in zip(st.columns(3), ([t for t in cpu_tiles if t not in speedups],
+                                          [t for t in gpu_tiles if t not in speedups], speedups), strict=True):
+    for tile in shown:
+        column.metric(tile.label, tile.value, help=tile.help)
+st.caption(explain.prices_caption(v, prices))
 
 # Every measured device's answer, cheapest first, like a price list.
 listing = every_device(job, epochs, tuple(sorted(data.typed_prices().items())), tuple(state.selected_sources()),

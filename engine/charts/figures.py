@@ -264,8 +264,12 @@ def legend_below(fig: go.Figure, base_height: int = 450) -> go.Figure:
     """The legend in rows under the plot, and the figure taller by one line (px) per entry: on a phone a legend on
     the right takes most of the width, and one below wraps to a line per entry without squeezing the plot away."""
     entries = sum(1 for t in fig.data if t.showlegend is not False and t.name)
-    fig.update_layout(height=base_height + 22 * entries, legend_title_text="",
-                      legend={"orientation": "h", "yanchor": "top", "y": -0.18, "xanchor": "left", "x": 0})
+    # Anchored to the figure's bottom edge, in a bottom margin that holds it: a legend placed at a fraction of
+    # the plot's height below the axis ran into the x-axis title once the plot was short (a phone).
+    legend_px = 22 * entries
+    fig.update_layout(height=base_height + legend_px, legend_title_text="", margin={"b": 70 + legend_px},
+                      legend={"orientation": "h", "yref": "container", "yanchor": "bottom", "y": 0,
+                              "xanchor": "left", "x": 0})
     return fig
 
 
