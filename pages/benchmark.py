@@ -11,7 +11,7 @@ from collections import Counter
 import polars as pl
 import streamlit as st
 
-from dashboard import data, jobs, state
+from dashboard import columns, data, jobs, state
 from engine.analysis import tables
 from engine.base import fmt
 from engine.base.config import (
@@ -34,9 +34,15 @@ from engine.runlog import store
 
 JOBS_KEY = "bench_job_ids"
 POWERS = [2**k for k in range(3, 17)]  # 8 ... 65,536
-SHOWN_COLUMNS = ["status", "device", "source", "model", "width", "depth", "params", "batch_size", "dataset_size",
-                 "dtype", "matmul_precision", "mode", "compile_s", "transfer_s", "epoch_s_median", "epoch_s_iqr",
-                 "noisy", "end_to_end_s", "samples_per_s", "achieved_flops_per_s", "loss_first", "loss_last", "error"]
+# The answer first (where, how fast), then how the run went and what it trained.
+SHOWN_COLUMNS = ["device", "status", "epoch_s_median", "epoch_s_iqr", "samples_per_s", "end_to_end_s", "compile_s",
+                 "transfer_s", "achieved_flops_per_s", "noisy", "loss_first", "loss_last", "model", "params",
+                 "batch_size", "dataset_size", "width", "depth", "dtype", "matmul_precision", "mode", "source", "error"]
+FORMATS = {"epoch_s_median": ("s/epoch (median)", "seconds"), "epoch_s_iqr": ("s/epoch (IQR)", "seconds"),
+           "samples_per_s": ("samples/s", "per_s"), "end_to_end_s": ("end to end", "seconds"),
+           "compile_s": ("compile", "seconds"), "transfer_s": ("transfer", "seconds"),
+           "achieved_flops_per_s": ("FLOP/s achieved", "per_s"), "params": ("parameters", "count"),
+           "batch_size": ("batch", "count"), "dataset_size": ("samples", "count")}
 
 state.through_app()
 st.title("Benchmark")
@@ -129,7 +135,8 @@ if not job.saved:
 
 mine = store.load_runs(job.saved).frame.collect()
 st.subheader("Runs of this job")
-st.dataframe(tables.with_device(mine).select(SHOWN_COLUMNS), hide_index=True)
+st.dataframe(tables.with_device(mine).select(SHOWN_COLUMNS), hide_index=True,
+             column_config=columns.table_config(FORMATS))
 
 ok = tables.ok_runs(mine)
 if ok.height and ok["epoch_losses"].list.len().max():

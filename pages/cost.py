@@ -13,7 +13,7 @@ Every time comes from measured runs; costs are those times at the sidebar's pric
 import polars as pl
 import streamlit as st
 
-from dashboard import data, state
+from dashboard import columns, data, state
 from engine.analysis import cost
 from engine.base import fmt
 from engine.base.config import ConfigError
@@ -73,14 +73,17 @@ if not have_gpu:
         per_s = prices.cpu_per_h / cost.SECONDS_PER_HOUR
         st.dataframe(
             sides.sort("model", "params").select(
-                "device", "model", "width", "depth", "channels", "params", "batch_size", "dataset_size", "dtype",
-                pl.col("epoch_s").alias("CPU s/epoch"), fixed.alias("compile + transfer s"),
-                (pl.col("epoch_s") * per_s).alias("CPU $/epoch"),
                 ((fixed + epochs * pl.col("epoch_s")) * per_s).alias(f"CPU $ per {epochs}-epoch run"),
+                (pl.col("epoch_s") * per_s).alias("CPU $/epoch"),
+                pl.col("epoch_s").alias("CPU s/epoch"), fixed.alias("compile + transfer s"),
+                "device", "model", "params", "batch_size", "dataset_size", "width", "depth", "channels", "dtype",
             ),
             hide_index=True, key="co_cpu_table",
-            column_config={name: st.column_config.NumberColumn(format="$%.3g")
-                           for name in ("CPU $/epoch", f"CPU $ per {epochs}-epoch run")},
+            column_config={
+                **{name: columns.number(name, "dollars") for name in ("CPU $/epoch", f"CPU $ per {epochs}-epoch run")},
+                **{name: columns.number(name, "seconds") for name in ("CPU s/epoch", "compile + transfer s")},
+                **columns.table_config({"params": ("parameters", "count"), "batch_size": ("batch", "count"),
+                                        "dataset_size": ("samples", "count")})},
         )
     else:
         st.info("No finished CPU runs either: measure one on the Benchmark page.")
@@ -93,22 +96,27 @@ else:
     costed = cost.with_amortization(cost.with_costs(pairs, prices, epochs), prices).with_columns(
         cost.above_break_even(prices).alias("beats_break_even"))
     st.dataframe(
+        # The answer first (which run is cheaper, by how much, from which epoch), then what was measured.
         costed.select(
-            "model", "width", "depth", "channels", "params", "batch_size", "dataset_size", "dtype",
-            "matmul_precision", "gpu_device", "cpu_device",
-            pl.col("speedup").round(3).alias("speedup per epoch"),
-            pl.col("ci_low").round(3).alias("95% CI low"), pl.col("ci_high").round(3).alias("95% CI high"),
-            pl.col("beats_break_even").alias(f"above break-even {fmt.number(prices.break_even_speedup)}x?"),
-            pl.col("cpu_cost_epoch").alias("CPU $/epoch"), pl.col("gpu_cost_epoch").alias("GPU $/epoch"),
+            pl.col("cheaper").str.to_uppercase().alias("cheaper run"),
             pl.col("cpu_cost_run").alias(f"CPU $ per {epochs}-epoch run"),
             pl.col("gpu_cost_run").alias(f"GPU $ per {epochs}-epoch run"),
-            pl.col("cheaper").str.to_uppercase().alias("cheaper run"),
+            pl.col("speedup").alias("speedup per epoch"),
+            pl.col("ci_low").alias("95% CI low"), pl.col("ci_high").alias("95% CI high"),
+            pl.col("beats_break_even").alias(f"above break-even {fmt.number(prices.break_even_speedup)}x?"),
             pl.col("time_amort").alias("GPU total time lower from epoch"),
             pl.col("cost_amort").alias("GPU total cost lower from epoch"),
+            "model", "params", "batch_size", "dataset_size", "gpu_device", "cpu_device",
+            pl.col("cpu_cost_epoch").alias("CPU $/epoch"), pl.col("gpu_cost_epoch").alias("GPU $/epoch"),
+            "width", "depth", "channels", "dtype", "matmul_precision",
         ),
         hide_index=True, key="co_table",
-        column_config={name: st.column_config.NumberColumn(format="$%.3g") for name in (
-            "CPU $/epoch", "GPU $/epoch", f"CPU $ per {epochs}-epoch run", f"GPU $ per {epochs}-epoch run")},
+        column_config={
+            **{name: columns.number(name, "dollars") for name in (
+                "CPU $/epoch", "GPU $/epoch", f"CPU $ per {epochs}-epoch run", f"GPU $ per {epochs}-epoch run")},
+            **{name: columns.number(name, "speedup") for name in ("speedup per epoch", "95% CI low", "95% CI high")},
+            **columns.table_config({"params": ("parameters", "count"), "batch_size": ("batch", "count"),
+                                    "dataset_size": ("samples", "count")})},
     )
     st.caption(f"A run = compile + host-to-device transfer + {fmt.plural(epochs, 'epoch')} x the median measured epoch time, on "
                "each machine, at the sidebar's prices. 'Lower from epoch' is amortization: the fewest epochs from "

@@ -14,7 +14,7 @@ kind, the step-time model t_step = overhead + max(FLOPs / rate at the batch, byt
 import polars as pl
 import streamlit as st
 
-from dashboard import data, jobs, state
+from dashboard import columns, data, jobs, state
 from dashboard.sidebar import _plain as plain  # every Markdown and HTML character escaped
 from engine.analysis import perfmodel, tables
 from engine.answer import caveats
@@ -141,6 +141,8 @@ st.dataframe(
         pl.col("error").alias("no fit because"),
     ),
     hide_index=True, key="hw_fits",
+    column_config={name: columns.number(name, "count") for name in (
+        "batch at half the rate", "FLOPs/step from", "FLOPs/step to", "runs", "distinct FLOP counts")},
 )
 st.caption("Fitted by robust weighted least squares on each group's runs (time per step = median epoch time / steps "
            "per epoch; FLOPs = analytic per step). The rate, the batch at which half of it is reached and the "

@@ -11,7 +11,7 @@ anything measured: they are always answered as labelled predictions, with a memo
 
 import streamlit as st
 
-from dashboard import data, state
+from dashboard import columns, data, state
 from engine.analysis.workload import PRESET_WORKLOADS
 from engine.answer import explain
 from engine.answer.price_list import price_list
@@ -192,10 +192,9 @@ if listing.height:
     st.dataframe(
         listing.select("device", "devices", "job_s", "cost_usd", "usd_per_hour", "fits", "basis", "price_basis"),
         hide_index=True, key="ov_price_list",
-        column_config={"job_s": st.column_config.NumberColumn("time (s)", format="%.4g"),
-                       "cost_usd": st.column_config.NumberColumn("cost ($)", format="%.4g"),
-                       "usd_per_hour": st.column_config.NumberColumn("$/h each", format="%.4g"),
-                       "devices": st.column_config.NumberColumn("devices", format="%d"),
+        column_config={**columns.table_config({"job_s": ("time", "seconds"), "cost_usd": ("cost", "dollars"),
+                                                "usd_per_hour": ("$/h each", "dollars"),
+                                                "devices": ("devices", "count")}),
                        "price_basis": st.column_config.TextColumn("price from")})
 # What follows the numbers is one Markdown element: the browser draws all of the answer's elements
 # before Plotly's module runs, so each one more delays the chart (docs/PERFORMANCE.md, page load).

@@ -10,17 +10,22 @@ import io
 import polars as pl
 import streamlit as st
 
-from dashboard import data, state
+from dashboard import columns, data, state
 from engine.analysis import tables
 from engine.base import fmt
 from engine.base.limits import LimitError
 from engine.runlog import store
 
+# The answer a row gives first (what ran where, and how fast), then when and how it was measured.
 # host: the machine, so runs made on several machines (a rented GPU box, a laptop) are told apart.
-MAIN_COLUMNS = ["created_at", "source", "host", "status", "device", "device_count", "model", "width", "depth",
-                "params", "batch_size", "dataset_size", "dtype", "matmul_precision", "mode", "epoch_s_median",
-                "epoch_s_iqr", "end_to_end_s", "compile_s", "transfer_s", "engine_version", "xla_options", "allocator",
-                "error"]
+MAIN_COLUMNS = ["device", "model", "params", "batch_size", "dataset_size", "epoch_s_median", "epoch_s_iqr",
+                "end_to_end_s", "compile_s", "transfer_s", "status", "device_count", "width", "depth", "dtype",
+                "matmul_precision", "mode", "created_at", "source", "host", "engine_version", "xla_options",
+                "allocator", "error"]
+FORMATS = {"params": ("parameters", "count"), "batch_size": ("batch", "count"), "dataset_size": ("samples", "count"),
+           "epoch_s_median": ("s/epoch (median)", "seconds"), "epoch_s_iqr": ("s/epoch (IQR)", "seconds"),
+           "end_to_end_s": ("end to end", "seconds"), "compile_s": ("compile", "seconds"),
+           "transfer_s": ("transfer", "seconds")}
 MAX_TABLE_ROWS = 1_000
 
 state.through_app()
@@ -71,7 +76,8 @@ else:
     if order.height > MAX_TABLE_ROWS:
         st.caption(f"The table lists the newest {MAX_TABLE_ROWS:,} of these {order.height:,} runs; the downloads "
                    "hold all of them.")
-    st.dataframe(table if all_columns else table.select(MAIN_COLUMNS), hide_index=True)
+    st.dataframe(table if all_columns else table.select(MAIN_COLUMNS), hide_index=True,
+                 column_config=columns.table_config(FORMATS))
 
     def as_csv() -> bytes:  # made when the button is pressed, not on every visit (memory on a public host)
         buffer = io.BytesIO()

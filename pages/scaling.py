@@ -7,7 +7,7 @@ Throughput and efficiency against the device count, per configuration and device
 import polars as pl
 import streamlit as st
 
-from dashboard import data, state
+from dashboard import columns, data, state
 from engine.analysis import scaling
 from engine.charts import figures
 
@@ -44,16 +44,19 @@ st.caption("Throughput = samples per epoch / median epoch time over every timed 
            "against the same one-device run.")
 
 st.subheader("Scaling table")
+# The answer first (how much faster on N devices, and how close to ideal), then what was measured.
 st.dataframe(
     table.select(
-        pl.col("label").alias("series"), pl.col("layout").alias("devices where"), "device_count", "mesh_shape",
-        "emulated", "model", "params", "batch_size",
-        "dataset_size", "dtype", "mode", "device", "host",
-        pl.col("samples_per_s").round(1).alias("samples/s"),
-        pl.col("ideal_samples_per_s").round(1).alias("ideal samples/s"),
-        pl.col("speedup").round(3).alias("speedup over 1 device"),
-        pl.col("efficiency").round(3),
-        pl.col("epoch_s").alias("s/epoch (median)"), "runs", "epochs_timed",
+        pl.col("label").alias("series"), "device_count", "speedup", "efficiency", "samples_per_s",
+        "ideal_samples_per_s", pl.col("layout").alias("devices where"), "mesh_shape", "emulated", "model", "params",
+        "batch_size", "dataset_size", "dtype", "mode", "device", "host", "epoch_s", "runs", "epochs_timed",
     ),
     hide_index=True, key="sc_table",
+    column_config=columns.table_config({
+        "device_count": ("devices N", "count"), "speedup": ("speedup over 1 device", "speedup"),
+        "efficiency": ("efficiency", "ratio"), "samples_per_s": ("samples/s", "per_s"),
+        "ideal_samples_per_s": ("ideal samples/s", "per_s"), "params": ("parameters", "count"),
+        "batch_size": ("batch", "count"), "dataset_size": ("samples", "count"),
+        "epoch_s": ("s/epoch (median)", "seconds"), "runs": ("runs", "count"),
+        "epochs_timed": ("epochs timed", "count")}),
 )

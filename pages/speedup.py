@@ -13,7 +13,7 @@ points, and the page says so.
 import polars as pl
 import streamlit as st
 
-from dashboard import data, state
+from dashboard import columns, data, state
 from engine.analysis import tables
 from engine.charts import figures
 
@@ -86,22 +86,25 @@ else:
                + (figures.thinned_note(size_chart) or ""))
 
     st.subheader("Speedup table")
-    st.dataframe(
-        pairs.select(
-            "model", "width", "depth", "channels", "params", "batch_size", "dataset_size", "dtype",
-            "matmul_precision", "gpu_device", "cpu_device", "gpu_source", "cpu_source",
-            pl.col("cpu_epoch_s").alias("CPU s/epoch"), pl.col("gpu_epoch_s").alias("GPU s/epoch"),
-            pl.col("speedup").round(3).alias("speedup per epoch"),
-            pl.col("ci_low").round(3).alias("95% CI low"), pl.col("ci_high").round(3).alias("95% CI high"),
-            pl.col("ci_basis").alias("interval over"), pl.col("epochs").alias("epochs (end to end)"),
-            pl.col("speedup_end_to_end").round(3).alias("speedup end to end"),
-            pl.col("e2e_ci_low").round(3).alias("e2e 95% CI low"), pl.col("e2e_ci_high").round(3).alias(
-                "e2e 95% CI high"),
-            pl.col("cpu_n_epochs").alias("CPU epochs timed"), pl.col("gpu_n_epochs").alias("GPU epochs timed"),
-            pl.col("cpu_runs").alias("CPU runs"), pl.col("gpu_runs").alias("GPU runs"),
-        ),
-        hide_index=True, key="sp_table",
-    )
+    # The answer first (speedups and their intervals), then what was measured; the rest behind the toggle.
+    every_column = st.toggle("Show every column", key="sp_all_columns", bind="query-params",
+                             help="Network shape, dtype, sources, epochs and runs behind each speedup")
+    answer_columns = {"speedup": ("speedup per epoch", "speedup"), "ci_low": ("95% CI low", "speedup"),
+                      "ci_high": ("95% CI high", "speedup"),
+                      "speedup_end_to_end": ("speedup end to end", "speedup"),
+                      "model": None, "params": ("parameters", "count"), "batch_size": ("batch", "count"),
+                      "dataset_size": ("samples", "count"), "gpu_device": None, "cpu_device": None}
+    detail_columns = {"cpu_epoch_s": ("CPU s/epoch", "seconds"), "gpu_epoch_s": ("GPU s/epoch", "seconds"),
+                      "ci_basis": None, "e2e_ci_low": ("e2e 95% CI low", "speedup"),
+                      "e2e_ci_high": ("e2e 95% CI high", "speedup"), "epochs": ("epochs (end to end)", "count"),
+                      "width": ("width", "count"), "depth": ("depth", "count"), "channels": ("channels", "count"),
+                      "dtype": None, "matmul_precision": None, "gpu_source": None, "cpu_source": None,
+                      "cpu_n_epochs": ("CPU epochs timed", "count"), "gpu_n_epochs": ("GPU epochs timed", "count"),
+                      "cpu_runs": ("CPU runs", "count"), "gpu_runs": ("GPU runs", "count")}
+    shown = {**answer_columns, **(detail_columns if every_column else {})}
+    st.dataframe(pairs.select([c for c in shown if c in pairs.columns]), hide_index=True, key="sp_table",
+                 column_config={**columns.table_config({c: f for c, f in shown.items() if f}),
+                                "gpu_device": "GPU", "cpu_device": "CPU", "ci_basis": "interval over"})
     st.caption("speedup = median CPU epoch time / median GPU epoch time, over every timed epoch of every run of "
                "that configuration on that device. The 95% interval ('interval over'): with two or more runs a side, "
                "over runs (a t interval on the runs' log epoch times, so run-to-run variation counts; its coverage "

@@ -70,7 +70,7 @@ def test_speedup_chart_of_many_pairs_draws_at_most_max_points_and_says_so():
         "ci_high": speedup * 1.1,
     })
     fig = figures.speedup_vs_params(pairs, 2.5)
-    drawn = sum(int(np.isfinite(np.asarray(t.y, dtype=float)).sum()) for t in fig.data if t.name == "mlp · batch 64")
+    drawn = sum(int(np.isfinite(np.asarray(t.y, dtype=float)).sum()) for t in fig.data if t.showlegend is False)
     assert drawn <= MAX_POINTS
     note = figures.thinned_note(fig)
     assert note.startswith(f"Showing {drawn:,} of {n:,} pairs") and fig.layout.title.subtitle.text == note

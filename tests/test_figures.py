@@ -37,23 +37,53 @@ def names(fig: go.Figure) -> list[str]:
 LEVELS = {"faster": 1.0, "cheaper": 2.5}
 
 
+def legend_entries(fig: go.Figure) -> list[str]:
+    return [t.name for t in fig.data if t.showlegend is not False and t.name]
+
+
 def test_speedup_vs_params(runs):
     pairs = tables.speedup_table(runs).pairs
     crossings = tables.crossovers(pairs, LEVELS)
     fig = figures.speedup_vs_params(pairs, 2.5, crossings)
     assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
-    assert {"mlp · batch 128", "cnn · batch 64", "transformer · batch 64"} <= set(names(fig))
-    assert "speedup 1: GPU as fast as CPU" in names(fig)
-    assert any(n.startswith("price ratio 2.5") for n in names(fig))
+    # The legend: one entry for the one GPU (its colour), the two reference lines and the crossovers; the three
+    # model kinds are line styles, named in the subtitle, and batch sizes are on hover.
+    assert legend_entries(fig) == [fixture_data.FAKE_GPU, "speedup 1: GPU as fast as CPU",
+                                   "price ratio 2.5: above it the GPU is also cheaper", "crossover"]
+    lines = [t for t in fig.data if t.showlegend is False]
+    assert {t.line.dash for t in lines} == {"solid", "dash", "dot"}  # mlp, cnn, transformer
+    assert len({t.line.color for t in lines}) == 1  # one device pair, one colour
+    assert "Line style per model kind: cnn: dashed, mlp: solid, transformer: dotted" in fig.layout.title.subtitle.text
     (marks,) = [t for t in fig.data if t.name == "crossover"]
     assert sorted(marks.x) == pytest.approx(sorted(crossings.filter(pl.col("kind") == "crossing")["size"].to_list()))
-    hover = fig.data[0].hovertemplate  # the config shows on hover
+    first = lines[0]
+    hover = first.hovertemplate  # the config shows on hover, with units
     assert "CPU s/epoch" in hover and "width" in hover and "dataset size" in hover and "_line" not in hover
+    assert "model · batch" in hover and " s<br>" in hover and "samples" in hover and "}x<br>" in hover
     assert "95% CI low" in hover and "_ci_plus" not in hover
-    first = fig.data[0]  # error bars are the bootstrap interval around each point
+    # error bars are the bootstrap interval around each point
     row = pairs.filter(pl.col("params") == first.x[0]).row(0, named=True)
     assert first.error_y.array[0] == pytest.approx(row["ci_high"] - row["speedup"])
     assert first.error_y.arrayminus[0] == pytest.approx(row["speedup"] - row["ci_low"])
+
+
+def test_speedup_legend_stays_short_with_many_batches_precisions_and_sizes():
+    """Issue 18: 14 series (kinds x batches x precisions) of one GPU over one CPU made 14 legend entries; now one
+    per colour. A second CPU makes two device pairs: two entries."""
+    rows = []
+    for kind in ("mlp", "cnn", "transformer"):
+        for batch in (64, 128, 512):
+            for precision in ("default", "highest"):
+                for cpu in ("CPU A", "CPU B"):
+                    for i, params in enumerate((1e4, 1e5, 1e6)):
+                        rows.append({"model": kind, "batch_size": batch, "matmul_precision": precision,
+                                     "cpu_device": cpu, "gpu_device": "GPU X", "dataset_size": 1024,
+                                     "params": int(params), "speedup": 1.0 + i, "ci_low": 0.9 + i, "ci_high": 1.1 + i})
+    fig = figures.speedup_vs_params(pl.DataFrame(rows), 2.0)
+    assert legend_entries(fig) == ["GPU X vs CPU A", "GPU X vs CPU B", "speedup 1: GPU as fast as CPU",
+                                   "price ratio 2: above it the GPU is also cheaper"]
+    colours = {t.legendgroup: t.line.color for t in fig.data if t.showlegend is False}
+    assert len(set(colours.values())) == 2
 
 
 def test_speedup_vs_dataset(runs):
@@ -64,7 +94,9 @@ def test_speedup_vs_dataset(runs):
 
 
 def test_epoch_time_loss_and_comparison(runs):
-    assert len(figures.epoch_time_vs_params(runs).data) == 6  # 2 devices x 3 model kinds
+    epoch = figures.epoch_time_vs_params(runs)
+    assert len([t for t in epoch.data if t.showlegend is False]) == 6  # 2 devices x 3 model kinds
+    assert sorted(legend_entries(epoch)) == sorted(["CPU: AMD EPYC (2 cores)", fixture_data.FAKE_GPU])
     loss = figures.loss_curves(runs.head(2))
     assert len(loss.data) == 2 and len(loss.data[0].y) == len(runs["epoch_losses"][0])
     one = tables.same_config(runs, runs.row(0, named=True))
@@ -140,7 +172,9 @@ def test_network_among_measured_keeps_its_legend_under_the_plot(runs):
     """The Overview draws it in a column beside the numbers: a legend on the right would squeeze the plot."""
     fig = figures.network_among_measured(tables.speedup_table(runs).pairs, 123_456, "this network", 2.5)
     assert fig.data[-1].name == "this network"
-    assert fig.layout.legend.orientation == "h" and fig.layout.legend.y < 0
+    legend = fig.layout.legend
+    assert legend.orientation == "h" and legend.yref == "container" and legend.y == 0  # the figure's bottom edge
+    assert fig.layout.margin.b >= 22 * len(legend_entries(fig))  # a bottom margin that holds it
 
 
 # --- one colour per device, readable log axes (engine.charts.style; issue 18 items 1 and 2) -----------------

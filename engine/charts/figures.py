@@ -30,6 +30,7 @@ LABELS = {
     "cpu_epoch_s": "CPU s/epoch",
     "gpu_epoch_s": "GPU s/epoch",
     "series": "model · batch",
+    "pair": "GPU (vs CPU)",
     "device": "device",
     "ci_low": "95% CI low",
     "ci_high": "95% CI high",
@@ -48,14 +49,32 @@ LABELS = {
 
 
 def _series(pairs: pl.DataFrame) -> pl.DataFrame:
-    """Adds `series`: model and batch size, plus the matmul precision and the device pair when
-    more than one of them is shown."""
+    """Adds `series` (model and batch size, plus the matmul precision when more than one is shown: what one line
+    holds fixed, shown on hover) and `pair` (the GPU, plus the CPU when several are shown: the line's colour)."""
     label = pl.format("{} · batch {}", pl.col("model"), pl.col("batch_size"))
     if pairs["matmul_precision"].n_unique() > 1:
         label = pl.format("{} · {} precision", label, pl.col("matmul_precision"))
-    if pairs.select(pl.struct("cpu_device", "gpu_device").n_unique()).item() > 1:
-        label = pl.format("{} · {} vs {}", label, pl.col("gpu_device"), pl.col("cpu_device"))
-    return pairs.with_columns(label.alias("series"))
+    pair = pl.col("gpu_device")
+    if pairs["cpu_device"].n_unique() > 1:
+        pair = pl.format("{} vs {}", pl.col("gpu_device"), pl.col("cpu_device"))
+    return pairs.with_columns(label.alias("series"), pair.alias("pair"))
+
+
+# One line style and marker per model kind on every chart that mixes kinds (issue 18): the colour is the device's.
+MODEL_DASH = {"mlp": "solid", "cnn": "dash", "transformer": "dot", "resnet": "dashdot", "gpt": "longdash"}
+MODEL_SYMBOL = {"mlp": "circle", "cnn": "square", "transformer": "diamond", "resnet": "triangle-up", "gpt": "star"}
+DASH_WORDS = {"solid": "solid", "dash": "dashed", "dot": "dotted", "dashdot": "dash-dot", "longdash": "long dashes"}
+# What a hover value is measured in, after the number.
+UNITS = {"speedup": "x", "speedup_end_to_end": "x", "ci_low": "x", "ci_high": "x", "e2e_ci_low": "x",
+         "e2e_ci_high": "x", "cpu_epoch_s": " s", "gpu_epoch_s": " s", "epoch_s_median": " s", "epoch_s_iqr": " s",
+         "cpu_end_to_end_s": " s", "gpu_end_to_end_s": " s", "cpu_compile_s": " s", "gpu_compile_s": " s",
+         "cpu_compile_cached_s": " s", "gpu_compile_cached_s": " s", "dataset_size": " samples"}
+
+
+def model_style_key(kinds) -> str:
+    """A line saying which line style and marker stands for which model kind: 'mlp: solid, cnn: dashed'."""
+    return "Line style per model kind: " + ", ".join(
+        f"{k}: {DASH_WORDS[MODEL_DASH.get(k, 'solid')]}" for k in kinds)
 
 
 def _reference_lines(fig: go.Figure, xs: list[float], price_ratio: float | None):
@@ -77,12 +96,14 @@ def _reference_lines(fig: go.Figure, xs: list[float], price_ratio: float | None)
 
 
 def _log_line(frame: pl.DataFrame, x: str, y: str, color: str, group: list[str], hover: list[str],
-              title: str, ci: tuple[str, str] | None = None) -> go.Figure:
-    """Log-log lines: a colour per `color`, a separate line per `group` within it (same colour).
+              title: str, ci: tuple[str, str] | None = None, dash: str = "model") -> go.Figure:
+    """Log-log lines: a colour per `color` (a device or device pair, `style.device_color`), a line style and marker
+    per `dash` (the model kind, MODEL_DASH), a separate line per `group` within them.
 
-    One trace per colour, its lines separated by gaps (a trace per line would cost ~5 ms each
-    to build with thousands of lines). ci: (low, high) columns drawn as asymmetric error bars
-    around y (missing bounds draw none).
+    The legend holds one entry per colour, so it stays short whatever else the lines differ in (batch, precision,
+    dataset size: on hover). One trace per (colour, model kind), its lines separated by gaps (a trace per line
+    would cost ~5 ms each to build with thousands of lines). ci: (low, high) columns drawn as asymmetric error
+    bars around y (missing bounds draw none).
     """
     # Columns with no value anywhere ("heads" of an MLP) would show "null" in every tooltip.
     hover = [c for c in hover if c in frame.columns and c not in (x, y) and frame[c].null_count() < frame.height]
@@ -90,42 +111,61 @@ def _log_line(frame: pl.DataFrame, x: str, y: str, color: str, group: list[str],
     if with_ci:
         frame = frame.with_columns((pl.col(ci[1]) - pl.col(y)).clip(0).fill_null(0.0).alias("_ci_plus"),
                                    (pl.col(y) - pl.col(ci[0])).clip(0).fill_null(0.0).alias("_ci_minus"))
-    frame = frame.sort(color, *group, x, nulls_last=True).with_row_index("_k")
+    if dash not in frame.columns:
+        frame = frame.with_columns(pl.lit("").alias(dash))
+    keys = [color, dash]
+    frame = frame.sort(*keys, *group, x, nulls_last=True).with_row_index("_k")
     # a gap row (all null) after the last point of every line
-    last = pl.struct(*group).ne_missing(pl.struct(*group).shift(-1)) | (pl.col(color) != pl.col(color).shift(-1))
-    ends = frame.filter(last.fill_null(True)).select(pl.col(color), (pl.col("_k") * 2 + 1).alias("_o"))
+    last = pl.struct(*keys, *group).ne_missing(pl.struct(*keys, *group).shift(-1))
+    ends = frame.filter(last.fill_null(True)).select(*keys, (pl.col("_k") * 2 + 1).alias("_o"))
     rows = pl.concat([frame.with_columns((pl.col("_k") * 2).alias("_o")), ends], how="diagonal_relaxed").sort("_o")
-    # Three significant figures, in full (d3 ",.3~r": 1,220 and 0.00236, never 0.23552897799999073 or 1.2e+3).
+
+    # Three significant figures, in full (d3 ",.3~r": 1,220 and 0.00236, never 0.23552897799999073 or 1.2e+3),
+    # followed by the unit.
     def shown(c: str, ref: str) -> str:
         dtype = frame.schema[c]
-        return f"%{{{ref}:,.3~r}}" if dtype.is_float() else f"%{{{ref}:,d}}" if dtype.is_integer() else f"%{{{ref}}}"
+        number = f"%{{{ref}:,.3~r}}" if dtype.is_float() else f"%{{{ref}:,d}}" if dtype.is_integer() else f"%{{{ref}}}"
+        return number + UNITS.get(c, "")
 
     template = "<br>".join([f"{LABELS.get(color, color)}: %{{meta}}", f"{LABELS.get(x, x)}: {shown(x, 'x')}",
                             f"{LABELS.get(y, y)}: {shown(y, 'y')}",
                             *[f"{LABELS.get(c, c)}: {shown(c, f'customdata[{i}]')}" for i, c in enumerate(hover)]])
-    palette = px.colors.qualitative.Plotly
+    colours = device_colors(frame[color].unique().sort().to_list())
     fig = go.Figure()
-    for i, part in enumerate(rows.partition_by(color, maintain_order=True)):
-        name = part[color][0]
+    for part in rows.partition_by(keys, maintain_order=True):
+        name, kind = str(part[color][0]), str(part[dash][0])
         error = {}  # NumPy arrays, not lists: Plotly checks lists element by element (~0.1 s per 5,000 points)
         if with_ci:
             error = {"error_y": {"type": "data", "symmetric": False, "array": part["_ci_plus"].to_numpy(),
-                                 "arrayminus": part["_ci_minus"].to_numpy()}}
+                                 "arrayminus": part["_ci_minus"].to_numpy(), "color": colours[name]}}
         fig.add_trace(go.Scatter(
-            x=part[x].to_numpy(), y=part[y].to_numpy(), mode="lines+markers", name=str(name), meta=str(name),
-            legendgroup=str(name), line={"color": palette[i % len(palette)]}, connectgaps=False,
+            x=part[x].to_numpy(), y=part[y].to_numpy(), mode="lines+markers", name=f"{name} · {kind}" if kind else name,
+            meta=name, legendgroup=name, showlegend=False, connectgaps=False,
+            line={"color": colours[name], "dash": MODEL_DASH.get(kind, "solid")},
+            marker={"symbol": MODEL_SYMBOL.get(kind, "circle")},
             customdata=part.select(hover).to_numpy() if hover else None, hovertemplate=template + "<extra></extra>",
             **error))
+    for name, colour in colours.items():  # the legend: one entry per colour, standing for all its lines
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines+markers", name=name, legendgroup=name,
+                                 line={"color": colour}, marker={"color": colour}, hoverinfo="skip"))
+    kinds = [k for k in frame[dash].unique().sort().to_list() if k]
     fig.update_layout(title=title, legend_title_text="", hovermode="closest",
+                      meta={"style_key": model_style_key(kinds)} if len(kinds) > 1 else None,
                       xaxis={"type": "log", "title": LABELS.get(x, x)}, yaxis={"type": "log", "title": LABELS.get(y, y)})
     return fig
 
 
 def _thinned(fig: go.Figure, thinned: Thinned) -> go.Figure:
+    """Say on the chart (subtitle) and in fig.layout.meta["thinned"] what thinning left out; the model kinds' line
+    styles (meta "style_key", from `_log_line`) go in the subtitle too."""
     readable_log_axes(fig)
-    """Say on the chart (subtitle) and in fig.layout.meta["thinned"] what thinning left out."""
+    meta = dict(fig.layout.meta) if isinstance(fig.layout.meta, dict) else {}
     if thinned.note:
-        fig.update_layout(title={"subtitle": {"text": thinned.note}}, meta={"thinned": thinned.note})
+        meta["thinned"] = thinned.note
+    subtitle = " ".join(t for t in (meta.get("style_key"), thinned.note) if t)
+    if subtitle:
+        fig.update_layout(title={"subtitle": {"text": subtitle}})
+    fig.update_layout(meta=meta or None)
     return fig
 
 
@@ -143,15 +183,16 @@ def speedup_vs_params(pairs: pl.DataFrame, price_ratio: float | None = None,
     drawn as error bars. crossings: `analysis.crossovers` output (kind, size, threshold, label);
     each interpolated crossing is marked with an x on its threshold line.
     """
-    frame = _series(pairs) if pairs.height else pairs.with_columns(pl.lit("").alias("series"))
+    frame = _series(pairs) if pairs.height else pairs.with_columns(pl.lit("").alias("series"), pl.lit("").alias("pair"))
     # One line per dataset size: speedup at one size is not comparable to another's.
     shown = thin_lines(frame, "params", "speedup", ["series", "dataset_size"], what="pairs",
                        line_name="line (series and dataset size)", y_name="speedup")
-    fig = _log_line(shown.frame, "params", "speedup", "series", ["dataset_size"], [*SPEEDUP_HOVER, *CI_HOVER],
+    fig = _log_line(shown.frame, "params", "speedup", "pair", ["series", "dataset_size"],
+                    ["series", *SPEEDUP_HOVER, *CI_HOVER],
                     "Speedup vs parameter count (error bars: 95% CI)", ci=("ci_low", "ci_high"))
     _reference_lines(fig, [frame["params"].min(), frame["params"].max()], price_ratio)
     _crossover_marks(fig, crossings, "parameters")
-    return _thinned(fig, shown)
+    return _thinned(legend_below(fig), shown)
 
 
 def mark_size(fig: go.Figure, size: float, label: str) -> go.Figure:
@@ -169,9 +210,7 @@ def network_among_measured(pairs: pl.DataFrame, params: int, label: str, price_r
     network (`params`) drawn as a dashed vertical line named `label`. The legend sits under the plot:
     the Overview draws this chart in a column beside its numbers, where a legend on the right would
     take half the width."""
-    fig = mark_size(speedup_vs_params(pairs, price_ratio), params, label)
-    fig.update_layout(height=540, legend={"orientation": "h", "yanchor": "top", "y": -0.2, "xanchor": "left", "x": 0})
-    return fig
+    return legend_below(mark_size(speedup_vs_params(pairs, price_ratio), params, label), base_height=450)
 
 
 def _crossover_marks(fig: go.Figure, crossings: pl.DataFrame | None, unit: str):
@@ -196,33 +235,45 @@ def speedup_vs_dataset(pairs: pl.DataFrame, price_ratio: float | None = None,
     Error bars: the end-to-end 95% interval (e2e_ci_low, e2e_ci_high). crossings:
     `analysis.crossovers(..., size="dataset_size", speedup="speedup_end_to_end")` output.
     """
-    frame = _series(pairs) if pairs.height else pairs.with_columns(pl.lit("").alias("series"))
+    frame = _series(pairs) if pairs.height else pairs.with_columns(pl.lit("").alias("series"), pl.lit("").alias("pair"))
     hover = ["params", "epochs", "cpu_end_to_end_s", "gpu_end_to_end_s", "e2e_ci_low", "e2e_ci_high",
              "cpu_compile_s", "gpu_compile_s", "cpu_compile_cached_s", "gpu_compile_cached_s",
              *SPEEDUP_HOVER]
     # One line per network (its parameter count): the dataset grows, the network stays.
     shown = thin_lines(frame, "dataset_size", "speedup_end_to_end", ["series", "params"], what="pairs",
                        line_name="network", y_name="end-to-end speedup")
-    fig = _log_line(shown.frame, "dataset_size", "speedup_end_to_end", "series", ["params"], hover,
+    fig = _log_line(shown.frame, "dataset_size", "speedup_end_to_end", "pair", ["series", "params"], ["series", *hover],
                     "End-to-end speedup vs dataset size (compile and transfer included)",
                     ci=("e2e_ci_low", "e2e_ci_high"))
     _reference_lines(fig, [frame["dataset_size"].min(), frame["dataset_size"].max()], price_ratio)
     _crossover_marks(fig, crossings, "samples")
-    return _thinned(fig, shown)
+    return _thinned(legend_below(fig), shown)
 
 
 def epoch_time_vs_params(runs: pl.DataFrame) -> go.Figure:
-    """Log-log median seconds per epoch against parameters, a colour per device, a symbol per model."""
+    """Log-log median seconds per epoch against parameters, a colour per device, a marker per model kind
+    (MODEL_SYMBOL); the legend lists the devices, the subtitle the markers."""
     hover = ["width", "depth", "batch_size", "dataset_size", "dtype", "mode", "source", "epoch_s_iqr"]
     frame = with_device(runs).select("device", "model", "params", "epoch_s_median",
                                      *[c for c in hover if c in runs.columns])
     shown = thin_lines(frame, "params", "epoch_s_median", ["device", "model"], what="runs",
                        line_name="device and model kind", y_name="time per epoch")
+    colours = device_colors(frame["device"].unique().sort().to_list())
     fig = px.scatter(shown.frame.sort("device", "model", "params"), x="params", y="epoch_s_median", color="device",
-                     color_discrete_map=device_colors(frame["device"].unique()), symbol="model", log_x=True, log_y=True, hover_data=[c for c in hover if c in frame.columns],
-                     labels=LABELS, title="Time per epoch vs parameters, per device")
+                     color_discrete_map=colours, symbol="model", symbol_map=MODEL_SYMBOL, log_x=True, log_y=True,
+                     hover_data=[c for c in hover if c in frame.columns], labels=LABELS,
+                     title="Time per epoch vs parameters, per device")
+    for trace in fig.data:  # px names a trace "<device>, <model>": one legend entry per device instead
+        trace.update(legendgroup=trace.name.split(", ")[0], showlegend=False)
+    for name, colour in colours.items():
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name, legendgroup=name,
+                                 marker={"color": colour}, hoverinfo="skip"))
+    kinds = frame["model"].unique().sort().to_list()
     fig.update_layout(legend_title_text="")
-    return _thinned(fig, shown)
+    if len(kinds) > 1:
+        fig.update_layout(meta={"style_key": "Marker per model kind: " + ", ".join(
+            f"{k}: {MODEL_SYMBOL.get(k, 'circle').replace('-', ' ')}" for k in kinds)})
+    return _thinned(legend_below(fig), shown)
 
 
 def loss_curves(runs: pl.DataFrame) -> go.Figure:
@@ -344,7 +395,6 @@ def roofline(roofs: pl.DataFrame, runs: pl.DataFrame) -> go.Figure:
     return readable_log_axes(legend_below(fig))
 
 
-MODEL_DASH = {"mlp": "solid", "cnn": "dash", "transformer": "dot"}
 INSTANCE_COLORS = {"CPU": "#636EFA", "GPU": "#EF553B"}
 
 
@@ -443,8 +493,9 @@ def scaling(table: pl.DataFrame) -> go.Figure:
     ideal nor efficiency. Series on emulated devices say "emulated" in their names, and the title
     says what that means.
     """
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
-                        subplot_titles=("Throughput; dashed: ideal (N x one device)", "Efficiency (1 = ideal)"))
+    # The panels one above the other: side by side, each was 150 px wide on a phone and their titles were cut.
+    fig = make_subplots(rows=2, cols=1, vertical_spacing=0.16,
+                        subplot_titles=("Throughput (dashed: ideal, N x one device)", "Efficiency (1 = ideal)"))
     palette = px.colors.qualitative.Plotly
     labels = table["label"].unique(maintain_order=True).to_list() if table.height else []
     for i, label in enumerate(labels):
@@ -473,7 +524,7 @@ def scaling(table: pl.DataFrame) -> go.Figure:
                 x=efficient["device_count"].to_list(), y=efficient["efficiency"].to_list(), mode="lines+markers",
                 name=f"efficiency: {label}", legendgroup=label, showlegend=False, line={"color": color},
                 hovertemplate="%{x} devices: efficiency %{y:.3g}<extra>" + label + "</extra>",
-            ), row=1, col=2)
+            ), row=2, col=1)
     if any(t.name.startswith("ideal (linear): ") for t in fig.data):  # one legend entry for all dashed ideals
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line={"color": "gray", "dash": "dash"},
                                  name="ideal: N x one-device throughput (dashed, in each series' colour)"),
@@ -481,20 +532,17 @@ def scaling(table: pl.DataFrame) -> go.Figure:
     counts = sorted(set(table["device_count"].to_list())) if table.height else [1]
     fig.add_trace(go.Scatter(x=[min(counts), max(counts)], y=[1.0, 1.0], mode="lines",
                              name="ideal efficiency 1 (perfect linear scaling)", line={"dash": "dash", "color": "gray"},
-                             hoverinfo="skip"), row=1, col=2)
+                             hoverinfo="skip"), row=2, col=1)
     ticks = {"tickvals": counts, "ticktext": [str(c) for c in counts]}
     fig.update_xaxes(type="log", title_text="devices N", **ticks)
-    fig.update_yaxes(type="log", title_text="samples per second (all devices)", row=1, col=1)
-    fig.update_yaxes(title_text="efficiency (1 = ideal)", rangemode="tozero", row=1, col=2)
+    fig.update_yaxes(type="log", title_text="samples/s (all devices)", row=1, col=1)
+    fig.update_yaxes(title_text="efficiency", rangemode="tozero", row=2, col=1)
     readable_log_axes(fig)
     fig.update_xaxes(**ticks)  # the device counts themselves, not 1-2-5 steps
-    title = "Data-parallel scaling: throughput and efficiency against the number of devices"
+    title = "Data-parallel scaling against the number of devices"
     if table.height and table["series_emulated"].any():
-        title += ("<br><sup>Series marked emulated ran on several CPU devices emulated in one process: they share "
-                  "one CPU's cores,<br>so they show the overhead of splitting the batch, not the gain of more "
-                  "hardware.</sup>")
+        # Short enough for a phone; the page says the rest above the chart.
+        title += "<br><sup>emulated: several CPU devices sharing one CPU's cores</sup>"
     # The legend under the panels: series names are long (what was trained, on which device).
-    fig.update_layout(title=title, legend_title_text="", hovermode="closest", margin={"t": 140},
-                      height=460 + 22 * (len(labels) + 2),
-                      legend={"orientation": "h", "yanchor": "top", "y": -0.18, "xanchor": "left", "x": 0})
-    return fig
+    fig.update_layout(title=title, legend_title_text="", hovermode="closest", margin={"t": 110})
+    return legend_below(fig, base_height=720)

@@ -20,16 +20,22 @@ def test_charts_and_crossovers(data_dirs):
     assert set(by_size.columns) >= {"params", "GPU faster (speedup 1)"} and len(by_size) == 7
 
 
-def test_speedup_table_has_intervals(data_dirs):
+def test_speedup_table_leads_with_the_answer_and_has_intervals(data_dirs):
     at = open_page(PAGE)
     table = at.dataframe[0].value
-    for column in ("speedup per epoch", "95% CI low", "95% CI high", "speedup end to end", "e2e 95% CI low",
-                   "e2e 95% CI high", "CPU epochs timed", "GPU epochs timed"):
-        assert column in table.columns
-    assert (table["95% CI low"] <= table["speedup per epoch"]).all()
-    assert (table["speedup per epoch"] <= table["95% CI high"]).all()
-    assert list(table["speedup per epoch"]) == pytest.approx(list(table["params"] / 1e5), rel=1e-3)
+    # Issue 18: the answer columns come first; the configuration's detail waits behind "Show every column".
+    assert list(table.columns)[:4] == ["speedup", "ci_low", "ci_high", "speedup_end_to_end"]
+    assert "cpu_n_epochs" not in table.columns and "gpu_source" not in table.columns
+    assert (table["ci_low"] <= table["speedup"]).all()
+    assert (table["speedup"] <= table["ci_high"]).all()
+    assert list(table["speedup"]) == pytest.approx(list(table["params"] / 1e5), rel=1e-3)
     assert not at.expander  # everything paired
+    config = at.dataframe[0].proto.columns  # headers and formats: the unit after 3 significant figures
+    assert '"speedup per epoch"' in config and '"%.3gx"' in config and '"%.3g s"' not in config
+    every = open_page(PAGE, {"sp_all_columns": "true"}).dataframe[0]
+    for column in ("e2e_ci_low", "e2e_ci_high", "cpu_n_epochs", "gpu_n_epochs", "cpu_epoch_s", "gpu_source"):
+        assert column in every.value.columns
+    assert '"%.3g s"' in every.proto.columns and '"CPU epochs timed"' in every.proto.columns
 
 
 def test_unpaired_runs_are_listed_not_dropped(data_dirs):

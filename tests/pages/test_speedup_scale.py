@@ -61,7 +61,7 @@ def test_caps_and_thinning_are_said_on_the_page(data_dirs, monkeypatch):
     table = at.dataframe[0].value
     assert len(table) > 2
     assert f"95% intervals computed for the first 2 of {len(table)} pairs" in texts(at.info)
-    assert table["95% CI low"].notna().sum() == 2 and table["speedup per epoch"].notna().all()
+    assert table["ci_low"].notna().sum() == 2 and table["speedup"].notna().all()
     captions = texts(at.caption)
     assert f"Showing 3 of {len(table)} pairs" in captions  # speedup vs parameters, at most 3 points
     runs = tables.ok_runs(data.runs(["local", "reference", "imported"]).frame).height
