@@ -19,13 +19,13 @@ very first table + crossovers of the process is timed on its own, for reference)
   for the first 2,000 pairs), and its parts; crossovers: `tables.crossovers` along parameters
   and along dataset size (per network). Goal (a) is table + crossovers.
 - for reference: bootstrap intervals for every pair (`max_intervals=None`).
-- page: Streamlit's AppTest runs app.py on the Speedup explorer with CROSSOVER_RUNS_DIR at the
+- page: Streamlit's AppTest runs crossover.py (the app) on the Speedup explorer with CROSSOVER_RUNS_DIR at the
   log: the first run (load, compute, draw), reruns with nothing changed (goal (b): their median),
   then three reruns each after a change of the model-kind filter (a new view: table, crossovers
   and charts computed for it; goal (b) again, the slowest). AppTest runs the script and
   serialises every element as a server does; the browser's drawing is not included (charts are
   capped at 5,000 points, engine.charts.downsample).
-- Cost page (no goal in the issue; printed for reference): AppTest runs app.py on the Cost page
+- Cost page (no goal in the issue; printed for reference): AppTest runs crossover.py (the app) on the Cost page
   after the Speedup explorer (the server's caches stay warm, as on a server): its first run, reruns
   with nothing changed (median), a rerun after choosing another configuration and one after a new
   run length (a speedup table for that many epochs, computed from the pooled sides).
@@ -140,14 +140,14 @@ def analysis_stages(runs: pl.DataFrame, repeats: int) -> dict:
 
 
 def _app(runs_dir: Path, page: str):
-    """An AppTest of app.py switched to `page` with CROSSOVER_RUNS_DIR at the log (not run yet)."""
+    """An AppTest of crossover.py switched to `page` with CROSSOVER_RUNS_DIR at the log (not run yet)."""
     from streamlit.runtime.pages_manager import PagesManager
     from streamlit.testing.v1 import AppTest
 
     if not getattr(PagesManager, "_through_app", False):
         original = PagesManager.__init__
 
-        def init(self, *args, **kwargs):  # run pages through app.py's st.navigation, as a warm server does
+        def init(self, *args, **kwargs):  # run pages through crossover.py's st.navigation, as a warm server does
             original(self, *args, **kwargs)
             PagesManager.uses_pages_directory = False
 
@@ -155,7 +155,7 @@ def _app(runs_dir: Path, page: str):
         PagesManager._through_app = True
     empty = Path(tempfile.mkdtemp())
     os.environ.update(CROSSOVER_RUNS_DIR=str(runs_dir), CROSSOVER_REFERENCE_DIR=str(empty), JAX_PLATFORMS="cpu")
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
+    at = AppTest.from_file(str(ROOT / "crossover.py"), default_timeout=600)
     at.switch_page(page)
     return at
 

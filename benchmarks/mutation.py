@@ -68,7 +68,7 @@ SCOPES = {
                  "_check_ranges", "validate_frame", "decompressed_caps", "_check_decompressed", "_check_totals",
                  "_read_bytes", "import_bytes"),
 }
-COPIED = ("engine", "tests", "data", "dashboard", "pages", "app.py", "pyproject.toml")
+COPIED = ("engine", "tests", "data", "dashboard", "pages", "app.py", "crossover.py", "pyproject.toml")
 SWAP_COMPARE = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq,
                 ast.NotEq: ast.Eq}
 SWAP_BINOP = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult, ast.Pow: ast.Mult}

@@ -11,6 +11,8 @@ filter options, the epoch-time chart) are cached with `st.cache_data` on the sam
 
 from __future__ import annotations
 
+import concurrent.futures
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -313,21 +315,49 @@ def host_fits(runs_frame: pl.DataFrame) -> list:
     return guard.fits_for_host(runs_frame)
 
 
-@st.cache_data(show_spinner="Looking for devices (a subprocess imports jax)...")
-def _devices() -> dict:
+def _look_for_devices() -> dict:
     try:
         return list_devices()
     except DevicesUnavailable as exc:
         return {"error": str(exc), "devices": []}
 
 
-def devices() -> dict:
-    """This machine's devices as the engine sees them; {"error": ..., "devices": []} on failure."""
-    return _devices()
+# This machine's devices, looked up once per server in a background thread: `python -m engine devices` imports jax
+# (2-3 s on 2 cores), and the sidebar asked for it before any page was drawn, so the first visitor after a start
+# waited that long for the first chart (issue 18). The lookup starts when this module is first imported.
+_lookup_pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="crossover-devices")
+_lookup_lock = threading.Lock()
+_lookup: concurrent.futures.Future | None = None
+
+
+def _device_lookup() -> concurrent.futures.Future:
+    global _lookup
+    with _lookup_lock:
+        if _lookup is None:
+            _lookup = _lookup_pool.submit(_look_for_devices)
+        return _lookup
+
+
+_device_lookup()
+
+
+def devices(timeout_s: float | None = None) -> dict | None:
+    """This machine's devices as the engine sees them; {"error": ..., "devices": []} on failure.
+
+    timeout_s: how long to wait for the lookup (None: until it is done); None is returned if it is still running
+    then, so the sidebar can say "looking" instead of holding the page back."""
+    try:
+        return _device_lookup().result(timeout=timeout_s)
+    except concurrent.futures.TimeoutError:
+        return None
 
 
 def refresh_devices():
-    _devices.clear()
+    """Look for devices again (a GPU plugged in, a driver installed); the next `devices()` waits for the new look."""
+    global _lookup
+    with _lookup_lock:
+        _lookup = None
+    _device_lookup()
 
 
 def device_specs() -> list[str]:
@@ -417,3 +447,24 @@ def model_validation(sources: list[str] | None = None) -> tuple[pl.DataFrame, pl
     (`engine.analysis.perfmodel.validation`), cached per folder contents."""
     sources = state.selected_sources() if sources is None else sources
     return _model_validation(tuple(sources), fingerprint())
+
+
+def warm_for_first_visit() -> None:
+    """What a first visit needs that no visitor's settings change, done ahead (dashboard.warmup, at server start):
+    the run and micro files of the runs and reference folders in their caches, and one Overview answer computed
+    and drawn on them, so that Polars, NumPy and Plotly have run their first-use code. The answer itself is not
+    kept: a visit's answer depends on its session (sources, prices, uploads) and is computed and cached then."""
+    from engine.answer import explain  # the Overview's module, with its imports
+    from engine.base.config import RunConfig
+
+    frames = []
+    for folder, source in ((state.runs_dir(), None), (state.reference_dir(), "reference")):
+        for micro in (False, True):
+            frame, _ = _load(str(folder), source, micro, _fingerprint(folder), _max_log_rows())
+            if not micro:
+                frames.append(frame)
+    frame = pl.concat(frames, how="vertical")
+    facts = prices.device_prices(tables.ok_runs(frame), price_table())
+    _, chart = explain.answer(RunConfig(), frame, Prices(), 10, facts=facts)
+    if chart is not None:
+        chart.to_json()  # what st.plotly_chart sends: Plotly's validators and JSON encoder run once

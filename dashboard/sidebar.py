@@ -46,8 +46,11 @@ def render():
             lines.append(f"**Prices** ({origin}): {gpu or 'GPU'} ${prices.gpu_per_h:g}/h, {cpu or 'CPU'} "
                          f"${prices.cpu_per_h:g}/h: the GPU must be {prices.break_even_speedup:.3g}x faster to cost "
                          "less.")
-        info = data.devices()
-        if info.get("error"):
+        info = data.devices(timeout_s=0)
+        if info is None:  # the first look after the server started is still running: no page waits for it
+            lines.append("**This machine**: looking for devices (a subprocess imports jax); reload to see them.")
+            info = {}
+        elif info.get("error"):
             st.error(info["error"])
         else:
             devices = info.get("devices", [])
@@ -65,7 +68,9 @@ def render():
 def _devices(info: dict):
     """This machine's devices in detail, and the refresh button, in a popover (drawn when opened)."""
     with st.popover("Devices", icon=":material/memory:", width="stretch"):
-        if not info.get("error"):
+        if not info:
+            st.caption("Still looking: reload in a few seconds.")
+        elif not info.get("error"):
             st.caption(f"{info.get('cpu_model', '?')}, {info.get('cpu_cores', '?')} cores; "
                        f"jax {info.get('jax_version', '?')}")
             for d in info.get("devices", []):

@@ -44,7 +44,7 @@ DEFAULTS = {
     "cpu_price": None,
 }
 
-# Session state that is not a widget: set once per browser session (app.py).
+# Session state that is not a widget: set once per browser session (crossover.py).
 SESSION_DEFAULTS = {
     "bench_job_ids": [],  # jobs this session sent from the Benchmark page, oldest first
     "hw_job_ids": [],  # microbenchmark jobs sent from the Hardware page
@@ -104,7 +104,7 @@ _frame = threading.local()  # each browser session's script runs in its own thre
 
 @contextlib.contextmanager
 def app_frame():
-    """app.py runs the selected page inside this, so a page can tell it was not run alone."""
+    """crossover.py runs the selected page inside this, so a page can tell it was not run alone."""
     _frame.active = True
     try:
         yield
@@ -113,13 +113,13 @@ def app_frame():
 
 
 def through_app():
-    """Make sure this page runs inside app.py's frame; call first thing in every page.
+    """Make sure this page runs inside crossover.py's frame; call first thing in every page.
 
-    A folder named pages/ beside app.py also means Streamlit's older multipage mode: until
+    A folder named pages/ beside crossover.py also means Streamlit's older multipage mode: until
     some script calls st.navigation, Streamlit runs a deep link such as /speedup as the page
-    file alone, without app.py's frame, sidebar or defaults. That happens to the first visitor
+    file alone, without crossover.py's frame, sidebar or defaults. That happens to the first visitor
     of a freshly started (or woken) server who opens a shared link, and to AppTest's
-    switch_page. Then switch the old mode off and rerun: app.py runs, and since every
+    switch_page. Then switch the old mode off and rerun: crossover.py runs, and since every
     st.Page's url_path equals its file name, the same page opens.
     """
     if getattr(_frame, "active", False):

@@ -136,10 +136,23 @@ def import_upload(upload) -> tuple[str, str]:
 
 uploads = st.file_uploader("Run files", type=["parquet", "csv"], accept_multiple_files=True, key="rs_upload")
 done: dict = st.session_state["results_imported"]
+outcomes = []
 for upload in uploads or []:
     if upload.file_id not in done:  # every rerun sees the same uploads; import each once
         done[upload.file_id] = import_upload(upload)
-    verdict, message = done[upload.file_id]
-    (st.success if verdict == "ok" else st.error)(message)
+    outcomes.append(done[upload.file_id])
+# A rejection followed by a successful import is history, not a live error (issue 18: the red box stayed after the
+# fixed file went in): it moves into a closed expander; rejections since the last success stay in sight.
+last_ok = max((i for i, (verdict, _) in enumerate(outcomes) if verdict == "ok"), default=-1)
+earlier = [message for verdict, message in outcomes[:last_ok] if verdict != "ok"]
+if earlier:
+    with st.expander(f"{fmt.plural(len(earlier), 'earlier file')} rejected before a later import succeeded"):
+        for message in earlier:
+            st.caption(message)
+for i, (verdict, message) in enumerate(outcomes):
+    if verdict == "ok":
+        st.success(message)
+    elif i > last_ok:
+        st.error(message)
 if any(verdict == "ok" for verdict, _ in done.values()) and "imported" not in state.selected_sources():
     st.info("Tick 'Imported files' under Data sources in the sidebar to see imported runs.")

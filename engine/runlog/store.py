@@ -31,6 +31,7 @@ from pathlib import Path
 
 import polars as pl
 
+from engine.base.fmt import plural
 from engine.base.limits import DEFAULT_MAX_IMPORT_ROWS, DEFAULT_MAX_UPLOAD_BYTES
 
 SCHEMA_VERSION = 1
@@ -644,9 +645,9 @@ class Imported:
     skipped: int
 
     def describe(self) -> str:
-        text = f"imported {self.added:,} runs as {self.path.name}"
+        text = f"imported {plural(self.added, 'run')} as {self.path.name}"
         if self.skipped:
-            text += f"; {self.skipped:,} already in the run log (same run ids) were skipped"
+            text += f"; {self.skipped:,} already in the run log (same run ids) {'was' if self.skipped == 1 else 'were'} skipped"
         return text
 
 

@@ -60,9 +60,9 @@ def empty_dirs(tmp_path, monkeypatch):
 
 @pytest.fixture(autouse=True)
 def navigation_mode(monkeypatch, request):
-    """Run pages the way a warm server does: through app.py's st.navigation.
+    """Run pages the way a warm server does: through crossover.py's st.navigation.
 
-    A pages/ folder beside app.py turns on Streamlit's old multipage mode until st.navigation
+    A pages/ folder beside crossover.py turns on Streamlit's old multipage mode until st.navigation
     is first called in the process; AppTest turns it back on before every run, so each run of
     a non-default page would go through `dashboard.state.through_app`'s rerun, which drops
     button clicks. A real server switches it off for good after its first script run.

@@ -1,15 +1,15 @@
-"""Helpers for AppTest page tests: open a page of app.py, read texts, find widgets by key."""
+"""Helpers for AppTest page tests: open a page of crossover.py (the app; app.py only wraps it in st.App), read texts, find widgets by key."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "crossover.py")
 TIMEOUT_S = 60  # the first run starts a `python -m engine devices` subprocess (about 1 s)
 
 
 def open_page(page: str, query: dict | None = None):
-    """An AppTest of app.py switched to `page` (e.g. "pages/overview.py"), already run."""
+    """An AppTest of crossover.py switched to `page` (e.g. "pages/overview.py"), already run."""
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(APP, default_timeout=TIMEOUT_S)

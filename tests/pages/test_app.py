@@ -1,4 +1,4 @@
-"""app.py: the frame (navigation, shared sidebar) and the rule that the server never imports jax."""
+"""crossover.py (the app; app.py wraps it in st.App): the frame (navigation, shared sidebar) and the rule that the server never imports jax."""
 
 import json
 import os
@@ -104,7 +104,7 @@ print(json.dumps({{"jax": sorted(m for m in sys.modules if m == "jax" or m.start
 @pytest.mark.old_pages_mode
 def test_a_page_run_alone_reruns_inside_app_frame(data_dirs):
     """A deep link on a fresh server (or AppTest's switch_page) first runs the page file alone;
-    the page's guard reruns it through app.py, so the sidebar and URL settings are there."""
+    the page's guard reruns it through crossover.py, so the sidebar and URL settings are there."""
     at = open_page("pages/results.py", {"sources": "reference"})
     assert not at.exception
     assert by_key(at.sidebar.multiselect, "sources").value == ["reference"]

@@ -149,7 +149,7 @@ def test_a_session_holds_at_most_its_row_cap_of_uploads(data_dirs, monkeypatch):
     assert "file='b.csv' was rejected" in error and "room for 1 more of CROSSOVER_MAX_SESSION_ROWS=3" in error
     at.file_uploader[0].set_value(("c.csv", _csv_of(base.head(1).with_columns(pl.col("run_id") + "-c")),
                                    "text/csv")).run()
-    assert "c.csv: imported 1 runs" in texts(at.success)
+    assert "c.csv: imported 1 run as" in texts(at.success)
     at.file_uploader[0].set_value(("d.csv", _csv_of(base.head(1).with_columns(pl.col("run_id") + "-d")),
                                    "text/csv")).run()
     assert "already hold 3 runs, the most CROSSOVER_MAX_SESSION_ROWS=3 allows" in texts(at.error)
@@ -174,3 +174,22 @@ def test_a_folder_is_read_newest_files_first_up_to_the_log_row_cap(data_dirs, mo
     assert sorted(local["epoch_s_median"]) == sorted(newer["epoch_s_median"].to_list())
     warnings = texts(at.warning)
     assert "runs-fixture-cpu.parquet" in warnings and "CROSSOVER_MAX_LOG_ROWS=9" in warnings
+
+
+def test_a_rejection_before_a_successful_import_is_not_left_as_a_live_error(data_dirs):
+    """Issue 18: after a bad file, the fixed one imports; the first one's red error no longer stands on the page,
+    it waits in a closed expander. A rejection after the last success stays an error."""
+    runs_dir, _ = data_dirs
+    base = pl.read_parquet(runs_dir / "runs-fixture-cpu.parquet")
+    at = open_page(PAGE)
+    at.file_uploader[0].set_value(("bad.csv", b"a,b\n1,2\n", "text/csv")).run()
+    assert "file='bad.csv' was rejected" in texts(at.error)
+    at.file_uploader[0].set_value([("bad.csv", b"a,b\n1,2\n", "text/csv"),
+                                   ("good.csv", _csv_of(base.head(1).with_columns(pl.col("run_id") + "-g")),
+                                    "text/csv")]).run()
+    assert not at.exception
+    assert "good.csv: imported 1 run as" in texts(at.success)
+    assert "bad.csv" not in texts(at.error)
+    (history,) = [e for e in at.expander if "rejected before a later import succeeded" in e.label]
+    assert history.label.startswith("1 earlier file rejected")
+    assert "file='bad.csv' was rejected" in texts(history.caption)
