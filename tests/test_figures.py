@@ -106,10 +106,22 @@ def test_epoch_time_loss_and_comparison(runs):
 
 
 def test_hardware_figures(micro, runs):
-    assert len(figures.matmul_rates(micro).data) == 6  # 2 devices x 3 dtype/precision
-    assert len(figures.bandwidths(micro).data) == 4  # 2 devices x 2 benchmarks
+    devices = ["CPU: AMD EPYC (2 cores)", fixture_data.FAKE_GPU]
+    matmul = figures.matmul_rates(micro)
+    assert len([t for t in matmul.data if t.showlegend is False]) == 6  # 2 devices x 3 dtype/precision
+    assert sorted(legend_entries(matmul)) == sorted(devices)  # one entry per device; the dashes in the subtitle
+    key = matmul.layout.title.subtitle.text
+    assert key.startswith("Line style per dtype · precision: ") and key.count(": ") == 4  # the key and 3 styles
+    for trace in [t for t in matmul.data if t.showlegend is False]:  # each line's dash is the one its key names
+        style = trace.name.split(", ")[1]
+        word = key.split(f"{style}: ")[1].split(",")[0]
+        assert figures.DASH_WORDS[trace.line.dash] == word
+    bandwidth = figures.bandwidths(micro)
+    assert len([t for t in bandwidth.data if t.showlegend is False]) == 4  # 2 devices x 2 benchmarks
+    assert sorted(legend_entries(bandwidth)) == sorted(devices)
     roof = figures.roofline(tables.device_roofs(micro), tables.with_intensity(tables.ok_runs(runs)))
     assert [n.split(":")[0] for n in names(roof)] == ["roof", "roof", "runs", "runs"]
+    assert [n.split(": ")[0] for n in legend_entries(roof)] == ["roof", "roof"]  # the dots join their roof's entry
     assert "ESTIMATE" in roof.layout.xaxis.title.text
     peak = max(roof.data[0].y)
     assert peak == pytest.approx(tables.device_roofs(micro)["peak_flops_per_s"][0] / 1e12)
@@ -157,6 +169,8 @@ def test_perf_model_fit_shows_measured_and_fitted(runs):
     assert sum(n.startswith("measured: ") for n in names(fig)) == len(fits)
     assert sum(n.startswith("fitted: ") for n in names(fig)) == len(fits)
     assert fig.layout.xaxis.type == "log"
+    assert legend_entries(fig) == ["CPU: AMD EPYC (2 cores)"]  # one device: one entry, whatever the kinds
+    assert "Lines: fitted; markers: measured." in fig.layout.title.subtitle.text
 
 
 def test_mark_size_draws_a_vertical_line_at_the_size_across_the_data(runs):

@@ -63,7 +63,16 @@ def _series(pairs: pl.DataFrame) -> pl.DataFrame:
 # One line style and marker per model kind on every chart that mixes kinds (issue 18): the colour is the device's.
 MODEL_DASH = {"mlp": "solid", "cnn": "dash", "transformer": "dot", "resnet": "dashdot", "gpt": "longdash"}
 MODEL_SYMBOL = {"mlp": "circle", "cnn": "square", "transformer": "diamond", "resnet": "triangle-up", "gpt": "star"}
-DASH_WORDS = {"solid": "solid", "dash": "dashed", "dot": "dotted", "dashdot": "dash-dot", "longdash": "long dashes"}
+DASH_WORDS = {"solid": "solid", "dash": "dashed", "dot": "dotted", "dashdot": "dash-dot", "longdash": "long dashes",
+              "longdashdot": "long dash-dot"}
+DASHES = ("solid", "dot", "dash", "longdash", "dashdot", "longdashdot")
+
+
+def dash_map(values: list[str], what: str) -> tuple[dict[str, str], str | None]:
+    """({value: dash}, the subtitle saying which is which) for a px `line_dash` column; no key for a single value."""
+    mapping = {v: DASHES[i % len(DASHES)] for i, v in enumerate(values)}
+    key = f"Line style per {what}: " + ", ".join(f"{v}: {DASH_WORDS[d]}" for v, d in mapping.items())
+    return mapping, key if len(values) > 1 else None
 # What a hover value is measured in, after the number.
 UNITS = {"speedup": "x", "speedup_end_to_end": "x", "ci_low": "x", "ci_high": "x", "e2e_ci_low": "x",
          "e2e_ci_high": "x", "cpu_epoch_s": " s", "gpu_epoch_s": " s", "epoch_s_median": " s", "epoch_s_iqr": " s",
@@ -311,6 +320,28 @@ def config_comparison(runs: pl.DataFrame) -> go.Figure:
     return readable_log_axes(fig)
 
 
+def one_entry_per_device(fig: go.Figure, device_of, style_key: str | None = None) -> go.Figure:
+    """Fold a figure's legend to one entry per device: every trace is hidden from the legend and grouped under its
+    device (`device_of(trace) -> label`, or None to leave a trace as it is), and one entry per device, in its
+    colour, stands for the group (clicking it hides them all). What line styles or markers mean goes in the
+    subtitle (`style_key`): a legend of device x dtype x model kind entries ran past 8 and off a phone."""
+    devices = []
+    for trace in fig.data:
+        device = device_of(trace)
+        if device is None:
+            continue
+        trace.update(legendgroup=device, showlegend=False)
+        if device not in devices:
+            devices.append(device)
+    for device in devices:
+        colour = device_color(device)
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines+markers", name=device, legendgroup=device,
+                                 line={"color": colour}, marker={"color": colour}, hoverinfo="skip"))
+    if style_key:
+        fig.update_layout(title={"subtitle": {"text": style_key}})
+    return fig
+
+
 def legend_below(fig: go.Figure, base_height: int = 450) -> go.Figure:
     """The legend in rows under the plot, and the figure taller by one line (px) per entry: on a phone a legend on
     the right takes most of the width, and one below wraps to a line per entry without squeezing the plot away."""
@@ -334,10 +365,12 @@ def matmul_rates(micro: pl.DataFrame) -> go.Figure:
         )
         .sort("device", "dtype · precision", "size")
     )
+    dashes, key = dash_map(frame["dtype · precision"].unique().sort().to_list(), "dtype · precision")
     fig = px.line(frame, x="size", y="TFLOP/s", color="device", color_discrete_map=device_colors(frame["device"].unique()),
-                  line_dash="dtype · precision", markers=True,
+                  line_dash="dtype · precision", line_dash_map=dashes, markers=True,
                   log_x=True, log_y=True, hover_data=["seconds_median", "seconds_iqr", "source"],
                   labels={"size": "matrix side n (n x n @ n x n)"}, title="Matrix multiplication rate")
+    one_entry_per_device(fig, lambda t: t.name.split(", ")[0], key)
     return readable_log_axes(legend_below(fig))
 
 
@@ -349,9 +382,11 @@ def bandwidths(micro: pl.DataFrame) -> go.Figure:
         .with_columns((pl.col("bytes_per_s") / 1e9).alias("GB/s"), (pl.col("size") / 2**20).alias("MiB"))
         .sort("benchmark", "device", "size")
     )
+    dashes, key = dash_map(frame["benchmark"].unique().sort().to_list(), "benchmark")
     fig = px.line(frame, x="MiB", y="GB/s", color="device", color_discrete_map=device_colors(frame["device"].unique()),
-                  line_dash="benchmark", markers=True, log_x=True,
+                  line_dash="benchmark", line_dash_map=dashes, markers=True, log_x=True,
                   log_y=True, hover_data=["seconds_median", "source"], title="Memory and host-to-device bandwidth")
+    one_entry_per_device(fig, lambda t: t.name.split(", ")[0], key)
     return readable_log_axes(legend_below(fig))
 
 
@@ -369,7 +404,7 @@ def roofline(roofs: pl.DataFrame, runs: pl.DataFrame) -> go.Figure:
             continue
         fig.add_trace(go.Scatter(
             x=grid, y=[min(peak, bw * x) / 1e12 for x in grid], mode="lines", name=f"roof: {row['device']}",
-            line={"color": device_color(row["device"])},
+            line={"color": device_color(row["device"])}, legendgroup=row["device"],
             hovertemplate=(f"{row['device']}<br>peak {peak / 1e12:.3g} TFLOP/s ({row['peak_dtype']}), "
                            f"bandwidth {bw / 1e9:.3g} GB/s<extra></extra>"),
         ))
@@ -380,14 +415,15 @@ def roofline(roofs: pl.DataFrame, runs: pl.DataFrame) -> go.Figure:
             part = frame.filter(pl.col("device") == device)
             fig.add_trace(go.Scatter(
                 x=part["arithmetic_intensity"].to_list(), y=(part["achieved_flops_per_s"] / 1e12).to_list(),
-                mode="markers", name=f"runs: {device}",
+                mode="markers", name=f"runs: {device}", legendgroup=device, showlegend=False,
                 marker={"color": device_color(device), "size": 9},
                 text=[f"{m} w={w} d={d} batch {b}" for m, w, d, b in
                       zip(part["model"], part["width"], part["depth"], part["batch_size"])],
                 hovertemplate="%{text}<br>intensity %{x:.3g} FLOP/byte (estimate)<br>%{y:.3g} TFLOP/s<extra></extra>",
             ))
     fig.update_layout(
-        title="Roofline: achieved FLOP/s against arithmetic intensity",
+        title={"text": "Roofline: achieved FLOP/s against arithmetic intensity",
+               "subtitle": {"text": "Line: the device's roof; dots: its runs"}},
         # What the estimate counts is in the page's caption: a long axis title is cut off on a phone.
         xaxis={"type": "log", "title": "arithmetic intensity, FLOP/byte (ESTIMATE)"},
         yaxis={"type": "log", "title": "TFLOP/s"},
@@ -463,22 +499,26 @@ def perf_model_fit(points: pl.DataFrame, curves: pl.DataFrame) -> go.Figure:
         if line.height:
             fig.add_trace(go.Scatter(x=line["flops_per_step"].to_list(), y=line["fitted_step_s"].to_list(),
                                      mode="lines", name=f"fitted: {label}", line={"color": color, "dash": dash},
-                                     legendgroup=label,
-                                     hovertemplate="fitted %{y:.3g} s/step at %{x:.3g} FLOPs<extra></extra>"))
+                                     hovertemplate=("fitted %{y:,.3~r} s/step at %{x:,.3~r} FLOPs<extra>" + label
+                                                    + "</extra>")))
         dots = points.filter(pl.col("fit") == label)
         if dots.height:
             fig.add_trace(go.Scatter(
                 x=dots["flops_per_step"].to_list(), y=dots["measured_step_s"].to_list(), mode="markers",
-                name=f"measured: {label}", marker={"color": color, "size": 8}, legendgroup=label,
+                name=f"measured: {label}", marker={"color": color, "size": 8,
+                                                   "symbol": MODEL_SYMBOL.get(rest.split(" ")[0], "circle")},
                 customdata=list(zip(dots["fitted_step_s"].to_list(), dots["params"].to_list())),
-                hovertemplate=("measured %{y:.3g} s/step, fitted %{customdata[0]:.3g}<br>%{x:.3g} FLOPs/step, "
-                               "%{customdata[1]:,} parameters<extra></extra>"),
+                hovertemplate=("measured %{y:,.3~r} s/step, fitted %{customdata[0]:,.3~r} s<br>%{x:,.3~r} "
+                               "FLOPs/step, %{customdata[1]:,} parameters<extra>" + label + "</extra>"),
             ))
     fig.update_layout(
         title="Performance model: measured vs fitted time per step (curves at each fit's typical batch, no floor)",
         xaxis={"type": "log", "title": "FLOPs per training step (analytic)"},
         yaxis={"type": "log", "title": "seconds per step"},
     )
+    kinds = sorted({label.partition(" · ")[2].split(" ")[0] for label in labels})
+    one_entry_per_device(fig, lambda t: t.name.partition(": ")[2].partition(" · ")[0],
+                         "Lines: fitted; markers: measured. " + (model_style_key(kinds) if len(kinds) > 1 else ""))
     return readable_log_axes(legend_below(fig))
 
 
@@ -487,8 +527,8 @@ def scaling(table: pl.DataFrame) -> go.Figure:
 
     table: `engine.analysis.scaling.scaling_table` output (label, device_count, samples_per_s,
     ideal_samples_per_s, efficiency, series_emulated, mesh_shape, runs, epochs_timed).
-    Left: throughput in samples/s (log-log), measured (solid) and ideal = N x the one-device
-    throughput (dashed, same colour). Right: efficiency = throughput / (N x one-device throughput),
+    Top: throughput in samples/s (log-log), measured (solid) and ideal = N x the one-device
+    throughput (dashed, same colour). Bottom: efficiency = throughput / (N x one-device throughput),
     with the ideal efficiency 1 (dashed grey). A series without a one-device run has neither
     ideal nor efficiency. Series on emulated devices say "emulated" in their names, and the title
     says what that means.

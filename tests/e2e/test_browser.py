@@ -117,7 +117,8 @@ def page(server):
 def _open(page, url: str, title: str):
     page.goto(url)
     page.get_by_role("heading", name=title).first.wait_for()
-    page.get_by_text("Data sources").first.wait_for()  # the shared sidebar: app.py's frame ran
+    # the shared sidebar: the app frame ran (attached: on a phone the sidebar starts collapsed)
+    page.get_by_text("Data sources").first.wait_for(state="attached")
     assert page.locator('[data-testid="stException"]').count() == 0
 
 
@@ -235,3 +236,101 @@ def test_an_upload_changes_only_the_uploaders_session(server, page, tmp_path):
         assert not any("Acme Fake GPU 9000" in text for text in alerts_after)
     finally:
         other.close()
+
+
+# --- issue 18: phone and laptop widths, short legends, units on hover, links that keep every setting -------------
+
+# Per chart on the page: its right edge, its legend's entries and the hover templates of its traces.
+CHART_FACTS = """() => Array.from(document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')).map(p => ({
+    right: p.getBoundingClientRect().right,
+    legend: p.querySelectorAll('.legend .traces').length,
+    hover: (p._fullData || []).filter(t => t.visible !== false).map(t => t.hovertemplate || '')}))"""
+PAGE_OVERFLOW = """() => { const main = document.querySelector('[data-testid="stMain"]');
+    return {page: document.documentElement.scrollWidth - window.innerWidth,
+            main: main ? main.scrollWidth - main.clientWidth : 0}; }"""
+CHART_PAGES = [("", "Do you need a GPU?", 1), ("speedup", "Speedup explorer", 3), ("cost", "Cost", 1),
+               ("hardware", "Hardware", 2)]
+
+
+@pytest.mark.parametrize("width", [420, 1400])
+def test_every_page_fits_the_width_with_short_legends(server, page, width):
+    url, _ = server
+    tab = page.context.browser.new_page(viewport={"width": width, "height": 900})
+    tab.set_default_timeout(30_000)
+    try:
+        for path, title, charts in CHART_PAGES:
+            _open(tab, f"{url}/{path}", title)
+            _wait_for_chart(tab, charts)
+            tab.wait_for_timeout(300)  # let plotly lay out its legends
+            facts = tab.evaluate(CHART_FACTS)
+            assert len(facts) >= charts
+            for chart in facts:
+                assert chart["right"] <= width + 1, f"{title} at {width} px: a chart runs off the screen"
+                assert chart["legend"] <= 8, f"{title} at {width} px: a legend of {chart['legend']} entries"
+            overflow = tab.evaluate(PAGE_OVERFLOW)
+            assert overflow["page"] <= 1 and overflow["main"] <= 1, f"{title} at {width} px scrolls sideways"
+        for path, title in [p for p in PAGES if p[0] in ("benchmark", "results")]:
+            _open(tab, f"{url}/{path}", title)
+            overflow = tab.evaluate(PAGE_OVERFLOW)
+            assert overflow["page"] <= 1 and overflow["main"] <= 1, f"{title} at {width} px scrolls sideways"
+    finally:
+        tab.close()
+
+
+def test_speedup_hover_text_has_units(server, page):
+    url, _ = server
+    _open(page, f"{url}/speedup", "Speedup explorer")
+    _wait_for_chart(page, 3)
+    templates = [t for chart in page.evaluate(CHART_FACTS) for t in chart["hover"] if t]
+    per_epoch = [t for t in templates if "GPU speedup over CPU (per epoch)" in t]
+    assert per_epoch and all("}x<br>" in t and "CPU s/epoch: %{customdata" in t and " s<br>" in t for t in per_epoch)
+    assert any(" samples" in t for t in templates)
+
+
+def test_a_copied_link_keeps_the_sidebar_and_the_page_settings(server, page):
+    """Set a price in the sidebar, change a setting on two pages, copy the last page's link: a new browser context
+    opened on it shows the same price and the same page setting (the other page's setting belongs to its own link)."""
+    url, _ = server
+    tab = page.context.browser.new_page(viewport={"width": 1400, "height": 1000})
+    tab.set_default_timeout(30_000)
+    try:
+        _open(tab, f"{url}/", "Do you need a GPU?")
+        tab.get_by_role("button", name="Data sources and prices").click()
+        price = tab.get_by_role("spinbutton", name="GPU price override, $ per hour")
+        price.fill("2.5")
+        price.press("Enter")
+        tab.get_by_text("(typed)").first.wait_for()
+        tab.keyboard.press("Escape")
+        _go(tab, "Cost")
+        epochs = tab.get_by_role("spinbutton", name="Epochs per training run")
+        epochs.fill("40")
+        epochs.press("Enter")
+        tab.wait_for_function("() => location.search.includes('co_epochs=40')")
+        _go(tab, "Speedup explorer")
+        tab.get_by_text("Show every column").click()
+        tab.wait_for_function("() => location.search.includes('sp_all_columns=true')")
+        link = tab.url
+        assert "gpu_price=2.5" in link  # the sidebar's setting survived two page switches
+    finally:
+        tab.close()
+    fresh = page.context.browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        other = fresh.new_page()
+        other.set_default_timeout(30_000)
+        _open(other, link, "Speedup explorer")
+        other.get_by_text("(typed)").first.wait_for()
+        assert "$2.5/h" in other.locator('[data-testid="stSidebar"]').inner_text()
+        assert other.get_by_role("switch", name="Show every column").is_checked()
+        assert "gpu_price=2.5" in other.url and "sp_all_columns=true" in other.url
+    finally:
+        fresh.close()
+
+
+def test_the_server_warmed_up_at_start(server):
+    """app.py's st.App lifespan (dashboard.warmup) ran and said so in the server's log."""
+    _, runs = server
+    log = runs.parent / "streamlit.log"
+    deadline = time.monotonic() + 60
+    while "warm-up done in" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert "warm-up done in" in log.read_text() and "warm-up failed" not in log.read_text()
