@@ -13,7 +13,21 @@ import math
 import sys
 from dataclasses import dataclass, field, fields, replace
 
-MODEL_KINDS = ("mlp", "cnn", "transformer")
+MODEL_KINDS = ("mlp", "cnn", "transformer", "resnet", "gpt")
+# ResNet layouts by depth (conv and linear layers): blocks per stage and the block ("basic": two 3x3 convs,
+# "bottleneck": 1x1, 3x3, 1x1 with 4x expansion), as in He et al. 2016 and torchvision.
+RESNET_LAYOUTS = {
+    10: ((1, 1, 1, 1), "basic"),
+    18: ((2, 2, 2, 2), "basic"),
+    34: ((3, 4, 6, 3), "basic"),
+    50: ((3, 4, 6, 3), "bottleneck"),
+    101: ((3, 4, 23, 3), "bottleneck"),
+}
+RESNET_MAX_CHANNELS = 128  # stem width; stage widths are channels x 1, 2, 4, 8 (x 4 out of a bottleneck)
+RESNET_SIDE = (32, 512)  # pixels per image side: 5 stride-2 steps need 32; 224 is the ImageNet size
+RESNET_IN_CHANNELS = (1, 4)  # grey, RGB or RGBA images
+# Model kinds whose convolutions make a rolled lax.scan pathological on XLA:CPU (`auto_mode`).
+CONV_KINDS = ("cnn", "resnet")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 DTYPES = ("float32", "bfloat16")
 MATMUL_PRECISIONS = ("default", "high", "highest")
@@ -95,14 +109,18 @@ def _check_float(name: str, value: object, low: float, high: float) -> float:
 class ModelConfig:
     """The network to train.
 
-    kind: "mlp" | "cnn" | "transformer".
-    width: MLP hidden units per layer; CNN dense-head units; Transformer model width (d_model).
+    kind: "mlp" | "cnn" | "transformer" | "resnet" | "gpt".
+    width: MLP hidden units per layer; CNN dense-head units; Transformer / GPT model width (d_model);
+        unused by a ResNet.
     depth: MLP hidden layers; CNN conv blocks (conv 3x3 + ReLU + 2x2 max-pool each, channels
-        doubling per block); Transformer encoder layers.
-    channels: CNN output channels of the first conv block (unused by other kinds).
-    heads: Transformer attention heads; must divide width (unused by other kinds).
-    seq_len: Transformer tokens per example (unused by other kinds).
-    vocab: Transformer vocabulary size (unused by other kinds).
+        doubling per block); Transformer encoder layers; GPT decoder blocks; ResNet depth, one of
+        RESNET_LAYOUTS (10, 18, 34: basic blocks; 50, 101: bottlenecks).
+    channels: CNN output channels of the first conv block; ResNet stem width (64 is the standard
+        ResNet; stage widths channels x 1, 2, 4, 8); unused by other kinds.
+    heads: Transformer / GPT attention heads; must divide width (unused by other kinds).
+    seq_len: Transformer / GPT tokens per example (unused by other kinds).
+    vocab: Transformer / GPT vocabulary size (unused by other kinds); a GPT's output layer has
+        vocab classes (its labels are the next tokens).
     """
 
     kind: str = "mlp"
@@ -116,9 +134,17 @@ class ModelConfig:
     def __post_init__(self):
         _check_choice("kind", self.kind, MODEL_KINDS)
         for name in ("width", "depth", "channels", "heads", "seq_len", "vocab"):
-            _check_int(name, getattr(self, name))
-        if self.kind == "transformer" and self.width % self.heads:
+            if not (name == "depth" and self.kind == "resnet"):  # a ResNet's depth names a layout (below)
+                _check_int(name, getattr(self, name))
+        if self.kind in ("transformer", "gpt") and self.width % self.heads:
             raise ConfigError("heads", self.heads, f"a divisor of width={self.width}")
+        if self.kind == "resnet":
+            depth_ok = isinstance(self.depth, int) and not isinstance(self.depth, bool) and self.depth in RESNET_LAYOUTS
+            if not depth_ok:
+                raise ConfigError("depth", self.depth, "one of " + ", ".join(map(str, RESNET_LAYOUTS)) + " for a ResNet")
+            if self.channels > RESNET_MAX_CHANNELS:
+                raise ConfigError("channels", self.channels,
+                                  f"an integer in [1, {RESNET_MAX_CHANNELS}] for a ResNet (its stem width)")
 
 
 @dataclass(frozen=True)
@@ -127,8 +153,9 @@ class DataConfig:
 
     samples: examples per epoch (an epoch is samples // batch_size steps).
     input_shape: per-example input shape; () means the default for the model kind:
-        MLP (784,), CNN (32, 32, 3) as H x W x C, Transformer (seq_len,) token ids.
-    n_classes: number of labels.
+        MLP (784,), CNN (32, 32, 3) as H x W x C, ResNet (64, 64, 3), Transformer and GPT
+        (seq_len,) token ids.
+    n_classes: number of labels (unused by a GPT, whose labels are next tokens, < vocab).
     seed: PRNG seed; the same seed gives the same data and initial weights on every device.
     """
 
@@ -262,9 +289,12 @@ class RunConfig:
                 raise ConfigError(
                     "channels", self.model.channels, f"channels x 2^(depth-1) <= {LIMITS['channels'][1]}"
                 )
-        elif self.model.kind == "transformer":
+        elif self.model.kind == "resnet":
+            _check_resnet_shape(shape)
+        elif self.model.kind in ("transformer", "gpt"):
             if shape != (self.model.seq_len,):
-                raise ConfigError("input_shape", shape, f"({self.model.seq_len},) token ids for a Transformer")
+                name = "a Transformer" if self.model.kind == "transformer" else "a GPT"
+                raise ConfigError("input_shape", shape, f"({self.model.seq_len},) token ids for {name}")
         elif len(shape) != 1:
             raise ConfigError("input_shape", shape, "(features,) for an MLP")
 
@@ -282,8 +312,8 @@ class RunConfig:
     def resolved_mode(self, platform: str) -> str:
         """The epoch runner this config uses on `platform`.
 
-        `auto` picks fused (one dispatch per epoch) except for CNNs on the CPU, where a rolled
-        `lax.scan` over convolutions runs ~25x slower than per-step dispatch (DESIGN.md).
+        `auto` picks fused (one dispatch per epoch) except for CNNs and ResNets on the CPU, where a
+        rolled `lax.scan` over convolutions runs ~25x slower than per-step dispatch (DESIGN.md).
         """
         if self.train.mode != "auto":
             return self.train.mode
@@ -291,16 +321,34 @@ class RunConfig:
 
 
 def auto_mode(kind: str, platform: str) -> str:
-    """The epoch runner `auto` picks for a model kind on a platform (see `RunConfig.resolved_mode`)."""
-    return "per_step" if kind == "cnn" and platform == "cpu" else "fused"
+    """The epoch runner `auto` picks for a model kind on a platform (see `RunConfig.resolved_mode`).
+
+    A ResNet is per_step on the CPU like the CNN by assumption (both are convolutions under a rolled
+    scan; the ResNet's fused epoch was not timed here)."""
+    return "per_step" if kind in CONV_KINDS and platform == "cpu" else "fused"
+
+
+def _check_resnet_shape(shape: tuple[int, ...]) -> None:
+    """A ResNet's input: (H, W, C) with H and W in RESNET_SIDE pixels and C in RESNET_IN_CHANNELS."""
+    (low, high), (c_low, c_high) = RESNET_SIDE, RESNET_IN_CHANNELS
+    allowed = f"H x W x C for a ResNet, H and W in [{low}, {high}] pixels, C in [{c_low}, {c_high}]"
+    if len(shape) != 3 or not (low <= shape[0] <= high and low <= shape[1] <= high and c_low <= shape[2] <= c_high):
+        raise ConfigError("input_shape", shape, allowed)
 
 
 def default_input_shape(model: ModelConfig) -> tuple[int, ...]:
     if model.kind == "cnn":
         return (32, 32, 3)
-    if model.kind == "transformer":
+    if model.kind == "resnet":
+        return (64, 64, 3)
+    if model.kind in ("transformer", "gpt"):
         return (model.seq_len,)
     return (784,)
+
+
+def output_classes(config: RunConfig) -> int:
+    """Logits per prediction: n_classes, or vocab for a GPT (one prediction per token, over the vocabulary)."""
+    return config.model.vocab if config.model.kind == "gpt" else config.data.n_classes
 
 
 def with_devices(config: RunConfig, devices: tuple[str, ...]) -> RunConfig:

@@ -31,7 +31,7 @@ class TrainState(NamedTuple):
     opt_state: Any
 
 
-Batch = tuple[jax.Array, jax.Array]  # x: (batch, *input_shape), y: (batch,) int32
+Batch = tuple[jax.Array, jax.Array]  # x: (batch, *input_shape), y: (batch,) int32 or (batch, seq_len) for a GPT
 StepFn = Callable[[TrainState, Batch], tuple[TrainState, dict]]
 
 
@@ -60,7 +60,8 @@ def make_train_step(config: RunConfig, static) -> StepFn:
 
     Computes in `config.train.dtype` (weights cast on the fly; parameters, gradients and the
     optimizer state stay float32) with the configured matmul precision, and a float32
-    softmax cross-entropy.
+    softmax cross-entropy averaged over every prediction: the batch's examples, or for a GPT
+    every token of every sequence (logits (batch, seq_len, vocab) against y (batch, seq_len)).
     """
     optimizer = make_optimizer(config.train)
     dtype = jnp.dtype(config.train.dtype)
