@@ -44,7 +44,7 @@ def render():
             typed = state.price_overrides()
             origin = "typed" if any(v is not None for v in typed.values()) else "from the dated price table"
             lines.append(f"**Prices** ({origin}): {gpu or 'GPU'} ${prices.gpu_per_h:g}/h, {cpu or 'CPU'} "
-                         f"${prices.cpu_per_h:g}/h: the GPU must be {prices.break_even_speedup:.3g}x faster to cost "
+                         f"${prices.cpu_per_h:g}/h: the GPU must be {fmt.number(prices.break_even_speedup)}x faster to cost "
                          "less.")
         info = data.devices(timeout_s=0)
         if info is None:  # the first look after the server started is still running: no page waits for it

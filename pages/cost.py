@@ -17,7 +17,7 @@ from dashboard import columns, data, state
 from engine.analysis import cost
 from engine.base import fmt
 from engine.base.config import ConfigError
-from engine.charts import figures
+from engine.charts import figures, style
 
 state.through_app()
 st.title("Cost")
@@ -149,12 +149,13 @@ else:
                        *(2 * a.ahead_until for a in (t_amort, c_amort) if a.ahead_until)])
         curve = cost.run_cost_curve(prices, row["cpu_epoch_s"], row["gpu_epoch_s"], row["cpu_fixed_s"],
                                     row["gpu_fixed_s"], max_epochs=min(longest, cost.MAX_EPOCHS))
-        st.plotly_chart(figures.cost_vs_epochs(curve, c_amort.epochs, epochs), key="co_cost_chart")
+        colours = {"CPU": style.device_color(row["cpu_device"]), "GPU": style.device_color(row["gpu_device"])}
+        st.plotly_chart(figures.cost_vs_epochs(curve, c_amort.epochs, epochs, colours), key="co_cost_chart")
         st.markdown(
             f"- Measured: CPU {fmt.seconds(row['cpu_epoch_s'])} per epoch + {fmt.seconds(row['cpu_fixed_s'])} "
             f"compile and transfer; GPU {fmt.seconds(row['gpu_epoch_s'])} per epoch + "
             f"{fmt.seconds(row['gpu_fixed_s'])} compile and transfer (speedup {fmt.number(row['speedup'])}x, 95% CI "
-            f"{row['ci_low']:.3g}–{row['ci_high']:.3g}).\n"
+            f"{fmt.number(row['ci_low'])}–{fmt.number(row['ci_high'])}).\n"
             f"- **Time**: {t_amort.describe('time')}.\n"
             f"- **Cost**: {c_amort.describe('cost')}.\n"
             f"- {fmt.plural(epochs, 'epoch')} cost {fmt.money(row['cpu_cost_run'])} on the CPU and {fmt.money(row['gpu_cost_run'])} "
@@ -171,7 +172,7 @@ c2.metric(f"CPU machine idle for {idle_hours:g} h", fmt.money(cost.idle_cost(idl
           help=f"{idle_hours:g} h x ${prices.cpu_per_h:g}/h")
 if run_per_gpu:
     st.markdown(f"Leaving the GPU machine on for {idle_hours:g} h after the job costs as much as "
-                f"**{idle_gpu / run_per_gpu:,.3g} training runs** of the configuration above ({epochs} epochs each, "
+                f"**{fmt.number(idle_gpu / run_per_gpu)} training runs** of the configuration above ({epochs} epochs each, "
                 f"{fmt.money(run_per_gpu)} per run). Closing the browser or the SSH session does not stop the meter: "
                 "shut the instance down.")
 else:

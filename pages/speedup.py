@@ -15,6 +15,7 @@ import streamlit as st
 
 from dashboard import columns, data, state
 from engine.analysis import tables
+from engine.base import fmt
 from engine.charts import figures
 
 # What `tables.crossovers` adds to a series' keys (the rest of its columns name the series).
@@ -74,7 +75,7 @@ else:
     by_size = data.crossovers(levels, "dataset_size", view)
     chart, size_chart = data.speedup_charts(levels, ratio, view)  # engine.charts.figures, cached
     st.plotly_chart(chart, key="sp_params")
-    st.caption(f"Above the grey line the GPU is faster; above the red line (price ratio {ratio:.3g} = "
+    st.caption(f"Above the grey line the GPU is faster; above the red line (price ratio {fmt.number(ratio)} = "
                f"${prices.gpu_per_h:g}/h over ${prices.cpu_per_h:g}/h) it is also cheaper. Error bars: 95% "
                "interval over runs (two or more a side), else over one run's epochs (which leaves run-to-run "
                "variation out: hover says which). x marks a crossover, interpolated in log-log "
@@ -113,7 +114,7 @@ else:
 
     def crossing_table(crossings: pl.DataFrame, extra: tuple[str, ...] = ()) -> pl.DataFrame:
         """One row per series, a column per threshold: where the speedup first exceeds it."""
-        names = {"faster": "GPU faster (speedup 1)", "cheaper": f"GPU cheaper (speedup {ratio:.3g})"}
+        names = {"faster": "GPU faster (speedup 1)", "cheaper": f"GPU cheaper (speedup {fmt.number(ratio)})"}
         # A row per series: every series key indexes the pivot; only the ones that vary are shown.
         series = [c for c in crossings.columns if c not in CROSSING_COLUMNS]
         shown = ["model", "batch_size", *extra] + [c for c in series if c not in ("model", "batch_size", *extra)

@@ -53,7 +53,7 @@ def test_speedup_vs_params(runs):
     lines = [t for t in fig.data if t.showlegend is False]
     assert {t.line.dash for t in lines} == {"solid", "dash", "dot"}  # mlp, cnn, transformer
     assert len({t.line.color for t in lines}) == 1  # one device pair, one colour
-    assert "Line style per model kind: cnn: dashed, mlp: solid, transformer: dotted" in fig.layout.title.subtitle.text
+    assert "Line style per model kind: cnn: dashed, mlp: solid, transformer: dotted" in fig.layout.title.subtitle.text.replace("<br>", " ")
     (marks,) = [t for t in fig.data if t.name == "crossover"]
     assert sorted(marks.x) == pytest.approx(sorted(crossings.filter(pl.col("kind") == "crossing")["size"].to_list()))
     first = lines[0]
@@ -89,7 +89,7 @@ def test_speedup_legend_stays_short_with_many_batches_precisions_and_sizes():
 def test_speedup_vs_dataset(runs):
     fig = figures.speedup_vs_dataset(tables.speedup_table(runs).pairs, 2.5)
     assert fig.layout.yaxis.title.text == "GPU speedup over CPU (end to end)"
-    assert "compile and transfer" in fig.layout.title.text
+    assert "compile and transfer included" in fig.layout.title.subtitle.text
     assert fig.data[0].error_y.array is not None
 
 
@@ -170,7 +170,7 @@ def test_perf_model_fit_shows_measured_and_fitted(runs):
     assert sum(n.startswith("fitted: ") for n in names(fig)) == len(fits)
     assert fig.layout.xaxis.type == "log"
     assert legend_entries(fig) == ["CPU: AMD EPYC (2 cores)"]  # one device: one entry, whatever the kinds
-    assert "Lines: fitted; markers: measured." in fig.layout.title.subtitle.text
+    assert "markers: measured" in fig.layout.title.subtitle.text.replace("<br>", " ")
 
 
 def test_mark_size_draws_a_vertical_line_at_the_size_across_the_data(runs):
@@ -283,3 +283,12 @@ def test_speedup_hover_text_rounds_to_three_figures_and_leaves_out_empty_columns
     assert "GPU speedup over CPU (per epoch): %{y:,.3~r}" in template  # 3 significant figures, in full
     assert "parameters: %{x:,d}" in template  # a count, with thousands separators
     assert "heads" not in template and "seq_len" not in template  # an MLP has none: no "heads=null"
+
+
+@pytest.mark.parametrize("text, lines", [
+    ("short", ["short"]),
+    ("Line style per model kind: cnn: dashed, mlp: solid, transformer: dotted, resnet: dash-dot",
+     ["Line style per model kind: cnn: dashed,", "mlp: solid, transformer: dotted,", "resnet: dash-dot"]),
+])
+def test_subtitles_are_wrapped_for_a_phone(text, lines):
+    assert figures.wrapped(text, width=40).split("<br>") == lines

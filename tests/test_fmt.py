@@ -32,3 +32,9 @@ def test_a_verdict_over_a_thousand_times_faster_reads_in_full():
 
     v = SimpleNamespace(speedup_low=1234.5, speedup_high=2595.3, interval="95% CI")
     assert interval_text(v) == "95% CI 1,230–2,600x"
+
+
+@pytest.mark.parametrize("value, text", [(0.0042, "4.2 ms"), (75, "75 s"), (150, "2.5 min"), (9000, "2.5 h"),
+                                         (3 * 86400, "3 days"), (5000 * 86400, "5,000 days")])
+def test_seconds_read_in_a_unit_of_time_without_exponents(value, text):
+    assert fmt.seconds(value) == text

@@ -104,7 +104,7 @@ def prices_caption(v: Verdict, prices: Prices) -> str:
     gpus = f"{v.gpu.devices} x {v.gpu.device}" if v.gpu.devices > 1 else v.gpu.device
     note = basis_note(v)
     return (f"{v.cpu.device} at ${prices.cpu_per_h:g}/h against {gpus} at ${prices.gpu_per_h:g}/h each: the GPU "
-            f"must be {prices.break_even_speedup:.3g}x faster to cost less." + (f"\n\n{note}" if note else "")
+            f"must be {fmt.number(prices.break_even_speedup)}x faster to cost less." + (f"\n\n{note}" if note else "")
             + "".join(f"\n\n{line}" for line in v.notes))
 
 

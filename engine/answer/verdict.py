@@ -254,8 +254,8 @@ class Verdict:
 def _seconds(s: float) -> str:
     for unit, size in (("days", 86_400), ("h", 3600), ("min", 60)):
         if s >= size:
-            return f"{s / size:,.3g} {unit}"
-    return f"{s:.3g} s"
+            return f"{fmt.number(s / size)} {unit}"
+    return f"{fmt.number(s)} s"
 
 
 def _choose_device(ok: pl.DataFrame, platforms: tuple[str, ...], kind: str, named: str | None) -> str | None:
@@ -357,8 +357,9 @@ def _whose_runs(exact: pl.DataFrame, choice: str) -> tuple[dict, list[str]]:
             want_local[side] = False
             notes.append(
                 f"Your runs of this configuration on {a[f'{side}_device']} disagree with the {b[f'{side}_source']} runs "
-                f"beyond their intervals (your epoch {a[f'{side}_epoch_s']:.3g} s against {b[f'{side}_epoch_s']:.3g} s; "
-                f"ratio {ratio.speedup:.3g}, 95% CI {ratio.low:.3g}-{ratio.high:.3g}): the answer uses the "
+                f"beyond their intervals (your epoch {fmt.seconds(a[f'{side}_epoch_s'])} against "
+                f"{fmt.seconds(b[f'{side}_epoch_s'])}; ratio {fmt.number(ratio.speedup)}, 95% CI "
+                f"{fmt.number(ratio.low)}-{fmt.number(ratio.high)}): the answer uses the "
                 f"{b[f'{side}_source']} runs. Choose \"my runs\" to use yours.")
     order = [(pl.col(f"{side}_source") == "local") != want_local[side] for side in ("cpu", "gpu")]  # False first
     return exact.sort(order).row(0, named=True), notes

@@ -6,7 +6,7 @@ import math
 
 
 def seconds(s: float | None) -> str:
-    """0.0042 -> '4.2 ms', 75 -> '1.2 min', 9000 -> '2.5 h'."""
+    """0.0042 -> '4.2 ms', 75 -> '75 s', 150 -> '2.5 min', 9000 -> '2.5 h', 5000 days -> '5,000 days'."""
     if s is None:
         return "n/a"
     if s < 1:
@@ -17,7 +17,7 @@ def seconds(s: float | None) -> str:
         return f"{s / 60:.3g} min"
     if s < 3 * 86400:
         return f"{s / 3600:.3g} h"
-    return f"{s / 86400:.3g} days"
+    return f"{number(s / 86400)} days"  # 5,000 days, not 5e+03
 
 
 def money(dollars: float | None) -> str:

@@ -80,6 +80,20 @@ UNITS = {"speedup": "x", "speedup_end_to_end": "x", "ci_low": "x", "ci_high": "x
          "cpu_compile_cached_s": " s", "gpu_compile_cached_s": " s", "dataset_size": " samples"}
 
 
+def wrapped(text: str, width: int = 48) -> str:
+    """A subtitle broken into lines of at most ~`width` characters at its commas ("<br>" between lines): Plotly
+    does not wrap, and a phone shows about 50 characters of a subtitle."""
+    lines, line = [], ""
+    for part in text.split(", "):
+        candidate = f"{line}, {part}" if line else part
+        if line and len(candidate) > width:
+            lines.append(line + ",")
+            line = part
+        else:
+            line = candidate
+    return "<br>".join([*lines, line])
+
+
 def model_style_key(kinds) -> str:
     """A line saying which line style and marker stands for which model kind: 'mlp: solid, cnn: dashed'."""
     return "Line style per model kind: " + ", ".join(
@@ -171,7 +185,10 @@ def _thinned(fig: go.Figure, thinned: Thinned) -> go.Figure:
     meta = dict(fig.layout.meta) if isinstance(fig.layout.meta, dict) else {}
     if thinned.note:
         meta["thinned"] = thinned.note
-    subtitle = " ".join(t for t in (meta.get("style_key"), thinned.note) if t)
+    # One line each, short enough for a phone: the note's first clause ("Showing 4,998 of 15,000 pairs"); the
+    # page's caption gives the whole note (thinned_note).
+    short = thinned.note.split(":")[0] + " (thinned)" if thinned.note else None
+    subtitle = "<br>".join(wrapped(t) for t in (meta.get("what"), meta.get("style_key"), short) if t)
     if subtitle:
         fig.update_layout(title={"subtitle": {"text": subtitle}})
     fig.update_layout(meta=meta or None)
@@ -252,8 +269,8 @@ def speedup_vs_dataset(pairs: pl.DataFrame, price_ratio: float | None = None,
     shown = thin_lines(frame, "dataset_size", "speedup_end_to_end", ["series", "params"], what="pairs",
                        line_name="network", y_name="end-to-end speedup")
     fig = _log_line(shown.frame, "dataset_size", "speedup_end_to_end", "pair", ["series", "params"], ["series", *hover],
-                    "End-to-end speedup vs dataset size (compile and transfer included)",
-                    ci=("e2e_ci_low", "e2e_ci_high"))
+                    "End-to-end speedup vs dataset size", ci=("e2e_ci_low", "e2e_ci_high"))
+    fig.update_layout(meta={**(fig.layout.meta or {}), "what": "compile and transfer included"})
     _reference_lines(fig, [frame["dataset_size"].min(), frame["dataset_size"].max()], price_ratio)
     _crossover_marks(fig, crossings, "samples")
     return _thinned(legend_below(fig), shown)
@@ -338,7 +355,7 @@ def one_entry_per_device(fig: go.Figure, device_of, style_key: str | None = None
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines+markers", name=device, legendgroup=device,
                                  line={"color": colour}, marker={"color": colour}, hoverinfo="skip"))
     if style_key:
-        fig.update_layout(title={"subtitle": {"text": style_key}})
+        fig.update_layout(title={"subtitle": {"text": wrapped(style_key)}})
     return fig
 
 
@@ -434,20 +451,23 @@ def roofline(roofs: pl.DataFrame, runs: pl.DataFrame) -> go.Figure:
 INSTANCE_COLORS = {"CPU": "#636EFA", "GPU": "#EF553B"}
 
 
-def cost_vs_epochs(curve: pl.DataFrame, break_even: int | None = None, epochs: int | None = None) -> go.Figure:
+def cost_vs_epochs(curve: pl.DataFrame, break_even: int | None = None, epochs: int | None = None,
+                   colours: dict[str, str] | None = None) -> go.Figure:
     """US$ of a training run against its number of epochs, a line per instance (CPU, GPU).
 
     curve: `engine.analysis.cost.run_cost_curve` output (epochs, instance, seconds, cost). Each line
     starts at the instance's fixed cost (compile + transfer) and rises by its cost per epoch;
     where the GPU's line drops below the CPU's its run costs less. break_even: that epoch count
     (`engine.analysis.cost.cost_amortization(...).epochs`), marked when given; epochs: the run length
-    chosen on the page, marked with a vertical line.
+    chosen on the page, marked with a vertical line. colours: {"CPU": colour, "GPU": colour}, the two devices'
+    colours on every other chart (`style.device_color`); else a generic pair.
     """
-    fig = px.line(curve, x="epochs", y="cost", color="instance", color_discrete_map=INSTANCE_COLORS,
-                  hover_data={"seconds": ":.4g", "price_per_h": True},
+    fig = px.line(curve, x="epochs", y="cost", color="instance", color_discrete_map=colours or INSTANCE_COLORS,
+                  hover_data={"seconds": ":,.3~r", "price_per_h": ":,.3~r"},
                   labels={"cost": "US$ per training run", "epochs": "epochs in the run", "seconds": "seconds",
                           "price_per_h": "US$ per hour"},
-                  title="Cost of a training run vs its length (compile and transfer included)")
+                  title="Cost of a training run vs its length")
+    fig.update_layout(title_subtitle_text="compile and transfer included")
     if break_even is not None and break_even > 0 and curve.height:
         at = curve.filter(pl.col("instance") == "CPU")
         x = float(break_even)
@@ -462,8 +482,8 @@ def cost_vs_epochs(curve: pl.DataFrame, break_even: int | None = None, epochs: i
                                      hovertemplate="GPU run costs less from %{x:,} epochs on<extra></extra>"))
     if epochs is not None and curve.height:
         fig.add_vline(x=epochs, line_dash="dot", line_color="gray")
-    fig.update_layout(legend_title_text="", hovermode="x unified")
-    return fig
+    fig.update_layout(legend_title_text="", hovermode="x unified", yaxis_tickprefix="$")
+    return legend_below(fig)
 
 
 def idle_cost_vs_hours(curve: pl.DataFrame, hours: float | None = None) -> go.Figure:
@@ -476,11 +496,11 @@ def idle_cost_vs_hours(curve: pl.DataFrame, hours: float | None = None) -> go.Fi
                   hover_data={"price_per_h": True},
                   labels={"cost": "US$ spent while idle", "hours": "hours left running after the job",
                           "price_per_h": "US$ per hour"},
-                  title="Forgot to shut it down: cost of an idle instance")
+                  title="Forgot to shut it down? An idle instance")
     if hours is not None and curve.height:
         fig.add_vline(x=hours, line_dash="dot", line_color="gray")
-    fig.update_layout(legend_title_text="", hovermode="x unified")
-    return fig
+    fig.update_layout(legend_title_text="", hovermode="x unified", yaxis_tickprefix="$")
+    return legend_below(fig)
 
 
 def perf_model_fit(points: pl.DataFrame, curves: pl.DataFrame) -> go.Figure:
@@ -512,13 +532,14 @@ def perf_model_fit(points: pl.DataFrame, curves: pl.DataFrame) -> go.Figure:
                                "FLOPs/step, %{customdata[1]:,} parameters<extra>" + label + "</extra>"),
             ))
     fig.update_layout(
-        title="Performance model: measured vs fitted time per step (curves at each fit's typical batch, no floor)",
+        title="Performance model: measured vs fitted",
         xaxis={"type": "log", "title": "FLOPs per training step (analytic)"},
         yaxis={"type": "log", "title": "seconds per step"},
     )
     kinds = sorted({label.partition(" · ")[2].split(" ")[0] for label in labels})
     one_entry_per_device(fig, lambda t: t.name.partition(": ")[2].partition(" · ")[0],
-                         "Lines: fitted; markers: measured. " + (model_style_key(kinds) if len(kinds) > 1 else ""))
+                         "Lines: fitted (at each fit's typical batch, no floor), markers: measured"
+                         + (". " + model_style_key(kinds) if len(kinds) > 1 else ""))
     return readable_log_axes(legend_below(fig))
 
 
