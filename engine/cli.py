@@ -52,7 +52,7 @@ from engine.base.config import (
     with_device_count,
 )
 from engine.base.limits import LimitError, Limits, enforce_requested
-from engine.base.presets import PRESETS
+from engine.base.presets import NAMED_NETWORKS, PRESETS
 
 DEFAULT_RUNS = Path("data/runs")
 TIME_LIMIT_EXIT = 3  # stopped by CROSSOVER_MAX_JOB_SECONDS under CROSSOVER_ENFORCE_LIMITS=1 (2 is bad input)
@@ -118,12 +118,14 @@ def _int_help(field_name: str, what: str) -> str:
 # run's integer flags: (flag, engine.base.config.LIMITS field, (config part, attribute) of its default, what it sets)
 RUN_INT_FLAGS = (
     ("--width", "width", ("model", "width"),
-     "units per hidden layer (MLP), dense-head units (CNN) or model width (Transformer)"),
-    ("--depth", "depth", ("model", "depth"), "hidden layers (MLP), conv blocks (CNN) or encoder layers (Transformer)"),
-    ("--channels", "channels", ("model", "channels"), "channels of the first conv block, doubling per block (CNN only)"),
-    ("--heads", "heads", ("model", "heads"), "attention heads, a divisor of --width (Transformer only)"),
-    ("--seq-len", "seq_len", ("model", "seq_len"), "tokens per example (Transformer only)"),
-    ("--vocab", "vocab", ("model", "vocab"), "vocabulary size, tokens (Transformer only)"),
+     "units per hidden layer (MLP), dense-head units (CNN) or model width (Transformer, GPT); unused by a ResNet"),
+    ("--depth", "depth", ("model", "depth"), "hidden layers (MLP), conv blocks (CNN), encoder layers (Transformer) "
+     "or decoder blocks (GPT); a ResNet's depth is one of 10, 18, 34, 50, 101"),
+    ("--channels", "channels", ("model", "channels"),
+     "channels of the first conv block, doubling per block (CNN); stem width, at most 128, 64 standard (ResNet)"),
+    ("--heads", "heads", ("model", "heads"), "attention heads, a divisor of --width (Transformer, GPT)"),
+    ("--seq-len", "seq_len", ("model", "seq_len"), "tokens per example (Transformer, GPT)"),
+    ("--vocab", "vocab", ("model", "vocab"), "vocabulary size, tokens (Transformer, GPT)"),
     ("--samples", "samples", ("data", "samples"), "examples in the synthetic dataset"),
     ("--classes", "n_classes", ("data", "n_classes"), "output classes"),
     ("--seed", "seed", ("data", "seed"), "random seed of the data and the initial weights"),
@@ -135,10 +137,18 @@ RUN_INT_FLAGS = (
 )
 
 
+# run's flags that describe the network: --network sets them all
+NETWORK_FLAGS = ("--model", "--width", "--depth", "--channels", "--heads", "--seq-len", "--vocab", "--input-shape",
+                 "--classes")
+
+
 def _add_run_flags(p: argparse.ArgumentParser):
     d_model, d_data, d_train, d_bench = ModelConfig(), DataConfig(), TrainConfig(), BenchConfig()
     defaults = {"model": d_model, "data": d_data, "train": d_train, "bench": d_bench}
     p.add_argument("--model", default=d_model.kind, help=f"model kind: {'|'.join(MODEL_KINDS)} (default %(default)s)")
+    p.add_argument("--network", default=None,
+                   help=f"a named network, its model, input shape and classes as published: {'|'.join(NAMED_NETWORKS)}; "
+                        f"then {', '.join(NETWORK_FLAGS)} are refused (default: none, the flags describe it)")
     for flag, field_name, (part, attribute), what in RUN_INT_FLAGS:
         p.add_argument(flag, type=_int_flag(field_name), default=getattr(defaults[part], attribute),
                        help=_int_help(field_name, what))
@@ -282,13 +292,31 @@ def config_from_args(args) -> RunConfig:
     if not math.isfinite(args.lr):
         raise ConfigError("learning_rate", args.lr, "a finite number")
     counts = _parse_device_counts(args) if hasattr(args, "device_counts") else None
+    model, shape, classes = _network_from_args(args)
     return RunConfig(
-        model=ModelConfig(args.model, args.width, args.depth, args.channels, args.heads, args.seq_len, args.vocab),
-        data=DataConfig(args.samples, _parse_shape(args.input_shape), args.classes, args.seed),
+        model=model,
+        data=DataConfig(args.samples, shape, classes, args.seed),
         train=TrainConfig(args.batch_size, args.epochs, args.optimizer, args.lr, args.dtype, args.precision, args.mode),
         bench=BenchConfig(args.warmup, args.repeats, _parse_devices(args.devices), _time_budget(args.time_budget),
                           counts[0] if counts else 1),
     )
+
+
+def _network_from_args(args) -> tuple[ModelConfig, tuple[int, ...], int]:
+    """(model, input shape, classes) from --network NAME, or else from the network flags. With --network, a
+    network flag given too (found in `args.argv`, the command line) is refused: one of them would be ignored."""
+    name = getattr(args, "network", None)
+    if name is None:
+        model = ModelConfig(args.model, args.width, args.depth, args.channels, args.heads, args.seq_len, args.vocab)
+        return model, _parse_shape(args.input_shape), args.classes
+    if name not in NAMED_NETWORKS:
+        raise UsageError(f"--network={name[:40]!r} is not allowed: expected one of {', '.join(NAMED_NETWORKS)}")
+    given = [flag for flag in NETWORK_FLAGS
+             if any(a == flag or a.startswith(flag + "=") for a in getattr(args, "argv", None) or ())]
+    if given:
+        raise UsageError(f"--network={name} sets the network: drop {', '.join(given)} (or drop --network)")
+    net = NAMED_NETWORKS[name]
+    return net.model, net.input_shape, net.n_classes
 
 
 def _time_budget(requested: float | None) -> float:
@@ -444,8 +472,20 @@ class Reporter:
             self.print(f"[{count}] {line}")
 
 
+def _shape_text(r: dict) -> str:
+    """A run's network in a few characters, by model kind (columns a kind leaves empty are not shown)."""
+    kind = r.get("model")
+    if kind == "resnet":
+        return f"c={r['channels']} d={r['depth']} {r.get('input_shape')}"
+    if kind == "cnn":
+        return f"c={r['channels']} d={r['depth']} w={r['width']}"
+    if kind in ("transformer", "gpt"):
+        return f"w={r['width']} d={r['depth']} S={r['seq_len']} V={r['vocab']}"
+    return f"w={r['width']} d={r['depth']}"
+
+
 def describe_run(r: dict) -> str:
-    size = f"{r['model']} w={r['width']} d={r['depth']}" + (f" c={r['channels']}" if r.get("channels") else "")
+    size = f"{r['model']} {_shape_text(r)}"
     head = f"{size} params={r['params']:,} batch={r['batch_size']} n={r['dataset_size']} {r['dtype']} on {r['device_spec']}"
     if (r.get("device_count") or 1) > 1:
         head += f" x{r['device_count']} devices ({r['mesh_shape']}{', emulated' if r.get('devices_emulated') else ''})"
@@ -609,7 +649,51 @@ def cmd_sweep(args) -> int:
         configs = _expand(configs, _scaling_counts(devices))
         if part is not None:
             configs = _take_part(configs, part, args)
+    _print_estimate(configs, args)
     return _measure_configs(configs, args)
+
+
+def _print_estimate(configs: list[RunConfig], args) -> None:
+    """Before a sweep measures anything, print how long it will take at most (`sweep_estimate`): once, by process
+    0, not with --jsonl, and only once --out is known to take the results and the devices are here (else the
+    refusal alone is printed)."""
+    from engine.measure import distributed
+
+    if args.jsonl or not distributed.is_leader():
+        return
+    check_out_name(args.out, micro=False)
+    out = Path(args.out)
+    writable_or_exit("--out", out.parent if out.suffix == ".parquet" else out)
+    _check_devices_present(configs[0].bench.devices, max(c.bench.device_count for c in configs))
+    print(sweep_estimate(configs), flush=True)
+
+
+def _host_fits() -> list:
+    """Performance-model fits of this machine's runs in data/runs and data/reference (guard.fits_for_host), or []
+    when there are none or they cannot be read: the estimate then falls back to the guard's slow guess."""
+    try:
+        from engine.jobs import guard
+        from engine.runlog.store import load_runs
+
+        folders = [str(p) for p in (DEFAULT_RUNS, Path("data/reference")) if p.is_dir()]
+        return guard.fits_for_host(load_runs(folders).frame.collect()) if folders else []
+    except Exception:  # an estimate is a courtesy: never stop a sweep for it
+        return []
+
+
+def sweep_estimate(configs: list[RunConfig]) -> str:
+    """One line before a sweep starts: how long it will take at most and how that was estimated
+    (`engine.jobs.guard.check_sweep`: compile, transfer and warm-up + timed epochs of every config on every
+    device, per model kind from this machine's fitted runs where there are some, else a deliberately slow guess)."""
+    from engine.jobs import guard
+
+    decision = guard.check_sweep(configs, Limits.from_env(), fits=_host_fits())
+    fitted = sum(d.basis.startswith("predicted") for d in decision.devices)
+    guessed = len(decision.devices) - fitted
+    how = [f"{fitted} of them from this machine's runs of the same kind (upper end of the fit's band)"] if fitted else []
+    how += [f"{guessed} from a deliberately slow guess (no runs of their kind measured here)"] if guessed else []
+    return (f"estimated: at most about {guard.format_seconds(decision.seconds_estimate)} for {len(decision.devices)} "
+            f"runs, up to {decision.memory_estimate_bytes / 1e9:,.1f} GB of memory; {', '.join(how)}")
 
 
 def _take_part(configs: list[RunConfig], part: tuple[int, int], args) -> list[RunConfig]:
@@ -748,8 +832,7 @@ def run_lines(runs) -> list[str]:
 
     lines = []
     for r in runs.with_columns(device_label()).iter_rows(named=True):
-        shape = {"mlp": f"w={r['width']} d={r['depth']}", "cnn": f"c={r['channels']} d={r['depth']} w={r['width']}",
-                 "transformer": f"w={r['width']} d={r['depth']} S={r['seq_len']}"}.get(r["model"], "")
+        shape = _shape_text(r)
         when = r["created_at"].strftime("%Y-%m-%d %H:%M") if r["created_at"] else "-"
         rate = f"{r['samples_per_s']:,.0f} samples/s" if r["samples_per_s"] else "-"
         lines.append(f"{when}  {r['model']} {shape} b={r['batch_size']} n={r['dataset_size']} {r['dtype']}  "

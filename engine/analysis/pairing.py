@@ -30,7 +30,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from engine.base.config import RunConfig, auto_mode
+from engine.base.config import CONV_KINDS, RunConfig, auto_mode
 from engine.base.hostinfo import host_name
 from engine.runlog.record import config_columns
 
@@ -416,7 +416,7 @@ def pair_sides(sides: pl.DataFrame, *, mixed_versions: bool = False) -> tuple[pl
 
 def _auto_mode(platform: str) -> pl.Expr:
     """Per pair row: the epoch runner `auto` picks for its model kind on `platform`."""
-    return pl.when(pl.col("model") == "cnn").then(pl.lit(auto_mode("cnn", platform))).otherwise(
+    return pl.when(pl.col("model").is_in(list(CONV_KINDS))).then(pl.lit(auto_mode("cnn", platform))).otherwise(
         pl.lit(auto_mode("mlp", platform)))
 
 

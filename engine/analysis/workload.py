@@ -21,6 +21,11 @@ Activation elements per example ("layer outputs", the tensors a backward pass ne
 - Transformer: the embedding S x D; per layer 16 x S x D (LayerNorm 1, q/k/v 3, attention
   output 1, output projection 1, LayerNorm 1, MLP up 4 and its GELU 4, MLP down 1) plus the
   attention scores heads x S x S; the final LayerNorm S x D, the pooled D and the logits.
+- GPT: as the Transformer per layer, the embedding and the final LayerNorm; then the logits of
+  every token, S x vocab, instead of a pooled vector and n_classes logits.
+- ResNet: per convolution (`engine.base.counts.resnet_convs`) its output and its norm's output,
+  2 x H_out x W_out x C_out; per residual block its output (the sum after ReLU); the stem's
+  max-pooled map; the pooled features and the logits.
 ReLU/GELU outputs, residual sums and softmax probabilities are not counted separately: the
 memory estimate doubles the total for what the backward pass keeps (see `engine.analysis.memory`).
 """
@@ -38,6 +43,7 @@ from engine.base.counts import (
     SOFTMAX_FLOPS,
     flops_per_step,
     parameter_count,
+    resnet_convs,
 )
 
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2}
@@ -51,7 +57,8 @@ PRESET_SAMPLES = 60_000
 class Workload:
     """A training job by its sizes.
 
-    kind: "mlp" | "cnn" | "transformer" (the model kind whose measurements predict it).
+    kind: one of MODEL_KINDS, "mlp" | "cnn" | "transformer" | "resnet" | "gpt" (the model kind whose
+    measurements predict it).
     params: parameter count. flops_per_step: FLOPs of one training step (forward, backward,
     optimizer) over a batch. activation_elements: layer-output elements per example (module
     doc). dataset_bytes: the dataset as put on the device (inputs + int32 labels, whole batches).
@@ -106,19 +113,35 @@ def activation_elements(config: RunConfig) -> int:
             h, w, c = height >> i, width_px >> i, m.channels * 2**i
             total += h * w * c + (h >> 1) * (w >> 1) * c
         return total + m.width + classes
+    if m.kind == "resnet":
+        return _resnet_activation_elements(config)
     s, d = m.seq_len, m.width
-    return s * d + m.depth * (16 * s * d + m.heads * s * s) + s * d + d + classes
+    layers = s * d + m.depth * (16 * s * d + m.heads * s * s) + s * d
+    return layers + (s * m.vocab if m.kind == "gpt" else d + classes)
 
 
-def _dataset_bytes(samples: int, batch_size: int, example_bytes: int) -> int:
+def _resnet_activation_elements(config: RunConfig) -> int:
+    convs = resnet_convs(config)
+    total = sum(2 * c.out_h * c.out_w * c.c_out for c in convs)  # each convolution and its norm
+    for i, c in enumerate(convs[1:], start=1):  # a block's output: after its last conv (shortcut or not)
+        if i + 1 == len(convs) or convs[i + 1].block != c.block:
+            total += c.out_h * c.out_w * c.c_out
+    stem = convs[0]
+    total += ((stem.out_h - 1) // 2 + 1) * ((stem.out_w - 1) // 2 + 1) * stem.c_out  # the max-pooled map
+    return total + convs[-1].c_out + config.data.n_classes
+
+
+def _dataset_bytes(samples: int, batch_size: int, example_bytes: int, label_bytes: int = INDEX_BYTES) -> int:
     used = (samples // batch_size) * batch_size  # the runner drops the last partial batch
-    return used * (example_bytes + INDEX_BYTES)
+    return used * (example_bytes + label_bytes)
 
 
 def from_config(config: RunConfig, name: str = "") -> Workload:
     """The exact workload of a buildable config (parameters and FLOPs from `engine.base.counts`)."""
     m = config.model
-    example = math.prod(config.input_shape) * (INDEX_BYTES if m.kind == "transformer" else 4)
+    tokens = m.kind in ("transformer", "gpt")
+    example = math.prod(config.input_shape) * (INDEX_BYTES if tokens else 4)
+    labels = INDEX_BYTES * (m.seq_len if m.kind == "gpt" else 1)  # a GPT's labels are its next tokens
     return Workload(
         name=name or _config_name(config),
         kind=m.kind,
@@ -127,7 +150,7 @@ def from_config(config: RunConfig, name: str = "") -> Workload:
         batch_size=config.train.batch_size,
         samples=config.data.samples,
         activation_elements=activation_elements(config),
-        dataset_bytes=_dataset_bytes(config.data.samples, config.train.batch_size, example),
+        dataset_bytes=_dataset_bytes(config.data.samples, config.train.batch_size, example, labels),
         optimizer=config.train.optimizer,
         dtype=config.train.dtype,
         matmul_precision=config.train.matmul_precision,
@@ -141,6 +164,11 @@ def _config_name(config: RunConfig) -> str:
         return f"MLP {config.input_shape[0]}-{m.width}x{m.depth}-{config.data.n_classes}"
     if m.kind == "cnn":
         return f"CNN {m.depth} blocks from {m.channels} channels, dense {m.width}"
+    if m.kind == "resnet":
+        h, w, _ = config.input_shape
+        return f"ResNet-{m.depth} from {m.channels} channels, {h}x{w} images"
+    if m.kind == "gpt":
+        return f"GPT width {m.width}, {m.depth} blocks, {m.heads} heads, {m.seq_len} tokens, vocabulary {m.vocab:,}"
     return f"Transformer width {m.width}, {m.depth} layers, {m.heads} heads, {m.seq_len} tokens"
 
 

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 
 from engine.analysis.memory import estimate as memory_estimate
 from engine.base.buffers import bandwidth_sizes
-from engine.base.config import RunConfig
+from engine.base.config import CONV_KINDS, RunConfig
 from engine.base.counts import flops_per_step, parameter_count
 from engine.base.limits import Limits
 
@@ -55,20 +55,25 @@ XLA_MARGIN = 2.0  # probes: a job's own memory (model, batch, dataset) reached 1
 # Compiling one training step, by model kind: (a, b, c) of a + b d + c d^2 in the depth d (layers or blocks).
 # Probes, above the 363 MB base: MLP +37 MB at d = 8, +112 MB at 64; CNN +48 MB at d = 1, +119 MB at 5;
 # Transformer +181 MB at d = 1, +426 MB at 8, +831 MB at 12, +1,383 MB at 16, +2,995 MB at 24.
+# ResNet and GPT: provisional, not yet fitted: the CNN's and the Transformer's coefficients x 2, a ResNet's d
+# being its depth (conv layers, 10-101) where the CNN's is blocks of one conv each.
 COMPILE_BYTES = {"mlp": (20 * MB, 1.5 * MB, 0.0), "cnn": (40 * MB, 16 * MB, 0.0),
-                 "transformer": (180 * MB, 5 * MB, 5 * MB)}
+                 "transformer": (180 * MB, 5 * MB, 5 * MB),
+                 "resnet": (80 * MB, 32 * MB, 0.0), "gpt": (360 * MB, 10 * MB, 10 * MB)}
 # Seconds from the process's start to its first epoch, besides JAX_STARTUP_S (imports, data, compiles): the
 # probes took 2.4-3.3 s (MLP, d = 1-64), 2.9-5.6 s (CNN, d = 1-5) and 5.4 + 0.105 d^2 s (Transformer, d = 1-12);
 # about twice that here, for a slower host.
 JAX_STARTUP_S = 5.0
-COMPILE_SECONDS = {"mlp": (5.0, 0.05, 0.0), "cnn": (5.0, 1.5, 0.0), "transformer": (5.0, 1.0, 0.25)}
+COMPILE_SECONDS = {"mlp": (5.0, 0.05, 0.0), "cnn": (5.0, 1.5, 0.0), "transformer": (5.0, 1.0, 0.25),
+                   "resnet": (10.0, 3.0, 0.0), "gpt": (10.0, 2.0, 0.5)}  # resnet, gpt: provisional, not yet fitted (x 2)
 TRANSFER_BYTES_PER_S = 1e9
 ASSUMED_RATE = {"cpu": 10e9, "gpu": 1e12, "tpu": 1e12}  # FLOP/s: well below what the dev CPU and an H200 reach
 ASSUMED_STEP_OVERHEAD_S = {"cpu": 1e-3, "gpu": 2e-4, "tpu": 2e-4}
 # Per layer and step: many small operations (probes on the CPU: a Transformer layer 0.2 ms at width 16, an MLP
 # layer 7.6 us, a CNN block ~0.1 ms). Accelerators: assumed, at a quarter of the CPU's (no probes there).
-ASSUMED_LAYER_OVERHEAD_S = {"cpu": {"mlp": 2e-5, "cnn": 2e-4, "transformer": 2.5e-4},
-                            "gpu": {"mlp": 5e-6, "cnn": 5e-5, "transformer": 6e-5}}
+# ResNet (per conv layer) and GPT (per block): provisional, not yet fitted: the CNN's and Transformer's x 2.
+ASSUMED_LAYER_OVERHEAD_S = {"cpu": {"mlp": 2e-5, "cnn": 2e-4, "transformer": 2.5e-4, "resnet": 4e-4, "gpt": 5e-4},
+                            "gpu": {"mlp": 5e-6, "cnn": 5e-5, "transformer": 6e-5, "resnet": 1e-4, "gpt": 1.2e-4}}
 CNN_FUSED_CPU_SLOWDOWN = 30.0  # DESIGN.md: a rolled lax.scan over convolutions runs ~25x slower on XLA:CPU
 
 
@@ -86,6 +91,9 @@ def _seconds(s: float) -> str:
     if s >= 120:
         return f"{s / 60:,.1f} min"
     return f"{s:,.0f} s"
+
+
+format_seconds = _seconds  # seconds in words as the guard's messages write them ("41 s", "3.5 min", "1.2 h")
 
 
 @dataclass(frozen=True)
@@ -188,9 +196,9 @@ def _assumed_epoch(config: RunConfig, platform: str) -> tuple[float, str]:
     step = overhead + config.model.depth * per_layer + flops_per_step(config) / rate
     basis = (f"assumed {rate / 1e9:,.0f} GFLOP/s and {overhead * 1e3:g} ms + {per_layer * 1e3:g} ms per layer per "
              f"step on {platform}, no fit of this machine's runs: a deliberately slow guess")
-    if platform == "cpu" and config.model.kind == "cnn" and config.resolved_mode("cpu") == "fused":
+    if platform == "cpu" and config.model.kind in CONV_KINDS and config.resolved_mode("cpu") == "fused":
         step *= CNN_FUSED_CPU_SLOWDOWN
-        basis += f", x{CNN_FUSED_CPU_SLOWDOWN:g} for a fused CNN on a CPU"
+        basis += f", x{CNN_FUSED_CPU_SLOWDOWN:g} for fused convolutions on a CPU"
     return step * config.steps_per_epoch, basis
 
 

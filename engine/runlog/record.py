@@ -15,7 +15,8 @@ from engine.base.config import RunConfig
 from engine.base.hostinfo import host_facts
 from engine.runlog.store import SCHEMA_VERSION
 
-DATA_AXIS = "data"  # the one mesh axis of data-parallel training: the batch is split along it
+DATA_AXIS = "data"
+TOKEN_KINDS = ("transformer", "gpt")  # model kinds with heads, seq_len and vocab  # the one mesh axis of data-parallel training: the batch is split along it
 
 
 def mesh_shape_label(axes: dict[str, int]) -> str:
@@ -58,18 +59,23 @@ def run_identity(config: RunConfig, device_spec: str, batch_id: str | None, sour
 
 
 def config_columns(config: RunConfig) -> dict:
-    """The run-record columns that describe what was measured (no jax needed)."""
+    """The run-record columns that describe what was measured (no jax needed).
+
+    Columns a model kind does not use are empty (None): channels outside the CNN and ResNet; heads,
+    seq_len and vocab outside the Transformer and GPT; width for a ResNet (its widths are channels x
+    1, 2, 4, 8); n_classes for a GPT (it predicts the next token, over vocab). The columns are the same for
+    every kind, so files written before the ResNet and GPT kinds load unchanged."""
     m, d, t, b = config.model, config.data, config.train, config.bench
     return {
         "model": m.kind,
-        "width": m.width,
+        "width": None if m.kind == "resnet" else m.width,  # a ResNet's widths follow from channels
         "depth": m.depth,
-        "channels": m.channels if m.kind == "cnn" else None,
-        "heads": m.heads if m.kind == "transformer" else None,
-        "seq_len": m.seq_len if m.kind == "transformer" else None,
-        "vocab": m.vocab if m.kind == "transformer" else None,
+        "channels": m.channels if m.kind in ("cnn", "resnet") else None,
+        "heads": m.heads if m.kind in TOKEN_KINDS else None,
+        "seq_len": m.seq_len if m.kind in TOKEN_KINDS else None,
+        "vocab": m.vocab if m.kind in TOKEN_KINDS else None,
         "input_shape": "x".join(str(n) for n in config.input_shape),
-        "n_classes": d.n_classes,
+        "n_classes": None if m.kind == "gpt" else d.n_classes,  # a GPT predicts tokens: its classes are vocab
         "seed": d.seed,
         "params": counts.parameter_count(config),
         "batch_size": t.batch_size,
