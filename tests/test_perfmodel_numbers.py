@@ -142,7 +142,7 @@ def test_fit_runs_predicts_with_the_batch_term_and_the_floor_of_the_measured_ban
     assert fit.line.batch_half == HALF and fit.rate_flops_per_s == pytest.approx(RATE, rel=1e-6)
     assert fit.bandwidth_bytes_per_s == 1e15 and fit.typical_batch == 64
     assert table["batch_half"].to_list() == [HALF] and table["bandwidth_bytes_per_s"].to_list() == [1e15]
-    assert "x batch / (batch + 64)" in fit.describe() and "memory floor at 1e+06 GB/s" in fit.describe()
+    assert "x batch / (batch + 64)" in fit.describe() and "memory floor at 1,000,000 GB/s" in fit.describe()
     w = _workload(params=10**9, batch=32, flops=1e12)
     p = predict(fit, w)
     compute = 1e12 * (1 + HALF / 32) / RATE
@@ -295,8 +295,10 @@ def test_the_words_of_a_prediction():
     assert "extrapolated 10x beyond the measured FLOP range" in predict(fit, hi * 10, steps_per_epoch=1).describe()
     assert "extrapolated 1.5x beyond" in predict(fit, hi * 1.5, steps_per_epoch=1).describe()
     assert predict(fit, 0.5, steps_per_epoch=1).seconds_per_step > 0  # any positive FLOP count is a size
-    assert [_seconds(s) for s in (59.9, 60, 3600, 86_400)] == ["59.9 s", "1 min", "1 h", "1 days"]
-    assert [_seconds(s) for s in (3599, 86_399)] == ["60 min", "24 h"]
+    # the same units as every other time on the pages (fmt.seconds): seconds below 2 min, minutes below 2 h,
+    # hours below 3 days, never an exponent
+    assert [_seconds(s) for s in (3.97e-6, 59.9, 119, 3600, 86_400, 5e8)] == [
+        "3.97 µs", "59.9 s", "119 s", "60 min", "24 h", "5,790 days"]
 
 
 def test_runs_without_time_or_flops_stay_out_of_a_fit():

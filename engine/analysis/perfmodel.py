@@ -35,6 +35,7 @@ import polars as pl
 from engine.analysis.pairing import device_label, one_device
 from engine.analysis.traffic import bytes_per_step, bytes_per_step_expr, device_bandwidths
 from engine.analysis.workload import Workload, from_config
+from engine.base import fmt
 from engine.base.config import RunConfig
 
 FIT_KEYS = ("device", "platform", "model", "dtype", "matmul_precision", "mode")
@@ -197,14 +198,14 @@ class Fit:
     def fitted_on(self) -> str:
         lo, hi = self.line.flops_range
         return (f"{self.line.n_points} {self.model} {self.dtype} runs ({self.matmul_precision} precision, {self.mode}) "
-                f"on {self.device}, {lo:.3g}–{hi:.3g} FLOP/step")
+                f"on {self.device}, {fmt.si(lo, 'FLOP')}–{fmt.si(hi, 'FLOP')} per step")
 
     def describe(self) -> str:
         batch = (f" (x batch / (batch + {self.line.batch_half:g}))" if self.line.batch_half else "")
-        floor = (f", memory floor at {self.bandwidth_bytes_per_s / 1e9:,.3g} GB/s" if self.bandwidth_bytes_per_s
+        floor = (f", memory floor at {fmt.number(self.bandwidth_bytes_per_s / 1e9)} GB/s" if self.bandwidth_bytes_per_s
                  else "")
-        return (f"{self.device}, {self.model} {self.dtype}: {self.rate_flops_per_s / 1e12:.3g} TFLOP/s{batch}, "
-                f"overhead {self.overhead_s * 1e6:.3g} us/step{floor}, median error "
+        return (f"{self.device}, {self.model} {self.dtype}: {fmt.number(self.rate_flops_per_s / 1e12)} TFLOP/s{batch}, "
+                f"overhead {fmt.number(self.overhead_s * 1e6)} µs/step{floor}, median error "
                 f"{self.line.median_rel_error:.0%} ({self.line.n_points} runs)")
 
 
@@ -316,18 +317,12 @@ class Prediction:
         if self.memory_bound:
             text += f"; memory-bound: at the floor of {_seconds(self.floor_seconds_per_step)} per step"
         if self.extrapolation > 1:
-            text += f"; extrapolated {self.extrapolation:,.3g}x beyond the measured FLOP range"
+            text += f"; extrapolated {fmt.number(self.extrapolation)}x beyond the measured FLOP range"
         return text
 
 
 def _seconds(s: float) -> str:
-    if s >= 86_400:
-        return f"{s / 86_400:,.3g} days"
-    if s >= 3600:
-        return f"{s / 3600:,.3g} h"
-    if s >= 60:
-        return f"{s / 60:,.3g} min"
-    return f"{s:.3g} s"
+    return fmt.seconds(s)  # "3.97 µs", "0.559 s", "2.5 h", "5,000 days": never an exponent
 
 
 def predict(fit: Fit, job: Workload | RunConfig | float, steps_per_epoch: int | None = None) -> Prediction:

@@ -9,6 +9,8 @@ def seconds(s: float | None) -> str:
     """0.0042 -> '4.2 ms', 75 -> '75 s', 150 -> '2.5 min', 9000 -> '2.5 h', 5000 days -> '5,000 days'."""
     if s is None:
         return "n/a"
+    if s < 1e-3:
+        return f"{number(s * 1e6)} µs"
     if s < 1:
         return f"{s * 1e3:.3g} ms"
     if s < 120:
