@@ -3,7 +3,8 @@
 Chromium is the system's (/usr/bin/chromium); Playwright never downloads a browser here. The
 server reads the fixture folders (real CPU runs + synthetic GPU twins, see tests/fixtures),
 except that the reference folder is the repository's data/reference once it holds GPU runs,
-so the screenshot saved to docs/screenshot-speedup.png shows real measurements when they exist.
+so a screenshot asked for with CROSSOVER_SCREENSHOT shows real measurements when they exist (the README's pictures
+come from scripts/screenshots.py).
 The tests run in file order against one server: the first opens a deep link on the fresh
 server, which is the case `dashboard.state.through_app` exists for.
 """
@@ -36,7 +37,7 @@ PAGES = [("", "Do you need a GPU?"),  # the default page lives at /
          ("benchmark", "Benchmark"), ("speedup", "Speedup explorer"), ("cost", "Cost"), ("hardware", "Hardware"),
          ("results", "Results")]
 # Tests never write into the repository: the screenshot lands in a temporary folder unless asked for
-# (CROSSOVER_SCREENSHOT=docs/screenshot-speedup.png refreshes the README's picture).
+# (CROSSOVER_SCREENSHOT=/some/file.png keeps it; scripts/screenshots.py makes the README's pictures).
 SCREENSHOT_ASKED = os.environ.get("CROSSOVER_SCREENSHOT")
 TINY_RUN = "bm_width=32&bm_depth=1&bm_samples=256&bm_batch=64&bm_repeats=1&bm_epochs=2"
 TINY_RUN_PARAMS = 784 * 32 + 32 + 32 * 10 + 10  # the MLP 784-32-10 that TINY_RUN trains
