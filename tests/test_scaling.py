@@ -113,6 +113,11 @@ def test_figure_from_real_emulated_runs(emulated_scaling_runs):
     assert list(efficiency.y) == pytest.approx(table["efficiency"].to_list())
     assert "ideal efficiency 1 (perfect linear scaling)" in names
     assert "emulated" in fig.layout.title.text
+    # the device's colour on every chart (issue 18): the same hex the hardware charts give this CPU
+    from engine.charts.style import device_color
+
+    device = table["device"][0]
+    assert measured[0].line.color == ideal.line.color == efficiency.line.color == device_color(device)
 
 
 def test_devices_within_a_host_and_across_hosts_are_separate_series_with_one_baseline():

@@ -557,17 +557,19 @@ def scaling(table: pl.DataFrame) -> go.Figure:
     # The panels one above the other: side by side, each was 150 px wide on a phone and their titles were cut.
     fig = make_subplots(rows=2, cols=1, vertical_spacing=0.16,
                         subplot_titles=("Throughput (dashed: ideal, N x one device)", "Efficiency (1 = ideal)"))
-    palette = px.colors.qualitative.Plotly
     labels = table["label"].unique(maintain_order=True).to_list() if table.height else []
-    for i, label in enumerate(labels):
-        color = palette[i % len(palette)]
+    for label in labels:
         rows = table.filter(pl.col("label") == label).sort("device_count")
+        # The device's colour, as on every chart (style.device_color); a marker per model kind tells a device's
+        # series apart, and the legend names each one.
+        color = device_color(rows["device"][0])
+        symbol = MODEL_SYMBOL.get(rows["model"][0], "circle")
         n = rows["device_count"].to_list()
         custom = list(zip(rows["mesh_shape"].fill_null("").to_list(), rows["runs"].to_list(),
                           rows["epochs_timed"].to_list()))
         fig.add_trace(go.Scatter(
             x=n, y=rows["samples_per_s"].to_list(), mode="lines+markers", name=label, legendgroup=label,
-            line={"color": color}, customdata=custom,
+            line={"color": color}, marker={"symbol": symbol, "size": 8}, customdata=custom,
             hovertemplate=("%{x} devices (%{customdata[0]}): %{y:,.4g} samples/s<br>%{customdata[1]} runs, "
                            "%{customdata[2]} timed epochs<extra>" + label + "</extra>"),
         ), row=1, col=1)
@@ -584,6 +586,7 @@ def scaling(table: pl.DataFrame) -> go.Figure:
             fig.add_trace(go.Scatter(
                 x=efficient["device_count"].to_list(), y=efficient["efficiency"].to_list(), mode="lines+markers",
                 name=f"efficiency: {label}", legendgroup=label, showlegend=False, line={"color": color},
+                marker={"symbol": symbol, "size": 8},
                 hovertemplate="%{x} devices: efficiency %{y:.3g}<extra>" + label + "</extra>",
             ), row=2, col=1)
     if any(t.name.startswith("ideal (linear): ") for t in fig.data):  # one legend entry for all dashed ideals
