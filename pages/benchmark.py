@@ -11,13 +11,12 @@ from collections import Counter
 import polars as pl
 import streamlit as st
 
-from dashboard import columns, data, jobs, state
+from dashboard import columns, data, jobs, network_inputs, state
 from engine.analysis import tables
 from engine.base import fmt
 from engine.base.config import (
     DTYPES,
     MATMUL_PRECISIONS,
-    MODEL_KINDS,
     MODES,
     BenchConfig,
     ConfigError,
@@ -51,18 +50,11 @@ st.caption("Measure a network on this machine. Compile and host-to-device transf
 
 specs = data.device_specs()
 most_per_platform = max(Counter(spec.split(":")[0] for spec in specs).values())
+# The network's sliders sit outside the form: which ones there are depends on the model kind chosen, and a form
+# redraws nothing until it is submitted.
+fields, input_shape = network_inputs.network_inputs("bm", list(st.columns(4)))
 with st.form("bench_form"):
     c1, c2, c3, c4 = st.columns(4)
-    kind = c1.selectbox("Model", MODEL_KINDS, key="bm_model", bind="query-params")
-    width = c2.select_slider("Width (units / d_model)", POWERS[1:10], value=256, key="bm_width", bind="query-params")
-    depth = c3.slider("Depth (layers / blocks)", 1, 8, value=2, key="bm_depth", bind="query-params")
-    channels = c4.select_slider("First conv channels (CNN only)", [4, 8, 16, 32, 64], value=16, key="bm_channels",
-                                bind="query-params")
-    c1, c2, c3, c4 = st.columns(4)
-    heads = c1.selectbox("Attention heads (Transformer only)", [1, 2, 3, 4, 8], index=3, key="bm_heads",
-                         bind="query-params")
-    seq_len = c2.select_slider("Tokens per example (Transformer only)", [8, 16, 32, 64, 128, 256], value=32,
-                               key="bm_seq_len", bind="query-params")
     samples = c3.select_slider("Dataset size (samples)", POWERS[5:], value=2048, key="bm_samples",
                                bind="query-params")
     batch = c4.select_slider("Batch size", POWERS[:8], value=128, key="bm_batch", bind="query-params")
@@ -96,9 +88,8 @@ if submitted:
             raise ConfigError("devices", [], "at least one of " + ", ".join(specs))
         budget = max((limit - STARTUP_SLACK_S) / len(devices), 5.0)  # per run, inside the job's limit
         config = RunConfig(
-            model=ModelConfig(kind, width=int(width), depth=int(depth), channels=int(channels), heads=int(heads),
-                              seq_len=int(seq_len)),
-            data=DataConfig(samples=int(samples)),
+            model=ModelConfig(**fields),
+            data=DataConfig(samples=int(samples), input_shape=input_shape),
             train=TrainConfig(batch_size=int(batch), epochs=int(epochs), dtype=dtype, matmul_precision=precision,
                               mode=mode),
             bench=BenchConfig(warmup=1, repeats=int(repeats), devices=tuple(devices), time_budget_s=budget,

@@ -11,13 +11,13 @@ anything measured: they are always answered as labelled predictions, with a memo
 
 import streamlit as st
 
-from dashboard import columns, data, state
+from dashboard import columns, data, network_inputs, state
 from engine.analysis.workload import PRESET_WORKLOADS
 from engine.answer import explain
 from engine.answer.price_list import price_list
 from engine.answer.verdict import alone
 from engine.base import counts, fmt
-from engine.base.config import DTYPES, MODEL_KINDS, ConfigError, DataConfig, ModelConfig, RunConfig, TrainConfig
+from engine.base.config import DTYPES, ConfigError, DataConfig, ModelConfig, RunConfig, TrainConfig
 
 POWERS = [2**k for k in range(3, 14)]  # 8 ... 8192
 # The dataset-size slider's stops: powers of two (what sweeps measure) and 1-2-5 steps (what people quote: 50,000
@@ -55,15 +55,9 @@ with inputs.container(border=True):
              "billion parameters, and a final layer of 100 million outputs x 2,000 inputs (200 billion parameters).")]
     c1, c2 = st.columns(2)
     if preset == "custom":
-        kind = c1.selectbox("Network", MODEL_KINDS, key="ov_model", bind="query-params",
-                            help="mlp: dense layers; cnn: 3x3 convolutions on 32x32x3 images; transformer: an "
-                                 "encoder over 32 tokens.")
-        dtype = c2.selectbox("Compute dtype", DTYPES, key="ov_dtype", bind="query-params")
-        width = c1.select_slider("Width (units / d_model)", POWERS[1:], value=256, key="ov_width",
-                                 bind="query-params")
-        depth = c2.slider("Depth (layers / blocks)", 1, 8, value=2, key="ov_depth", bind="query-params")
-        channels = c1.select_slider("First conv channels (CNN)", [4, 8, 16, 32, 64, 128], value=16,
-                                    key="ov_channels", bind="query-params", disabled=kind != "cnn")
+        fields, input_shape = network_inputs.network_inputs("ov", [c1, c2])
+        kind = fields["kind"]
+        dtype = c1.selectbox("Compute dtype", DTYPES, key="ov_dtype", bind="query-params")
         batch = c2.select_slider("Batch size", POWERS, value=128, key="ov_batch", bind="query-params")
         samples = c1.select_slider("Dataset size (samples)", SAMPLE_STEPS, value=50_000, key="ov_samples",
                                    bind="query-params")
@@ -87,17 +81,16 @@ with inputs.container(border=True):
 if preset == "custom":
     try:
         job = RunConfig(
-            model=ModelConfig(kind, width=int(width), depth=int(depth), channels=int(channels)),
-            data=DataConfig(samples=int(samples)),
+            model=ModelConfig(**fields),
+            data=DataConfig(samples=int(samples), input_shape=input_shape),
             train=TrainConfig(batch_size=int(batch), epochs=int(epochs), dtype=dtype),
         )
     except ConfigError as exc:
         inputs.error(f"{exc}. Change that setting above.")
         st.stop()
     params = counts.parameter_count(job)
-    shape = f"width {width}, depth {depth}" + (f", {channels} first channels" if kind == "cnn" else "")
-    inputs.markdown(f"**{kind.upper()}**, {shape}: **{params:,} parameters** ({fmt.count(params)}; exact count), "
-                f"{int(samples):,} samples, batch {batch}, {int(epochs)} epochs, {dtype}. One training step costs "
+    inputs.markdown(f"**{network_inputs.describe(fields, input_shape)}**: **{params:,} parameters** "
+                    f"({fmt.count(params)}; exact count), {int(samples):,} samples, batch {batch}, {int(epochs)} epochs, {dtype}. One training step costs "
                 f"{fmt.si(counts.flops_per_step(job), 'FLOPs')} (analytic).")
 else:
     job = PRESET_WORKLOADS[preset]()

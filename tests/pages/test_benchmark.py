@@ -12,9 +12,18 @@ def test_form_widgets_present(data_dirs):
     assert not at.exception
     for key in ("bm_model", "bm_dtype", "bm_precision", "bm_mode"):
         by_key(at.selectbox, key)
-    for key in ("bm_width", "bm_channels", "bm_seq_len", "bm_samples", "bm_batch"):
+    for key in ("bm_width", "bm_samples", "bm_batch"):
         by_key(at.select_slider, key)
     assert by_key(at.multiselect, "bm_devices").value == ["cpu:0"]
+    # each kind's own sliders, drawn when it is chosen (outside the form, so they appear at once)
+    sliders = {"cnn": {"bm_channels"}, "transformer": {"bm_heads", "bm_seq_len", "bm_vocab"},
+               "gpt": {"bm_heads", "bm_seq_len", "bm_vocab"}, "resnet": {"bm_rn_depth", "bm_rn_channels", "bm_rn_side"}}
+    for kind, keys in sliders.items():
+        by_key(at.selectbox, "bm_model").set_value(kind).run()
+        assert not at.exception
+        shown = {w.key for w in at.select_slider}
+        assert keys <= shown, kind
+        assert not (set().union(*sliders.values()) - keys) & shown, kind  # no other kind's sliders
     assert [b.label for b in at.button if b.label == "Run"]
     assert "No benchmark from this session yet" in texts(at.info)
 
@@ -31,10 +40,10 @@ def test_batch_larger_than_dataset_is_refused(data_dirs):
 
 def test_heads_must_divide_width(data_dirs):
     at = open_page(PAGE)
-    by_key(at.selectbox, "bm_model").set_value("transformer")
-    by_key(at.selectbox, "bm_heads").set_value(3)
+    by_key(at.selectbox, "bm_model").set_value("transformer").run()
+    by_key(at.select_slider, "bm_heads").set_value(12)
     button(at, "Run").click().run()
-    assert "heads=3 is not allowed: expected a divisor of width=256" in texts(at.error)
+    assert "heads=12 is not allowed: expected a divisor of width=256" in texts(at.error)
 
 
 def test_more_devices_per_run_than_this_machine_has_is_refused(data_dirs):

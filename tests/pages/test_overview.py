@@ -189,3 +189,19 @@ def test_nothing_measured_yet(empty_dirs):
     at = open_page(PAGE)
     assert not at.exception
     assert "No measured mlp runs" in texts(at.info)
+
+
+@pytest.mark.parametrize("link, described, params", [
+    # GPT-2 small: 124,439,808 parameters (the published figure, tied output layer); ResNet-50 at 224 px with
+    # 1,000 classes is 25,557,032, but this Overview keeps its 10 classes: 25,557,032 - 2,048 x 990 - 990.
+    ({"ov_model": "gpt", "ov_width": "768", "ov_depth": "12", "ov_heads": "12", "ov_seq_len": "1024",
+      "ov_vocab": "50257", "ov_batch": "8"}, "GPT, width 768, depth 12, 12 heads, 1,024 tokens, vocabulary 50,257",
+     124_439_808),
+    ({"ov_model": "resnet", "ov_rn_depth": "50", "ov_rn_channels": "64", "ov_rn_side": "224", "ov_batch": "32"},
+     "ResNet-50, stem 64, 224x224 px", 25_557_032 - 2048 * 990 - 990),
+])
+def test_the_new_kinds_are_described_with_their_exact_size(data_dirs, link, described, params):
+    at = open_page(PAGE, link)
+    assert not at.exception
+    body = texts(at.markdown)
+    assert f"**{described}**: **{params:,} parameters**" in body
