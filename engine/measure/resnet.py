@@ -11,7 +11,7 @@ Layout for input (H, W, C_in) and stem width c (`ModelConfig.channels`, 64 in th
 - global average pool -> Linear(n_classes) (with bias).
 A conv k x k with stride s and padding p maps a side n to floor((n + 2p - k) / s) + 1.
 
-Normalisation is `eqx.nn.GroupNorm(gcd(C, 32), C)`: no running statistics (training state stays the
+Normalisation is `eqx.nn.GroupNorm(norm_groups(C), C)` (up to 32 groups of at least 4 channels): no running statistics (training state stays the
 parameters alone), and its affine weight and bias count as BatchNorm's, so the parameter counts are
 torchvision's: ResNet-18 at 1,000 classes 11,689,512, ResNet-50 25,557,032 (tests/test_counts_ladder.py).
 
@@ -23,8 +23,6 @@ on the transposed map (tests/test_models_ladder.py).
 
 from __future__ import annotations
 
-import math
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -35,11 +33,18 @@ from engine.measure.models import conv_channels_last
 
 BOTTLENECK_EXPANSION = 4
 MAX_NORM_GROUPS = 32
+MIN_GROUP_CHANNELS = 4
 
 
 def norm_groups(channels: int) -> int:
-    """GroupNorm groups for a map of `channels`: the largest divisor of `channels` that divides 32."""
-    return math.gcd(channels, MAX_NORM_GROUPS)
+    """GroupNorm groups for a map of `channels`: the largest power of two up to 32 that divides `channels` and
+    leaves at least MIN_GROUP_CHANNELS channels per group (1 if none does). Standard widths get 32 groups (16
+    at 64 channels); a narrow toy net fewer, since a group of one channel on the 1 x 1 maps a small image
+    reaches normalises every value to 0 and the network could learn nothing from its input."""
+    groups = MAX_NORM_GROUPS
+    while groups > 1 and (channels % groups or channels // groups < MIN_GROUP_CHANNELS):
+        groups //= 2
+    return groups
 
 
 def group_norm_channels_last(norm: eqx.nn.GroupNorm, x):
