@@ -657,14 +657,17 @@ def _print_estimate(configs: list[RunConfig], args) -> None:
     """Before a sweep measures anything, print how long it will take at most (`sweep_estimate`): once, by process
     0, not with --jsonl, and only once --out is known to take the results and the devices are here (else the
     refusal alone is printed)."""
-    from engine.measure import distributed
-
-    if args.jsonl or not distributed.is_leader():
+    if args.jsonl:
         return
+    if processes.requested(args):  # joined already: jax is up, and process 0 alone speaks
+        from engine.measure import distributed
+
+        if not distributed.is_leader():
+            return
     check_out_name(args.out, micro=False)
     out = Path(args.out)
     writable_or_exit("--out", out.parent if out.suffix == ".parquet" else out)
-    _check_devices_present(configs[0].bench.devices, max(c.bench.device_count for c in configs))
+    _check_devices_present(configs[0].bench.devices)
     print(sweep_estimate(configs), flush=True)
 
 
