@@ -346,11 +346,6 @@ def default_input_shape(model: ModelConfig) -> tuple[int, ...]:
     return (784,)
 
 
-def output_classes(config: RunConfig) -> int:
-    """Logits per prediction: n_classes, or vocab for a GPT (one prediction per token, over the vocabulary)."""
-    return config.model.vocab if config.model.kind == "gpt" else config.data.n_classes
-
-
 def with_devices(config: RunConfig, devices: tuple[str, ...]) -> RunConfig:
     """A copy of `config` measured on other devices (the same number of them per run)."""
     return replace(config, bench=replace(config.bench, devices=devices))

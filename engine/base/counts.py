@@ -1,4 +1,4 @@
-"""Exact parameter counts and analytic FLOPs of the networks in `engine.measure.models`, without jax.
+"""Exact parameter counts and analytic FLOPs of the networks in `engine.measure` (models, resnet, gpt), without jax.
 
 The dashboard sizes networks with these before any JAX process exists, and the analysis
 module uses them to predict configs that were never run.
@@ -10,7 +10,8 @@ FLOP conventions (one multiply-add = 2 FLOPs), per training step over a batch of
 - A 3x3 'same' convolution Cin -> Cout on an H x W map: 2*B*H*W*9*Cin*Cout forward, with the
   same backward rule as a dense layer.
 - A k x k convolution with stride s, Cin -> Cout, onto an Ho x Wo map (ResNet): 2*B*Ho*Wo*k*k*Cin*Cout
-  forward, the same backward rule (the stem's input is data).
+  forward at most (the taps on padding are not counted, below), the same backward rule (the stem's
+  input is data).
 - Attention over S tokens of width D: scores 2*S*S*D and the weighted sum 2*S*S*D forward;
   backward needs both operands' gradients, so twice the forward. A GPT's causal attention is
   counted in full S x S: XLA computes every score and then masks them.
@@ -24,7 +25,10 @@ FLOP conventions (one multiply-add = 2 FLOPs), per training step over a batch of
   weight and input gradients), and its softmax is over B*S*vocab logits.
 - The optimizer update costs OPTIMIZER_FLOPS_PER_PARAM per parameter per step.
 These agree with XLA's `cost_analysis()` of one compiled step within a few percent for
-matmul-dominated configs (tests/test_counts.py checks 15 %).
+matmul-dominated configs (tests/test_counts.py and tests/test_counts_ladder.py check 15 %). At full size
+(XLA:CPU, jax 0.10.2, 2026-12-05): ResNet-18 and ResNet-50 at 224 px 1.001 and 0.994 of XLA's count,
+BERT-base at 128 tokens 0.991, GPT-2 small at 1,024 tokens 0.994. Deep, narrow ResNets on small images are
+counted low (ResNet-101 with 8 stem channels at 64 px: 0.86), where elementwise work outweighs convolutions.
 """
 
 from __future__ import annotations
