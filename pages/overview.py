@@ -11,9 +11,10 @@ anything measured: they are always answered as labelled predictions, with a memo
 
 import streamlit as st
 
-from dashboard import columns, data, network_inputs, state
+from dashboard import data, network_inputs, state
 from engine.analysis.workload import PRESET_WORKLOADS
 from engine.answer import explain
+from engine.answer.price_list import as_markdown as price_list_markdown
 from engine.answer.price_list import price_list
 from engine.answer.verdict import alone
 from engine.base import counts, fmt
@@ -182,13 +183,7 @@ listing = every_device(job, epochs, tuple(sorted(data.typed_prices().items())), 
 if listing.height:
     st.markdown(f"**Every measured device, for this job** ({epochs} epochs, compile and transfer included), cheapest "
                 "first:")
-    st.dataframe(
-        listing.select("device", "devices", "job_s", "cost_usd", "usd_per_hour", "fits", "basis", "price_basis"),
-        hide_index=True, key="ov_price_list",
-        column_config={**columns.table_config({"job_s": ("time", "seconds"), "cost_usd": ("cost", "dollars"),
-                                                "usd_per_hour": ("$/h each", "dollars"),
-                                                "devices": ("devices", "count")}),
-                       "price_basis": st.column_config.TextColumn("price from")})
+    st.markdown(price_list_markdown(listing))
 # What follows the numbers is one Markdown element: the browser draws all of the answer's elements
 # before Plotly's module runs, so each one more delays the chart (docs/PERFORMANCE.md, page load).
 st.markdown(explain.after_numbers(v))

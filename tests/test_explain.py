@@ -74,3 +74,17 @@ def test_used_table_counts_each_sides_runs_and_timed_epochs(answered):
     assert table["runs"].to_list() == [len(cpu_ids), len(gpu_ids)]
     assert table["timed epochs"].to_list() == [sum(3 + (i % 2) for i in range(len(cpu_ids))), 5 * len(gpu_ids)]
     assert explain.used_table(v)["timed epochs"].to_list() == [None, None]  # not counted without the runs
+
+
+def test_the_price_list_table_escapes_device_names_from_files():
+    """A device name from an uploaded file is data: no link, no HTML, no table break."""
+    import polars as pl
+
+    from engine.answer.price_list import SCHEMA, as_markdown
+
+    row = {"device": "[click](http://x) <b>|GPU", "platform": "gpu", "devices": 2, "basis": "measured", "job_s": 90.0,
+           "usd_per_hour": 2.5, "cost_usd": 0.125, "fits": "yes", "price_basis": "typed"}
+    text = as_markdown(pl.DataFrame([row], schema=SCHEMA))
+    line = text.splitlines()[2]
+    assert line == ("| \\[click\\]\\(http://x\\) \\<b\\>\\|GPU x 2 | 90 s | $0.12 | $2.50 | yes | measured "
+                    "| typed |")

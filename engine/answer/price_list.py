@@ -14,6 +14,7 @@ import polars as pl
 
 from engine.analysis.workload import Workload
 from engine.answer.verdict import _planned, alone
+from engine.base import fmt
 from engine.base.config import RunConfig
 
 SCHEMA = {"device": pl.String, "platform": pl.String, "devices": pl.Int64, "basis": pl.String,
@@ -52,3 +53,25 @@ def price_list(job: RunConfig | Workload, runs: pl.DataFrame, facts: pl.DataFram
                      "fits": fits, "price_basis": fact["price_basis"]})
     frame = pl.DataFrame(rows, schema=SCHEMA)
     return frame.sort(pl.col("cost_usd").is_null(), "cost_usd", "job_s", nulls_last=True)
+
+
+def _plain(text: object) -> str:
+    """Text from a file as plain Markdown table text: Markdown and HTML characters escaped, no line breaks."""
+    return "".join("\\" + ch if ch in "\\`*_{}[]()<>#+-.!|~$" else ch for ch in str(text).replace("\n", " "))
+
+
+def as_markdown(frame: pl.DataFrame) -> str:
+    """The price list (SCHEMA rows) as a Markdown table: device, time, cost, $/h each, fits, basis, price from.
+
+    Drawn as Markdown, not a data grid, on purpose: the grid's module was the heaviest element the Overview loaded
+    before its chart was painted (docs/PERFORMANCE.md, page load). Device names and price sources come from files,
+    so they are escaped."""
+    lines = ["| device | time | cost | $/h each | fits | basis | price from |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in frame.iter_rows(named=True):
+        device = _plain(r["device"]) + (f" x {r['devices']}" if (r["devices"] or 1) > 1 else "")
+        lines.append("| " + " | ".join([device, fmt.seconds(r["job_s"]) if r["job_s"] is not None else "—",
+                                        fmt.money(r["cost_usd"]) if r["cost_usd"] is not None else "—",
+                                        fmt.money(r["usd_per_hour"]) if r["usd_per_hour"] is not None else "—",
+                                        _plain(r["fits"] or "—"), _plain(r["basis"] or "—"),
+                                        _plain(r["price_basis"] or "—")]) + " |")
+    return "\n".join(lines)

@@ -29,13 +29,15 @@ def test_answers_with_times_speedup_and_cost(data_dirs):
     assert "Basis: **nearest measurement**" in body and "nearest measured configuration: mlp with 269,322" in body
     assert "Dispatch overhead" in body and "Memory bandwidth" in body and "Matrix multiplication" in body
     # own CPU runs come first, the GPU side comes from the reference folder
-    listing, used = at.dataframe[0].value, at.dataframe[1].value  # every device's answer, then the runs used
+    (used,) = [d.value for d in at.dataframe]  # the runs used; the price list is a Markdown table
     assert list(used["source"]) == ["local", "reference"]
-    assert set(listing["device"]) == {"CPU: AMD EPYC (2 cores)", "TEST GPU (synthetic fixture)"}
-    # the typed prices apply to every device of their side
-    assert dict(zip(listing["device"], listing["usd_per_hour"])) == {"CPU: AMD EPYC (2 cores)": 0.10,
-                                                                      "TEST GPU (synthetic fixture)": 0.25}
-    costs = [c for c in listing["cost_usd"] if c == c]  # NaN: no answer on that device
+    # every device's answer, cheapest first, at the typed prices: they apply to every device of their side
+    (listing,) = [t for t in at.markdown if t.value.startswith("| device | time | cost |")]
+    rows = [line.split(" | ") for line in listing.value.splitlines()[2:]]
+    assert {r[0].lstrip("| ") for r in rows} == {"CPU: AMD EPYC \\(2 cores\\)", "TEST GPU \\(synthetic fixture\\)"}
+    assert {r[0].lstrip("| "): r[3] for r in rows} == {"CPU: AMD EPYC \\(2 cores\\)": "$0.10",
+                                                      "TEST GPU \\(synthetic fixture\\)": "$0.25"}
+    costs = [float(r[2].lstrip("$")) for r in rows if r[2].startswith("$")]
     assert costs == sorted(costs) and costs  # cheapest first
     # synthetic GPU: speedup = params / 1e5, so faster from 100,000 and cheaper (ratio 2.5) from 250,000
     assert "**Crossover**" in body and "faster from about 100,000 parameters" in body
@@ -65,14 +67,14 @@ def test_details_are_drawn_only_while_their_expander_is_open(data_dirs):
     at = open_page(PAGE)
     details, why = at.expander
     assert details.label == "Which measurements this used" and why.label == WHY
-    assert len(at.dataframe) == 1 and not at.text  # the price list only: nothing drawn inside while closed
+    assert len(at.dataframe) == 0 and not at.text  # nothing drawn inside while closed (the price list is Markdown)
     assert "Dispatch overhead" not in texts(at.markdown)
     at.query_params["ov_why_open"] = "true"
     at.run()
     assert "**Dispatch overhead.**" in texts(at.markdown) and "**Matrix multiplication.**" in texts(at.markdown)
     at.query_params["ov_used_open"] = "true"
     at.run()
-    assert len(at.dataframe) == 2 and "Run ids. CPU: " in texts(at.markdown)
+    assert len(at.dataframe) == 1 and "Run ids. CPU: " in texts(at.markdown)
     assert "Measuring code: CPU runs by " in texts(at.markdown)  # which engine versions measured them
     assert "MLP 784-256x2-10: 269,322 parameters" in texts(at.text)  # the whole answer as text
 
@@ -92,9 +94,9 @@ def test_network_widgets_present_and_bound_to_url(data_dirs):
 
 def test_whose_runs_picks_the_measurements_the_answer_uses(data_dirs):
     at = open_page(PAGE, {**MEASURED, **TYPED, "ov_used_open": "true"})
-    assert list(at.dataframe[1].value["source"]) == ["local", "reference"]  # your CPU runs agree: yours
+    assert list(at.dataframe[0].value["source"]) == ["local", "reference"]  # your CPU runs agree: yours
     at = open_page(PAGE, {**MEASURED, **TYPED, "ov_used_open": "true", "ov_runs": "Reference"})
-    assert list(at.dataframe[1].value["source"]) == ["reference", "reference"]
+    assert list(at.dataframe[0].value["source"]) == ["reference", "reference"]
 
 
 def test_inputs_are_in_sight_as_sliders_and_the_chart_comes_first(data_dirs):
@@ -163,7 +165,7 @@ def test_seed_presets_are_labelled_predictions_with_a_memory_verdict(shipped_ref
     assert "**Memory**" in body and "does not fit" in body and f"needs at least {devices_needed} devices of" in body
     assert "Basis: **predicted**" in body
     assert "PREDICTION" in texts(at.caption)
-    used = at.dataframe[1].value
+    used = at.dataframe[0].value
     assert all(b.startswith("predicted: fitted on ") for b in used["basis"])
 
 
