@@ -292,3 +292,14 @@ def test_speedup_hover_text_rounds_to_three_figures_and_leaves_out_empty_columns
 ])
 def test_subtitles_are_wrapped_for_a_phone(text, lines):
     assert figures.wrapped(text, width=40).split("<br>") == lines
+
+
+def test_a_resnet_on_the_roofline_is_named_by_depth_and_stem_not_by_an_empty_width(micro, runs):
+    ok = tables.ok_runs(runs)
+    resnet = ok.head(1).with_columns(pl.lit("resnet").alias("model"), pl.lit(None).alias("width"),
+                                     pl.lit(18).alias("depth"), pl.lit(64).alias("channels"))
+    resnet = resnet.cast({c: ok.schema[c] for c in ("width", "depth", "channels")})
+    fig = figures.roofline(tables.device_roofs(micro), tables.with_intensity(pl.concat([resnet, ok.slice(1)])))
+    texts = [t for trace in fig.data if trace.text is not None for t in trace.text]
+    assert any(t.startswith("resnet-18 stem 64 batch") for t in texts)
+    assert not any("None" in t for t in texts)

@@ -434,8 +434,10 @@ def roofline(roofs: pl.DataFrame, runs: pl.DataFrame) -> go.Figure:
                 x=part["arithmetic_intensity"].to_list(), y=(part["achieved_flops_per_s"] / 1e12).to_list(),
                 mode="markers", name=f"runs: {device}", legendgroup=device, showlegend=False,
                 marker={"color": device_color(device), "size": 9},
-                text=[f"{m} w={w} d={d} batch {b}" for m, w, d, b in
-                      zip(part["model"], part["width"], part["depth"], part["batch_size"])],
+                # A ResNet has no width (its stem channels say its size): no "w=None" on hover.
+                text=[f"{m} w={w} d={d} batch {b}" if w is not None else f"{m}-{d} stem {c} batch {b}"
+                      for m, w, d, c, b in zip(part["model"], part["width"], part["depth"], part["channels"],
+                                               part["batch_size"])],
                 hovertemplate="%{text}<br>intensity %{x:.3g} FLOP/byte (estimate)<br>%{y:.3g} TFLOP/s<extra></extra>",
             ))
     fig.update_layout(
