@@ -34,6 +34,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from engine import processes
+from engine.base import fmt
 from engine.base.config import (
     DTYPES,
     LEARNING_RATE_RANGE,
@@ -494,7 +495,7 @@ def describe_run(r: dict) -> str:
     tail = "" if r["status"] == "ok" else f" ({r['status']})"
     return (
         f"{head} [{r['mode']}]: {r['epoch_s_median']:.4f} s/epoch (IQR {r['epoch_s_iqr']:.4f}"
-        f"{', noisy' if r['noisy'] else ''}), {r['samples_per_s']:,.0f} samples/s, "
+        f"{', noisy' if r['noisy'] else ''}), {fmt.number(r['samples_per_s'])} samples/s, "
         f"{r['achieved_flops_per_s'] / 1e9:,.1f} GFLOP/s, compile {r['compile_s']:.2f} s{tail}"
     )
 
@@ -819,7 +820,7 @@ def cmd_show(args) -> int:
         for line in run_lines(shown):
             print(line)
         if shown.height < frame.height:
-            print(f"... and {frame.height - shown.height:,} older runs (--limit 0 lists them all)")
+            print(f"... and {fmt.plural(frame.height - shown.height, 'older run')} (--limit 0 lists them all)")
     return 0
 
 
@@ -837,7 +838,7 @@ def run_lines(runs) -> list[str]:
     for r in runs.with_columns(device_label()).iter_rows(named=True):
         shape = _shape_text(r)
         when = r["created_at"].strftime("%Y-%m-%d %H:%M") if r["created_at"] else "-"
-        rate = f"{r['samples_per_s']:,.0f} samples/s" if r["samples_per_s"] else "-"
+        rate = f"{fmt.number(r['samples_per_s'])} samples/s" if r["samples_per_s"] else "-"
         lines.append(f"{when}  {r['model']} {shape} b={r['batch_size']} n={r['dataset_size']} {r['dtype']}  "
                      f"{r['device']}  {r['status']}  epoch {_seconds_text(r['epoch_s_median'])}  {rate}")
     return lines

@@ -275,8 +275,8 @@ def test_show_lists_each_run_newest_first_with_its_device_and_times(tmp_path, ca
     assert out[at + 1:] == [
         "2026-12-05 08:03  mlp w=64 d=2 b=32 n=1024 float32  CPU: Test CPU (4 cores)  ok  epoch 2.5 s  410 samples/s",
         "2026-12-05 08:02  mlp w=64 d=2 b=32 n=1024 float32  CPU: Test CPU (4 cores)  ok  epoch 12.3 ms  "
-        "83,252 samples/s",
-        "... and 1 older runs (--limit 0 lists them all)"]
+        "83,300 samples/s",  # 3 significant figures, as everywhere
+        "... and 1 older run (--limit 0 lists them all)"]
     assert main(["show", str(tmp_path), "--limit", "0"]) == 0
     assert "every run, newest first:" in capsys.readouterr().out
     assert main(["show", str(tmp_path), "--limit", "-1"]) == 2

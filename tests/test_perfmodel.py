@@ -127,7 +127,9 @@ def test_reference_data_fits_every_device_and_kind_with_enough_runs():
     runs = load_runs(["data/reference"]).frame.collect()
     fits, table = fit_runs(runs)
     fp32 = {(f.platform, f.model) for f in fits if f.dtype == "float32" and f.matmul_precision == "default"}
-    assert fp32 == {(p, m) for p in ("cpu", "gpu") for m in ("mlp", "cnn", "transformer")}
+    # issue 17's ladder (data/reference/*-ladder.parquet): ResNets and GPTs on the development CPU only, so far
+    assert fp32 == {(p, m) for p in ("cpu", "gpu") for m in ("mlp", "cnn", "transformer")} | {("cpu", "resnet"),
+                                                                                             ("cpu", "gpt")}
     for f in fits:
         assert f.rate_flops_per_s > 0 and f.overhead_s >= 0
     gpu = select_fit(fits, platform="gpu", model="mlp", dtype="float32", matmul_precision="default")

@@ -19,6 +19,9 @@ PAGES = ["pages/overview.py", "pages/benchmark.py", "pages/speedup.py", "pages/c
 
 
 def test_sidebar_sources_prices_and_devices(data_dirs):
+    from dashboard import data
+
+    data.devices()  # the background lookup done (a jax subprocess): the sidebar then lists the devices
     at = open_page("pages/overview.py")
     sources = by_key(at.sidebar.multiselect, "sources")
     assert sources.value == ["local", "reference", "imported"]
@@ -118,3 +121,14 @@ def test_a_price_typed_for_one_device_wins_and_a_bad_one_names_it(data_dirs):
     assert "the GPU must be 20x faster to cost less" in texts(at.caption)  # $2.00 for this device, not $0.50
     at = open_page("pages/overview.py", {key: "-3"})
     assert "price of TEST GPU (synthetic fixture)=-3.0 is not allowed" in texts(at.error)
+
+
+def test_the_sidebar_says_looking_while_the_device_lookup_runs_and_the_page_is_drawn(data_dirs, monkeypatch):
+    """Issue 18: the first visit after a start no longer waits 2-3 s for `python -m engine devices`."""
+    from dashboard import data
+
+    monkeypatch.setattr(data, "devices", lambda timeout_s=None: None)  # still running
+    at = open_page("pages/overview.py")
+    assert not at.exception
+    assert "looking for devices" in texts(at.sidebar.caption)
+    assert at.get("plotly_chart")  # the page's answer did not wait
