@@ -146,7 +146,7 @@ for note in price_notes:
 
 
 if v.basis == "none":
-    cpu = alone(job, runs.frame, "cpu", epochs)
+    cpu = alone(job, runs.frame, "cpu", epochs, micro=data.micro_with_device())
     if cpu is None:
         chart_column.info(f"No measured {kind} runs in the selected sources to measure or predict from. Measure one on the "
                 "Benchmark page.")

@@ -417,3 +417,23 @@ def test_tiny_units_and_single_step_runs_are_sizes_like_any_other():
                                                   pl.col("epoch_s_median") / 64)
     (fit,) = fit_runs(pl.concat([runs, one_step]))[0]
     assert fit.line.n_points == 4
+
+
+def test_no_prediction_beats_the_devices_best_measured_rate():
+    """Issue 17's GPT ladder: three runs, three parameters, and a batch term that promised 0.65 TFLOP/s at batch 8
+    on a CPU whose matmul peaks at 0.49. With a matmul micro benchmark the step is at least FLOPs / peak, and says
+    so; the runs (true rate 1e12, at most 1e12 x 512/576 seen) are slower than that peak, so it is the matmul's."""
+    runs = _runs(batches=(16, 64, 512))
+    peak = 4e11  # below RATE: the fit alone would predict faster steps than the device can do
+    micro = pl.DataFrame({"device": ["GPU X", "GPU X"], "benchmark": ["memory_bandwidth", "matmul"],
+                          "status": ["ok", "ok"], "size": [2**30, 4096], "bytes_per_s": [1e15, None],
+                          "flops_per_s": [None, peak]})
+    (fit,) = fit_runs(runs, micro=micro)[0]
+    best_seen = max(runs["flops_per_step_analytic"] / (runs["epoch_s_median"] / runs["steps_per_epoch"]))
+    assert fit.peak_flops_per_s == pytest.approx(max(peak, best_seen))  # a run faster than the matmul raises it
+    flops = 1e13
+    q = predict(fit, flops, steps_per_epoch=1)
+    assert q.seconds_per_step == pytest.approx(OVERHEAD + flops / fit.peak_flops_per_s, rel=1e-6)
+    assert q.peak_bound and not q.memory_bound and "capped at this device's best measured rate" in q.describe()
+    (unbounded,) = fit_runs(runs)[0]  # no micro benchmark: no ceiling
+    assert unbounded.peak_flops_per_s is None and not predict(unbounded, flops, steps_per_epoch=1).peak_bound

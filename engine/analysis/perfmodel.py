@@ -185,6 +185,9 @@ class Fit:
     run_ids: tuple[str, ...] = ()
     bandwidth_bytes_per_s: float | None = None  # the memory-traffic floor's bandwidth (None: no floor)
     typical_batch: int | None = None  # the median batch size of the runs (for curves)
+    # The compute ceiling: the device's best float matmul rate (micro benchmark), or its best training run if that
+    # was faster. No step is predicted faster than its FLOPs at this rate (None: no micro benchmark, no ceiling).
+    peak_flops_per_s: float | None = None
 
     @property
     def rate_flops_per_s(self) -> float:
@@ -236,6 +239,21 @@ def _with_floor(points: pl.DataFrame, micro: pl.DataFrame | None) -> pl.DataFram
         (pl.col("bytes_per_step") / pl.col("bandwidth_bytes_per_s")).fill_null(0.0).alias("floor_s"))
 
 
+def device_peaks(points: pl.DataFrame, micro: pl.DataFrame | None) -> dict[str, float]:
+    """Per device: the best FLOP/s it has shown, in a matmul micro benchmark or in a training run (FLOPs per step /
+    seconds per step), whichever is higher. Only devices with a matmul micro benchmark get one: the best training
+    run alone is no ceiling (a later run may be faster)."""
+    if micro is None or not micro.height or not {"benchmark", "flops_per_s"} <= set(micro.columns):
+        return {}
+    matmul = (micro.filter((pl.col("benchmark") == "matmul") & (pl.col("status") == "ok"))
+              .group_by("device").agg(pl.col("flops_per_s").max()))
+    seen = (points.filter(pl.col("step_s") > 0)
+            .group_by("device").agg((pl.col("flops_per_step_analytic") / pl.col("step_s")).max().alias("seen")))
+    both = matmul.join(seen, on="device", how="left")
+    return {d: max(float(m), float(t or 0.0)) for d, m, t in both.select("device", "flops_per_s", "seen").iter_rows()
+            if m is not None and m > 0}
+
+
 def _fit_group(group: pl.DataFrame) -> LineFit:
     batch = group["batch_size"]
     return fit_line(group["flops_per_step_analytic"].to_numpy(), group["step_s"].to_numpy(),
@@ -253,6 +271,7 @@ def fit_runs(runs: pl.DataFrame, by: tuple[str, ...] = FIT_KEYS,
     null numbers and the reason in `error`.
     """
     points = _with_floor(_points(runs), micro)
+    peaks = device_peaks(points, micro)
     fits, rows = [], []
     for keys, group in points.group_by(list(by), maintain_order=True):
         key = dict(zip(by, keys))
@@ -265,7 +284,8 @@ def fit_runs(runs: pl.DataFrame, by: tuple[str, ...] = FIT_KEYS,
         fit = Fit(*(str(key.get(k, "")) for k in FIT_KEYS), line=line,
                   run_ids=tuple(group["run_id"].to_list()) if "run_id" in group.columns else (),
                   bandwidth_bytes_per_s=None if bandwidth is None else float(bandwidth),
-                  typical_batch=None if group["batch_size"].null_count() else int(group["batch_size"].median()))
+                  typical_batch=None if group["batch_size"].null_count() else int(group["batch_size"].median()),
+                  peak_flops_per_s=peaks.get(str(key.get("device", ""))))
         fits.append(fit)
         rows.append({**key, "rate_flops_per_s": line.rate_flops_per_s, "overhead_s": line.overhead_s,
                      "batch_half": line.batch_half, "bandwidth_bytes_per_s": fit.bandwidth_bytes_per_s,
@@ -308,6 +328,8 @@ class Prediction:
     floor_seconds_per_step: float = 0.0  # bytes per step / bandwidth: no step is faster
     memory_bound: bool = False  # the floor, not the compute term, sets the step time
     is_prediction: bool = True
+    peak_flops_per_s: float | None = None  # the device's compute ceiling (Fit.peak_flops_per_s)
+    peak_bound: bool = False  # the fitted rate would beat the ceiling: the step is FLOPs / peak instead
 
     def describe(self) -> str:
         band = (f"band {_seconds(self.low)}–{_seconds(self.high)}" if math.isfinite(self.low)
@@ -316,6 +338,9 @@ class Prediction:
                 f"({band}; fitted on {self.fitted_on})")
         if self.memory_bound:
             text += f"; memory-bound: at the floor of {_seconds(self.floor_seconds_per_step)} per step"
+        if self.peak_bound:
+            text += (f"; capped at this device's best measured rate, {fmt.si(self.peak_flops_per_s, 'FLOP/s')} "
+                     "(the fit alone would have been faster)")
         if self.extrapolation > 1:
             text += f"; extrapolated {fmt.number(self.extrapolation)}x beyond the measured FLOP range"
         return text
@@ -344,6 +369,8 @@ def predict(fit: Fit, job: Workload | RunConfig | float, steps_per_epoch: int | 
     if not (math.isfinite(flops) and flops > 0 and steps > 0):
         raise ValueError(f"flops={flops!r}, steps_per_epoch={steps!r}: expected positive numbers")
     compute = float(fit.line.compute_seconds(flops, batch))
+    ceiling = flops / fit.peak_flops_per_s if fit.peak_flops_per_s else 0.0  # no step beats the device's best rate
+    memory_floor, floor = floor, max(floor, ceiling)
     step = float(fit.line.seconds(flops, batch, floor))
     lo, hi = fit.line.flops_range
     extrapolation = flops / hi if flops > hi else lo / flops if flops < lo else 1.0
@@ -352,7 +379,8 @@ def predict(fit: Fit, job: Workload | RunConfig | float, steps_per_epoch: int | 
     # The band never reaches below the floor either.
     low = max(epoch / band, (fit.overhead_s + floor) * steps) if math.isfinite(band) else epoch / band
     return Prediction(step, epoch, low, epoch * band, flops, steps, extrapolation, fit.fitted_on, fit.device,
-                      floor, floor > compute)
+                      memory_floor, memory_floor > compute and memory_floor >= ceiling,
+                      peak_flops_per_s=fit.peak_flops_per_s, peak_bound=ceiling > compute and ceiling > memory_floor)
 
 
 def fit_label(fit: Fit) -> str:
