@@ -665,10 +665,12 @@ def _print_estimate(configs: list[RunConfig], args) -> None:
 
         if not distributed.is_leader():
             return
+    # Every refusal the measuring would give comes first (devices and how many of them, then --out's name): a
+    # refused sweep leaves nothing behind, not even an empty --out folder.
+    _check_devices_present(configs[0].bench.devices, max(c.bench.device_count for c in configs))
     check_out_name(args.out, micro=False)
     out = Path(args.out)
     writable_or_exit("--out", out.parent if out.suffix == ".parquet" else out)
-    _check_devices_present(configs[0].bench.devices)
     print(sweep_estimate(configs), flush=True)
 
 

@@ -86,5 +86,6 @@ def test_the_price_list_table_escapes_device_names_from_files():
            "usd_per_hour": 2.5, "cost_usd": 0.125, "fits": "yes", "price_basis": "typed"}
     text = as_markdown(pl.DataFrame([row], schema=SCHEMA))
     line = text.splitlines()[2]
-    assert line == ("| \\[click\\]\\(http://x\\) \\<b\\>\\|GPU x 2 | 90 s | $0.12 | $2.50 | yes | measured "
-                    "| typed |")
+    assert line == "| \\[click\\]\\(http://x\\) \\<b\\>\\|GPU x 2 | 90 s | $0.12 at $2.50/h | measured |"
+    no_fit = as_markdown(pl.DataFrame([{**row, "fits": "no: planned on 3 devices"}], schema=SCHEMA))
+    assert no_fit.splitlines()[2].endswith("| measured; no: planned on 3 devices |")

@@ -61,17 +61,19 @@ def _plain(text: object) -> str:
 
 
 def as_markdown(frame: pl.DataFrame) -> str:
-    """The price list (SCHEMA rows) as a Markdown table: device, time, cost, $/h each, fits, basis, price from.
+    """The price list (SCHEMA rows) as a four-column Markdown table: device (x N when spread over N), time for the
+    job, cost with the hourly price it used, and basis (measured or predicted, and whether it fits).
 
     Drawn as Markdown, not a data grid, on purpose: the grid's module was the heaviest element the Overview loaded
-    before its chart was painted (docs/PERFORMANCE.md, page load). Device names and price sources come from files,
-    so they are escaped."""
-    lines = ["| device | time | cost | $/h each | fits | basis | price from |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    before its chart was painted (docs/PERFORMANCE.md, page load); four columns fit a phone's width. Where each
+    price comes from is in the sidebar's price table. Device names come from files, so they are escaped."""
+    lines = ["| device | time | cost | basis |", "| --- | --- | --- | --- |"]
     for r in frame.iter_rows(named=True):
         device = _plain(r["device"]) + (f" x {r['devices']}" if (r["devices"] or 1) > 1 else "")
-        lines.append("| " + " | ".join([device, fmt.seconds(r["job_s"]) if r["job_s"] is not None else "—",
-                                        fmt.money(r["cost_usd"]) if r["cost_usd"] is not None else "—",
-                                        fmt.money(r["usd_per_hour"]) if r["usd_per_hour"] is not None else "—",
-                                        _plain(r["fits"] or "—"), _plain(r["basis"] or "—"),
-                                        _plain(r["price_basis"] or "—")]) + " |")
+        time = fmt.seconds(r["job_s"]) if r["job_s"] is not None else "—"
+        cost = fmt.money(r["cost_usd"]) if r["cost_usd"] is not None else "—"
+        if r["usd_per_hour"] is not None:
+            cost += f" at {fmt.money(r['usd_per_hour'])}/h"
+        basis = _plain(r["basis"] or "—") + ("" if (r["fits"] or "yes") == "yes" else f"; {_plain(r['fits'])}")
+        lines.append(f"| {device} | {time} | {cost} | {basis} |")
     return "\n".join(lines)

@@ -35,9 +35,9 @@ def test_answers_with_times_speedup_and_cost(data_dirs):
     (listing,) = [t for t in at.markdown if t.value.startswith("| device | time | cost |")]
     rows = [line.split(" | ") for line in listing.value.splitlines()[2:]]
     assert {r[0].lstrip("| ") for r in rows} == {"CPU: AMD EPYC \\(2 cores\\)", "TEST GPU \\(synthetic fixture\\)"}
-    assert {r[0].lstrip("| "): r[3] for r in rows} == {"CPU: AMD EPYC \\(2 cores\\)": "$0.10",
-                                                      "TEST GPU \\(synthetic fixture\\)": "$0.25"}
-    costs = [float(r[2].lstrip("$")) for r in rows if r[2].startswith("$")]
+    assert {r[0].lstrip("| "): r[2].split(" at ")[1] for r in rows} == {"CPU: AMD EPYC \\(2 cores\\)": "$0.10/h",
+                                                                       "TEST GPU \\(synthetic fixture\\)": "$0.25/h"}
+    costs = [float(r[2].split(" at ")[0].lstrip("$")) for r in rows if r[2].startswith("$")]
     assert costs == sorted(costs) and costs  # cheapest first
     # synthetic GPU: speedup = params / 1e5, so faster from 100,000 and cheaper (ratio 2.5) from 250,000
     assert "**Crossover**" in body and "faster from about 100,000 parameters" in body
