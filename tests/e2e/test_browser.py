@@ -270,7 +270,7 @@ def test_every_page_fits_the_width_with_short_legends(server, page, width):
                 assert chart["legend"] <= 8, f"{title} at {width} px: a legend of {chart['legend']} entries"
             overflow = tab.evaluate(PAGE_OVERFLOW)
             assert overflow["page"] <= 1 and overflow["main"] <= 1, f"{title} at {width} px scrolls sideways"
-        for path, title in [p for p in PAGES if p[0] in ("benchmark", "results")]:
+        for path, title in [p for p in PAGES if p[0] in ("benchmark", "results")] + [("scaling", "Scaling")]:
             _open(tab, f"{url}/{path}", title)
             overflow = tab.evaluate(PAGE_OVERFLOW)
             assert overflow["page"] <= 1 and overflow["main"] <= 1, f"{title} at {width} px scrolls sideways"

@@ -222,7 +222,7 @@ def no_measuring(monkeypatch):
 
     seen = []
     monkeypatch.setattr(cli, "_measure_configs", lambda configs, args: seen.append(configs) or 0)
-    monkeypatch.setattr(cli, "_check_devices_present", lambda devices: None)
+    monkeypatch.setattr(cli, "_check_devices_present", lambda devices, device_count=1: None)
     monkeypatch.setattr(cli, "enable_compilation_cache", lambda: None)
     return seen
 
