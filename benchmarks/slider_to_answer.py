@@ -3,8 +3,8 @@
 Method (one run, one machine):
 1. Start `streamlit run app.py` (shipped data/reference, an empty runs folder), open the Overview in headless
    Chromium (/usr/bin/chromium through Playwright) at 1400 x 1000 px and wait for its chart: a warm server.
-2. Move the "Width" slider with the keyboard, one step at a time, from 16 up to 8,192 (10 moves; each setting
-   new, so every answer is computed afresh: "uncached") and back down to 16 (10 moves; every answer already in
+2. Move the "Width" slider with the keyboard, one stop at a time, from 16 up to 8,192 (13 moves; each setting
+   new, so every answer is computed afresh: "uncached") and back down to 16 (13 moves; every answer already in
    the page's cache: "cached").
 3. Per move: from the key press (performance.now() in the page) until the chart's legend names the new network's
    exact parameter count ("this network: N parameters", N from engine.base.counts, computed here, not read from the
@@ -36,7 +36,9 @@ from engine.base import counts  # noqa: E402
 from engine.base.config import DataConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
 
 CHROMIUM = os.environ.get("CROSSOVER_CHROMIUM", "/usr/bin/chromium")
-WIDTHS = [2**k for k in range(4, 14)]  # the Overview's width slider: 16 ... 8192
+from dashboard.network_inputs import WIDTHS as SLIDER_STOPS  # noqa: E402
+
+WIDTHS = [w for w in SLIDER_STOPS if w >= 16]  # the Overview's width slider from 16 up: 16, 32 ... 768 ... 8192
 GOAL_S = 0.5
 # Resolves once the chart names `text` and the next frame is painted; returns ms since the key press.
 WAIT_FOR_TEXT = """([text, pressed]) => new Promise(resolve => {
@@ -61,7 +63,12 @@ def move(tab, key: str, width: int) -> float:
     thumb.focus()
     pressed = tab.evaluate("() => performance.now()")
     thumb.press(key)
-    return tab.evaluate(WAIT_FOR_TEXT, [f"this network: {params(width):,} parameters", pressed]) / 1000
+    waited = tab.evaluate(f"([text, pressed]) => Promise.race([({WAIT_FOR_TEXT})([text, pressed]), "
+                          "new Promise(r => setTimeout(() => r(-1), 20000))])",
+                          [f"this network: {params(width):,} parameters", pressed])
+    if waited < 0:
+        raise SystemExit(f"the chart never showed width {width}'s network within 20 s")
+    return waited / 1000
 
 
 def main() -> int:
