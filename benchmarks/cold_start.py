@@ -17,13 +17,10 @@ from __future__ import annotations
 
 import os
 import platform
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,33 +28,17 @@ import psutil
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("CROSSOVER_CHROMIUM", "/usr/bin/chromium")
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import serve  # noqa: E402
+
 ROUNDS = int(os.environ.get("ROUNDS", "5"))
 GOAL_S = 3.0
 
 
-def _start(script: str, runs: Path, log: Path) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = dict(os.environ, CROSSOVER_RUNS_DIR=str(runs), CROSSOVER_SESSIONS_DIR=str(runs.parent / "s"),
-               JAX_PLATFORMS="cpu")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true",
-                             "--server.port", str(port)], cwd=ROOT, env=env, stdout=log.open("w"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as answer:
-                if answer.read() == b"ok":
-                    return proc, url
-        except OSError:
-            time.sleep(0.05)
-
-
 def _first_chart(p, url: str) -> float:
     """Seconds from goto in a fresh browser until the Overview's chart is visible."""
-    browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+    browser = p.chromium.launch(executable_path=serve.CHROMIUM, args=serve.CHROMIUM_ARGS)
     try:
         tab = browser.new_page(viewport={"width": 1400, "height": 1000})
         started = time.perf_counter()
@@ -76,7 +57,7 @@ def one_round(p, scratch: Path) -> dict[str, float]:
         runs = Path(tempfile.mkdtemp(dir=scratch)) / "runs"
         runs.mkdir()
         log = runs.parent / "server.log"
-        proc, url = _start(script, runs, log)
+        proc, url = serve.start(script, serve.app_env(runs), log=log, poll_s=0.05)
         try:
             while wait and "warm-up done" not in log.read_text():
                 time.sleep(0.1)
@@ -84,8 +65,7 @@ def one_round(p, scratch: Path) -> dict[str, float]:
             if script == "app.py" and wait:
                 out["warm server, fresh browser"] = _first_chart(p, url)
         finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+            serve.stop(proc)
     return out
 
 

@@ -26,13 +26,10 @@ from __future__ import annotations
 
 import os
 import platform
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -41,9 +38,12 @@ from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-CHROMIUM = os.environ.get("CROSSOVER_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import serve  # noqa: E402
+
+CHROMIUM = serve.CHROMIUM
+CHROMIUM_ARGS = serve.CHROMIUM_ARGS
 ROUNDS = int(os.environ.get("ROUNDS", "25"))  # 15 until 2026-11-26 22:40: the median moved by up to 0.1 between runs
 # Installed before any page script: sets window.__chart_painted_ms once the first chart is painted.
 PAINT_OBSERVER = """
@@ -57,31 +57,6 @@ new MutationObserver((_, observer) => {
   requestAnimationFrame(() => setTimeout(() => { window.__chart_painted_ms = performance.now(); }, 0));
 }).observe(document, {childList: true, subtree: true, attributes: true});
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start(script: str, env: dict) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true", "--server.port", str(port),
-         "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-                if answer.read() == b"ok":
-                    return proc, url
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{script} did not start")
 
 
 def _time_to_chart(page, url: str) -> tuple[float, float]:
@@ -115,7 +90,7 @@ def main() -> int:
     env = dict(os.environ, CROSSOVER_RUNS_DIR=runs_dir, JAX_PLATFORMS="cpu")
     figure_json = Path(runs_dir) / "overview-figure.json"
     overview_figure_json(figure_json)
-    app, app_url = _start("app.py", env)
+    app, app_url = serve.start("app.py", env)
     alone = None
     try:
         with sync_playwright() as p:
@@ -125,7 +100,7 @@ def main() -> int:
             _time_to_chart(page, app_url)
             box = page.locator('[data-testid="stPlotlyChart"]').first.bounding_box()
             size = {"ONE_CHART_WIDTH": str(round(box["width"])), "ONE_CHART_HEIGHT": str(round(box["height"]))}
-            alone, alone_url = _start("benchmarks/one_chart_app.py",
+            alone, alone_url = serve.start("benchmarks/one_chart_app.py",
                                       dict(env, ONE_CHART_FIGURE=str(figure_json), **size))
             for url in (alone_url, app_url, alone_url):  # warm: first script runs, caches filled
                 _time_to_chart(page, url)
@@ -140,9 +115,7 @@ def main() -> int:
             browser.close()
     finally:
         for proc in (app, alone):
-            if proc is not None:
-                proc.terminate()
-                proc.wait(timeout=10)
+            serve.stop(proc)
 
     def medians(which: str) -> tuple[float, float, list]:
         painted, wall = zip(*times[which])

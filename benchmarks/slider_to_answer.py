@@ -15,7 +15,6 @@ Usage: python benchmarks/slider_to_answer.py
 
 from __future__ import annotations
 
-import os
 import platform
 import statistics
 import sys
@@ -30,13 +29,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from screenshots import start_server  # noqa: E402
+import serve  # noqa: E402
 
+from dashboard.network_inputs import WIDTHS as SLIDER_STOPS  # noqa: E402
 from engine.base import counts  # noqa: E402
 from engine.base.config import DataConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
-
-CHROMIUM = os.environ.get("CROSSOVER_CHROMIUM", "/usr/bin/chromium")
-from dashboard.network_inputs import WIDTHS as SLIDER_STOPS  # noqa: E402
 
 WIDTHS = [w for w in SLIDER_STOPS if w >= 16]  # the Overview's width slider from 16 up: 16, 32 ... 768 ... 8192
 GOAL_S = 0.5
@@ -75,11 +72,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         runs = Path(scratch) / "runs"
         runs.mkdir()
-        proc, url = start_server(runs)
+        proc, url = serve.start("app.py", serve.app_env(runs))
         try:
             with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox",
-                                                                            "--disable-gpu"])
+                browser = p.chromium.launch(executable_path=serve.CHROMIUM, args=serve.CHROMIUM_ARGS)
                 tab = browser.new_page(viewport={"width": 1400, "height": 1000})
                 tab.set_default_timeout(60_000)
                 tab.goto(f"{url}/?ov_width=16")
@@ -89,8 +85,7 @@ def main() -> int:
                 cached = [move(tab, "ArrowLeft", w) for w in reversed(WIDTHS[:-1])]
                 browser.close()
         finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+            serve.stop(proc)
     print(f"slider_to_answer  {datetime.now(UTC).isoformat(timespec='seconds')}  {platform.node()}  "
           f"{psutil.cpu_count()} cores")
     for name, times in (("new setting (answer computed)", uncached), ("setting seen before (cached)", cached)):

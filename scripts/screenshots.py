@@ -11,17 +11,12 @@ Usage: python scripts/screenshots.py [--out docs/screenshots] [--widths 1400,420
 from __future__ import annotations
 
 import argparse
-import os
-import socket
-import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
+import serve
+
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("CROSSOVER_CHROMIUM", "/usr/bin/chromium")
 # page name -> (URL path, heading, charts the page draws with the shipped data)
 PAGES = {
     "overview": ("", "Do you need a GPU?", 1),
@@ -33,33 +28,6 @@ PAGES = {
     "results": ("results", "Results", 0),
 }
 MAX_HEIGHT_PX = 7000  # a page longer than this is cut: the screenshot is for looking at, not an archive
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(runs_dir: Path) -> tuple[subprocess.Popen, str]:
-    """`streamlit run app.py` on a free port; returns (process, base URL) once its health check answers."""
-    port = _free_port()
-    env = dict(os.environ, CROSSOVER_RUNS_DIR=str(runs_dir), CROSSOVER_SESSIONS_DIR=str(runs_dir.parent / "s"),
-               JAX_PLATFORMS="cpu", PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD="1")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.port", str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-                if answer.read() == b"ok":
-                    return proc, url
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("streamlit did not start within 60 s")
 
 
 def shoot(browser, url: str, page: str, width: int, out: Path) -> Path:
@@ -101,18 +69,16 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         runs = Path(scratch) / "runs"
         runs.mkdir()
-        proc, url = start_server(runs)
+        proc, url = serve.start("app.py", serve.app_env(runs))
         try:
             with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox",
-                                                                            "--disable-gpu"])
+                browser = p.chromium.launch(executable_path=serve.CHROMIUM, args=serve.CHROMIUM_ARGS)
                 for page in pages:
                     for width in widths:
                         print(shoot(browser, url, page, width, out))
                 browser.close()
         finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+            serve.stop(proc)
     return 0
 
 
