@@ -468,3 +468,26 @@ def warm_for_first_visit() -> None:
     _, chart = explain.answer(RunConfig(), frame, Prices(), 10, facts=facts)
     if chart is not None:
         chart.to_json()  # what st.plotly_chart sends: Plotly's validators and JSON encoder run once
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def overview_answer(job, prices, epochs: int, cpu_device, gpu_device, whose: str, sources: tuple[str, ...],
+                    folders: tuple):
+    """The Overview's verdict and its chart of measured speedups around the job (`engine.answer.explain.answer`),
+    cached per input and per contents of the data folders (`folders`), so a visit or a rerun with the same inputs
+    is instant."""
+    from engine.answer import explain
+
+    return explain.answer(job, runs(list(sources)).frame, prices, epochs, cpu_device=cpu_device,
+                          gpu_device=gpu_device, facts=device_facts(list(sources)),
+                          micro=micro_with_device(list(sources)), runs_choice=whose)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def every_device(job, epochs: int, typed: tuple, sources: tuple[str, ...], folders: tuple):
+    """The price list: every measured device's time and cost for the job (engine.answer.price_list);
+    typed: (device, $/h) the sidebar overrides."""
+    from engine.answer.price_list import price_list
+
+    return price_list(job, runs(list(sources)).frame, device_facts(list(sources)), epochs,
+                      micro_with_device(list(sources)), dict(typed))

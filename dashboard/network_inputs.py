@@ -4,12 +4,13 @@
 a CNN: also its first channels; an encoder or a GPT: also heads, sequence length and vocabulary; a ResNet: its
 depth from the standard layouts, stem width and image side), each bound to the URL under `<prefix>_<name>`, and
 returns the ModelConfig fields and the input shape they describe. Sliders show plain numbers: a select slider writes
-its shown label into the URL, and a link should read ov_seq_len=1024. Named networks (ResNet-50, GPT-2 small ...)
-set every slider at once through `start_from`.
+its shown label into the URL, and a link should read ov_seq_len=1024. The network's name and size are said by
+`engine.answer.explain.job_summary`.
 """
 
 from __future__ import annotations
 
+from engine.answer.explain import ATTENTION_KINDS
 from engine.base.config import MODEL_KINDS, RESNET_LAYOUTS
 
 KIND_HELP = ("mlp: dense layers on 784 inputs; cnn: 3x3 convolutions with pooling on 32x32x3 images; transformer: "
@@ -24,7 +25,6 @@ RESNET_SIDES = [32, 64, 96, 128, 160, 192, 224]  # 224: ImageNet
 HEADS = [1, 2, 4, 8, 12, 16]
 SEQ_LENS = [16, 32, 64, 128, 256, 512, 1024, 2048]
 VOCABS = [256, 512, 1024, 4096, 8192, 30522, 50257]  # 30,522: BERT's WordPiece; 50,257: GPT-2's BPE
-ATTENTION_KINDS = ("transformer", "gpt")
 
 
 def network_inputs(prefix: str, columns: list, max_depth: int = 24) -> tuple[dict, tuple[int, ...]]:
@@ -61,21 +61,6 @@ def network_inputs(prefix: str, columns: list, max_depth: int = 24) -> tuple[dic
         fields["vocab"] = next(slots).select_slider("Vocabulary (tokens)", VOCABS, value=256, key=f"{prefix}_vocab",
                                                     bind="query-params")
     return fields, ()
-
-
-def describe(fields: dict, input_shape: tuple[int, ...]) -> str:
-    """The network in a few words: 'ResNet-50, stem 64, 224x224 px' or 'GPT, width 768, depth 12, 12 heads,
-    1,024 tokens, vocabulary 50,257'."""
-    kind = fields["kind"]
-    if kind == "resnet":
-        side = input_shape[0] if input_shape else "default"
-        return f"ResNet-{fields['depth']}, stem {fields['channels']}, {side}x{side} px"
-    text = f"{kind.upper()}, width {fields['width']}, depth {fields['depth']}"
-    if kind == "cnn":
-        text += f", {fields['channels']} first channels"
-    if kind in ATTENTION_KINDS:
-        text += f", {fields['heads']} heads, {fields['seq_len']:,} tokens, vocabulary {fields['vocab']:,}"
-    return text
 
 
 def _cycle(columns: list):

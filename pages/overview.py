@@ -15,9 +15,7 @@ from dashboard import data, network_inputs, state
 from engine.analysis.workload import PRESET_WORKLOADS
 from engine.answer import explain
 from engine.answer.price_list import as_markdown as price_list_markdown
-from engine.answer.price_list import price_list
 from engine.answer.verdict import alone
-from engine.base import counts, fmt
 from engine.base.config import DTYPES, ConfigError, DataConfig, ModelConfig, RunConfig, TrainConfig
 
 POWERS = [2**k for k in range(3, 14)]  # 8 ... 8192
@@ -89,19 +87,14 @@ if preset == "custom":
     except ConfigError as exc:
         inputs.error(f"{exc}. Change that setting above.")
         st.stop()
-    params = counts.parameter_count(job)
-    inputs.markdown(f"**{network_inputs.describe(fields, input_shape)}**: **{params:,} parameters** "
-                    f"({fmt.count(params)}; exact count), {int(samples):,} samples, batch {batch}, {int(epochs)} epochs, {dtype}. One training step costs "
-                f"{fmt.si(counts.flops_per_step(job), 'FLOPs')} (analytic).")
 else:
     job = PRESET_WORKLOADS[preset]()
     kind = job.kind
-    inputs.markdown(f"**{job.name}**: {job.params:,} parameters ({fmt.count(job.params)}), batch {job.batch_size}, "
-                f"{job.samples:,} samples, {job.dtype}, {int(epochs)} epochs; one training step costs "
-                f"{fmt.si(job.flops_per_step, 'FLOPs')} (analytic).")
-    inputs.caption(f"Built as {job.note}. Nothing this size was measured: the answer below is a PREDICTION from the "
-               "performance model fitted on measured runs, and says what it was fitted on.")
 epochs = int(epochs)
+summary, built_as = explain.job_summary(job, epochs)
+inputs.markdown(summary)
+if built_as:
+    inputs.caption(built_as)
 
 runs = data.runs()
 data.show_warnings(runs)
@@ -122,24 +115,7 @@ if not data.explorer_options()["gpu_devices"]:  # accelerators with ok runs; cac
 
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def answer(job, prices, epochs: int, cpu_device, gpu_device, whose: str, sources: tuple[str, ...], folders: tuple):
-    """The verdict and the chart of measured speedups around this network, cached per input and per
-    contents of the data folders (`folders`), so a visit or a rerun with the same inputs is instant."""
-    return explain.answer(job, data.runs(list(sources)).frame, prices, epochs, cpu_device=cpu_device,
-                          gpu_device=gpu_device, facts=data.device_facts(list(sources)),
-                          micro=data.micro_with_device(list(sources)), runs_choice=whose)
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def every_device(job, epochs: int, typed: tuple, sources: tuple[str, ...], folders: tuple):
-    """The price list: every measured device's time and cost for this job (engine.answer.price_list);
-    typed: (device, $/h) the sidebar overrides."""
-    return price_list(job, data.runs(list(sources)).frame, data.device_facts(list(sources)), epochs,
-                      data.micro_with_device(list(sources)), dict(typed))
-
-
-v, chart = answer(job, prices, epochs, cpu_device, gpu_device, whose, tuple(state.selected_sources()),
+v, chart = data.overview_answer(job, prices, epochs, cpu_device, gpu_device, whose, tuple(state.selected_sources()),
                   data.fingerprint())
 for note in price_notes:
     st.warning(note)
@@ -178,7 +154,7 @@ for column, shown in zip(st.columns(3), ([t for t in cpu_tiles if t not in speed
 st.caption(explain.prices_caption(v, prices))
 
 # Every measured device's answer, cheapest first, like a price list.
-listing = every_device(job, epochs, tuple(sorted(data.typed_prices().items())), tuple(state.selected_sources()),
+listing = data.every_device(job, epochs, tuple(sorted(data.typed_prices().items())), tuple(state.selected_sources()),
                        data.fingerprint())
 if listing.height:
     st.markdown(f"**Every measured device, for this job** ({epochs} epochs, compile and transfer included), cheapest "

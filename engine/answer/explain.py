@@ -12,8 +12,10 @@ import polars as pl
 
 from engine.analysis import tables
 from engine.analysis.cost import Prices
+from engine.analysis.workload import Workload
 from engine.answer.verdict import Side, Verdict, verdict
-from engine.base import fmt
+from engine.base import counts, fmt
+from engine.base.config import RunConfig
 from engine.charts import figures
 
 BASIS_LABEL = {"measured": "measured", "predicted": "predicted", "nearest measurement": "scaled from nearest"}
@@ -253,3 +255,37 @@ def why_text(v: Verdict) -> str:
         f"{fmt.seconds(v.cpu.fixed_s)} on the CPU ({how}). For short trainings they can outweigh the faster "
         f"epochs; the Cost page shows after how many epochs they are paid back."
     )
+
+
+ATTENTION_KINDS = ("transformer", "gpt")
+
+
+def network_name(job: RunConfig) -> str:
+    """The network in a few words: 'ResNet-50, stem 64, 224x224 px' or 'GPT, width 768, depth 12, 12 heads,
+    1,024 tokens, vocabulary 50,257'."""
+    m = job.model
+    if m.kind == "resnet":
+        side = job.input_shape[0]
+        return f"ResNet-{m.depth}, stem {m.channels}, {side}x{side} px"
+    text = f"{m.kind.upper()}, width {m.width}, depth {m.depth}"
+    if m.kind == "cnn":
+        text += f", {m.channels} first channels"
+    if m.kind in ATTENTION_KINDS:
+        text += f", {m.heads} heads, {m.seq_len:,} tokens, vocabulary {m.vocab:,}"
+    return text
+
+
+def job_summary(job: RunConfig | Workload, epochs: int) -> tuple[str, str | None]:
+    """(Markdown, caption or None) saying what the Overview answers for: the network with its exact parameter count,
+    the data, the training and the analytic FLOPs of one step; for one of the seed article's examples (a Workload)
+    also how it was built, and that its answer is a prediction."""
+    if isinstance(job, RunConfig):
+        params = counts.parameter_count(job)
+        return (f"**{network_name(job)}**: **{params:,} parameters** ({fmt.count(params)}; exact count), "
+                f"{job.data.samples:,} samples, batch {job.train.batch_size}, {epochs} epochs, {job.train.dtype}. "
+                f"One training step costs {fmt.si(counts.flops_per_step(job), 'FLOPs')} (analytic)."), None
+    return (f"**{job.name}**: {job.params:,} parameters ({fmt.count(job.params)}), batch {job.batch_size}, "
+            f"{job.samples:,} samples, {job.dtype}, {epochs} epochs; one training step costs "
+            f"{fmt.si(job.flops_per_step, 'FLOPs')} (analytic)."), (
+        f"Built as {job.note}. Nothing this size was measured: the answer below is a PREDICTION from the "
+        "performance model fitted on measured runs, and says what it was fitted on.")
